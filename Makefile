@@ -1,0 +1,30 @@
+# Thin wrapper: scripts/setup.sh installs what is missing, CMake builds, CTest runs the suites.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all setup configure build test demo clean test-noomp
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+configure: setup
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > /dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The single-threaded build (no OpenMP) must pass the same tests.
+test-noomp:
+	$(MAKE) test BUILD=build-noomp CMAKE_FLAGS=-DADVGRAD_OPENMP=OFF
+
+demo: build
+	$(BUILD)/examples/xor_mlp
+
+clean:
+	rm -rf $(BUILD) build-noomp

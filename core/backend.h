@@ -1,0 +1,123 @@
+// The kernel interface. Every computation on tensor data goes through one of these entry points; the
+// device of the tensors picks the implementation (backend_for). Two implementations exist:
+//   reference (core/backends/reference.cpp): plain loops, one thread, the executable specification;
+//   cpu       (core/backends/cpu.cpp):       Eigen + OpenMP, tested against reference on every kernel.
+//
+// Conventions for all entry points:
+// - Callers have checked shapes, dtypes and devices; kernels trust them (ops in autograd/ do the checks).
+// - "view" arguments may have any strides (including 0 for broadcast dims) and an offset; "dense"
+//   arguments are contiguous (Tensor::is_contiguous()). Outputs are written, never read, unless stated.
+// - Float kernels exist for F32 and F64; entry points that accept I64 say so.
+// - Determinism: results may not depend on the number of threads. Work is split by problem shape only;
+//   no floating-point atomics, no OpenMP reductions on floats.
+#pragma once
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace advgrad {
+
+enum class UnaryOp {
+  Neg, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Relu, Sign,  // sign(0) = 0
+  Square, Reciprocal,
+  LeakyRelu,   // x > 0 ? x : a*x
+  PowScalar,   // x^a
+  Clamp,       // min(max(x, a), b)
+  AddScalar,   // x + a
+  MulScalar,   // x * a
+  Affine,      // a*x + b
+};
+
+enum class BinaryOp {
+  Add, Sub, Mul, Div, Pow, Minimum, Maximum,
+  // Comparisons write 1 or 0 in the output dtype (which equals the input dtype).
+  Eq, Ne, Lt, Le, Gt, Ge,
+};
+
+enum class ReduceOp { Sum, Max, Min };
+
+enum class RandomKind {
+  Uniform,  // U[a, b)
+  Normal,   // mean a, std b
+  Randint,  // integers in [a, b), output I64
+};
+
+// Geometry of a 2-D convolution or pooling window over NCHW data.
+struct Conv2dGeometry {
+  int64_t batch, channels, height, width;  // input
+  int64_t kernel_h, kernel_w;
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1;
+  int64_t out_h() const { return (height + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
+  int64_t out_w() const { return (width + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // ---- element-wise ----
+  // out (view, any dtype incl. I64) = value.
+  virtual void fill(Tensor& out, double value) = 0;
+  // dst (view) = src (view of the same shape); converts dtype (F32/F64/I64 both ways).
+  virtual void copy(const Tensor& src, Tensor& dst) = 0;
+  // dst (view) = op(src (view, same shape)); scalars a, b as documented in UnaryOp. dst may alias src.
+  virtual void unary(UnaryOp op, const Tensor& src, Tensor& dst, double a = 0, double b = 0) = 0;
+  // dst (view) = op(a, b): a, b, dst share one shape (callers expand broadcast inputs with 0 strides)
+  // and one dtype; I64 is accepted. dst may alias a or b element for element.
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& dst) = 0;
+  // dst (view) = cond != 0 ? a : b, all four of one shape; cond has the dtype of a and b.
+  virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& dst) = 0;
+
+  // ---- reductions; src dense, viewed as [outer, n, inner], reduced over n ----
+  // dst dense [outer, inner]. Sum accepts I64. n == 0 gives 0 for Sum and is never asked for Max/Min.
+  virtual void reduce(ReduceOp op, const Tensor& src, int64_t outer, int64_t n, int64_t inner, Tensor& dst) = 0;
+  // idx dense I64 [outer, inner]: position in [0, n) of the first maximum (Max) or minimum (Min).
+  virtual void arg_reduce(ReduceOp op, const Tensor& src, int64_t outer, int64_t n, int64_t inner, Tensor& idx) = 0;
+  // dst[o, i] = src[o, idx[o, i], i]; src dense [outer, n, inner], idx dense I64 [outer, inner] (values in [0, n)).
+  virtual void gather(const Tensor& src, const Tensor& idx, int64_t outer, int64_t n, int64_t inner, Tensor& dst) = 0;
+  // dst[o, idx[o, i], i] += src[o, i]; dst dense [outer, n, inner] (read and written), src dense [outer, inner].
+  virtual void scatter_add(const Tensor& src, const Tensor& idx, int64_t outer, int64_t n, int64_t inner,
+                           Tensor& dst) = 0;
+  // Softmax (or log-softmax if log) over n of src dense [outer, n, inner] into dst dense of the same shape.
+  // Numerically stable (max subtracted), finite for inputs of magnitude 1e4.
+  virtual void softmax(const Tensor& src, int64_t outer, int64_t n, int64_t inner, bool log, Tensor& dst) = 0;
+
+  // ---- linear algebra ----
+  // For b in [0, batch): C_b = alpha * op(A_b) * op(B_b) + beta * C_b, with op(X) = X^T when trans is set.
+  // A_b starts at element b*batch_stride_a of A (0 = the same matrix for every b), likewise B and C.
+  // op(A_b) is M x K, op(B_b) is K x N, C_b is M x N; all row-major and dense. beta = 0 ignores C's old
+  // contents (NaN included).
+  virtual void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, double alpha,
+                    const Tensor& A, int64_t batch_stride_a, const Tensor& B, int64_t batch_stride_b, double beta,
+                    Tensor& C, int64_t batch_stride_c) = 0;
+
+  // ---- convolution and pooling over NCHW ----
+  // cols dense [batch, channels*kernel_h*kernel_w, out_h*out_w] from x dense [batch, channels, height, width];
+  // row (c, kh, kw) in that order; positions outside the input (padding) are 0.
+  virtual void im2col(const Tensor& x, const Conv2dGeometry& g, Tensor& cols) = 0;
+  // The adjoint: x (dense, overwritten) = sum of cols entries into the pixels they were read from.
+  virtual void col2im(const Tensor& cols, const Conv2dGeometry& g, Tensor& x) = 0;
+  // out dense [batch, channels, out_h, out_w]; idx dense I64 same shape, holding the flat h*width+w input
+  // position of the first maximum in the window (padding counts as -inf and is never chosen).
+  virtual void max_pool2d(const Tensor& x, const Conv2dGeometry& g, Tensor& out, Tensor& idx) = 0;
+  // grad_x (dense, overwritten) = grad_out routed to the positions in idx (summed where windows overlap).
+  virtual void max_pool2d_backward(const Tensor& grad_out, const Tensor& idx, const Conv2dGeometry& g,
+                                   Tensor& grad_x) = 0;
+  // Average over the window, divisor kernel_h*kernel_w with padding included (PyTorch's default).
+  virtual void avg_pool2d(const Tensor& x, const Conv2dGeometry& g, Tensor& out) = 0;
+  virtual void avg_pool2d_backward(const Tensor& grad_out, const Conv2dGeometry& g, Tensor& grad_x) = 0;
+
+  // ---- random numbers ----
+  // out dense; element i gets the value for counter index offset + i of (seed, stream) -- see Generator.
+  // Uniform/Normal for F32/F64; Randint writes I64 in [a, b).
+  virtual void random(RandomKind kind, Tensor& out, uint64_t seed, uint64_t stream, uint64_t offset, double a,
+                      double b) = 0;
+};
+
+// The backend that runs kernels for tensors on `device`.
+Backend& backend_for(Device device);
+Backend& reference_backend();
+Backend& cpu_backend();
+
+}  // namespace advgrad

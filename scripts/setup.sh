@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages advgrad needs (apt-get only; nothing is downloaded at build time).
+# As root, missing packages are installed; otherwise the exact apt-get line is printed and we exit 1.
+# Usage: scripts/setup.sh [--peer]   (--peer adds PyTorch + OpenBLAS for golden fixtures and benchmarks)
+set -euo pipefail
+
+packages=(build-essential cmake libeigen3-dev doctest-dev libstb-dev zlib1g-dev libcli11-dev nlohmann-json3-dev
+          dataset-fashion-mnist)
+if [[ "${1:-}" == "--peer" ]]; then packages+=(python3-torch python3-numpy libopenblas0-pthread); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then missing+=("$p"); fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "advgrad: missing Debian packages. Install them with:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "advgrad: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
