@@ -24,7 +24,7 @@ test-noomp:
 	$(MAKE) test BUILD=build-noomp CMAKE_FLAGS=-DADVGRAD_OPENMP=OFF
 
 demo: build
-	$(BUILD)/examples/xor_mlp
+	$(BUILD)/examples/first_attack
 
 clean:
 	rm -rf $(BUILD) build-noomp

@@ -1,1 +1,111 @@
-// placeholder
+// Convolution as im2col + GEMM, and pooling, over NCHW tensors.
+#include "autograd/ops_util.h"
+
+namespace advgrad {
+
+using namespace detail;
+
+namespace {
+
+Conv2dGeometry geometry(const Tensor& x, int64_t kh, int64_t kw, Size2 stride, Size2 padding, Size2 dilation,
+                        const char* op) {
+  if (x.dim() != 4) throw ShapeError(std::string(op) + ": input " + shape_str(x.shape()) + " is not [N,C,H,W]");
+  if (stride.h < 1 || stride.w < 1 || dilation.h < 1 || dilation.w < 1 || padding.h < 0 || padding.w < 0 || kh < 1 ||
+      kw < 1)
+    throw ValueError(std::string(op) + ": kernel, stride and dilation must be >= 1 and padding >= 0");
+  Conv2dGeometry g;
+  g.batch = x.size(0), g.channels = x.size(1), g.height = x.size(2), g.width = x.size(3);
+  g.kernel_h = kh, g.kernel_w = kw;
+  g.stride_h = stride.h, g.stride_w = stride.w, g.pad_h = padding.h, g.pad_w = padding.w;
+  g.dilation_h = dilation.h, g.dilation_w = dilation.w;
+  if (g.height + 2 * g.pad_h < g.dilation_h * (kh - 1) + 1 || g.width + 2 * g.pad_w < g.dilation_w * (kw - 1) + 1)
+    throw ShapeError(std::string(op) + ": kernel " + std::to_string(kh) + "x" + std::to_string(kw) +
+                     " larger than the padded input " + shape_str(x.shape()));
+  return g;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding, Size2 dilation) {
+  check_compatible(x, weight, "conv2d");
+  check_floating(x, "conv2d");
+  if (weight.dim() != 4 || x.dim() != 4 || weight.size(1) != x.size(1))
+    throw ShapeError("conv2d: input " + shape_str(x.shape()) + " and weight " + shape_str(weight.shape()) +
+                     ": need [N,C,H,W] and [O,C,KH,KW] with the same C");
+  Conv2dGeometry geo = geometry(x, weight.size(2), weight.size(3), stride, padding, dilation, "conv2d");
+  const int64_t O = weight.size(0), CKK = geo.channels * geo.kernel_h * geo.kernel_w, L = geo.out_h() * geo.out_w();
+  if (bias.defined()) {
+    check_compatible(x, bias, "conv2d");
+    if (bias.shape() != Shape{O})
+      throw ShapeError("conv2d: bias " + shape_str(bias.shape()) + " for " + std::to_string(O) + " output channels");
+  }
+  Backend& be = backend_of(x);
+  Tensor X = x.dense(), W = weight.dense();
+  Tensor cols = Tensor::empty({geo.batch, CKK, L}, x.dtype(), x.device());
+  be.im2col(X, geo, cols);
+  Tensor out = Tensor::empty({geo.batch, O, geo.out_h(), geo.out_w()}, x.dtype(), x.device());
+  be.gemm(false, false, geo.batch, O, L, CKK, 1.0, W, 0, cols, CKK * L, 0.0, out, O * L);  // out_n = W cols_n
+  if (bias.defined())
+    be.binary(BinaryOp::Add, out, broadcast_view(reshape(bias.detach(), {O, 1, 1}), out.shape(), "conv2d"), out);
+  if (!should_record({x, weight, bias})) return out;
+  SavedTensor sx(X, "conv2d"), sw(W, "conv2d");
+  return record("conv2d", {x, weight, bias}, out, [sx, sw, geo, O, CKK, L](const Tensor& g, const std::vector<bool>& need) {
+    Tensor G = g.dense(), Wv = sw.unpack();
+    Backend& be = backend_of(G);
+    Tensor gx, gw, gb;
+    if (need[0]) {  // dcols_n = W^T dout_n, then scatter back to pixels
+      Tensor dcols = Tensor::empty({geo.batch, CKK, L}, G.dtype(), G.device());
+      be.gemm(true, false, geo.batch, CKK, L, O, 1.0, Wv, 0, G, O * L, 0.0, dcols, CKK * L);
+      gx = Tensor::empty({geo.batch, geo.channels, geo.height, geo.width}, G.dtype(), G.device());
+      be.col2im(dcols, geo, gx);
+    }
+    if (need[1]) {  // dW = sum_n dout_n cols_n^T: per-sample products, then a fixed-order sum over n
+      Tensor cols = Tensor::empty({geo.batch, CKK, L}, G.dtype(), G.device());
+      be.im2col(sx.unpack(), geo, cols);
+      Tensor per_sample = Tensor::empty({geo.batch, O, CKK}, G.dtype(), G.device());
+      be.gemm(false, true, geo.batch, O, CKK, L, 1.0, G, O * L, cols, CKK * L, 0.0, per_sample, O * CKK);
+      gw = reshape(sum(per_sample, {0}), Wv.shape());
+    }
+    if (need[2]) gb = sum(G, {0, 2, 3});
+    return std::vector<Tensor>{gx, gw, gb};
+  });
+}
+
+Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
+  check_defined(x, "max_pool2d", "input");
+  check_floating(x, "max_pool2d");
+  if (stride.h == 0 && stride.w == 0) stride = kernel;
+  Conv2dGeometry geo = geometry(x, kernel.h, kernel.w, stride, padding, 1, "max_pool2d");
+  if (padding.h * 2 > kernel.h || padding.w * 2 > kernel.w)
+    throw ValueError("max_pool2d: padding must be at most half the kernel size");
+  Tensor X = x.dense();
+  Shape out_shape{geo.batch, geo.channels, geo.out_h(), geo.out_w()};
+  Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
+  Tensor idx = Tensor::empty(out_shape, DType::I64, x.device());
+  backend_of(x).max_pool2d(X, geo, out, idx);
+  if (!should_record({x})) return out;
+  return record("max_pool2d", {x}, out, [idx, geo](const Tensor& g, const std::vector<bool>&) {
+    Tensor gx = Tensor::empty({geo.batch, geo.channels, geo.height, geo.width}, g.dtype(), g.device());
+    backend_of(g).max_pool2d_backward(g.dense(), idx, geo, gx);
+    return std::vector<Tensor>{gx};
+  });
+}
+
+Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
+  check_defined(x, "avg_pool2d", "input");
+  check_floating(x, "avg_pool2d");
+  if (stride.h == 0 && stride.w == 0) stride = kernel;
+  Conv2dGeometry geo = geometry(x, kernel.h, kernel.w, stride, padding, 1, "avg_pool2d");
+  if (padding.h * 2 > kernel.h || padding.w * 2 > kernel.w)
+    throw ValueError("avg_pool2d: padding must be at most half the kernel size");
+  Tensor out = Tensor::empty({geo.batch, geo.channels, geo.out_h(), geo.out_w()}, x.dtype(), x.device());
+  backend_of(x).avg_pool2d(x.dense(), geo, out);
+  if (!should_record({x})) return out;
+  return record("avg_pool2d", {x}, out, [geo](const Tensor& g, const std::vector<bool>&) {
+    Tensor gx = Tensor::empty({geo.batch, geo.channels, geo.height, geo.width}, g.dtype(), g.device());
+    backend_of(g).avg_pool2d_backward(g.dense(), geo, gx);
+    return std::vector<Tensor>{gx};
+  });
+}
+
+}  // namespace advgrad

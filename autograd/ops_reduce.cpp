@@ -1,1 +1,118 @@
-// placeholder
+// Reductions over axes: Backend::reduce over an [outer, n, inner] view, one axis at a time.
+#include "autograd/ops_util.h"
+
+namespace advgrad {
+
+using namespace detail;
+
+namespace {
+
+// Reduces dense x over one axis, keeping it as size 1 (no graph).
+Tensor reduce_axis(ReduceOp op, const Tensor& x, int64_t axis) {
+  Tensor xd = x.dense();
+  AxisSplit s = split_at(xd.shape(), axis);
+  Shape out_shape = xd.shape();
+  out_shape[size_t(axis)] = 1;
+  Tensor out = empty_like_shape(out_shape, xd);
+  backend_of(xd).reduce(op, xd, s.outer, s.n, s.inner, out);
+  return out;
+}
+
+// Max over one axis with gradient routed to the first maximum.
+Tensor max_axis(const Tensor& x, int64_t axis, bool keepdim) {
+  if (x.shape()[size_t(axis)] == 0)
+    throw ValueError("max: cannot reduce over an empty axis of shape " + shape_str(x.shape()));
+  Tensor xd = x.dense();
+  AxisSplit s = split_at(xd.shape(), axis);
+  Shape kept = reduced_shape(xd.shape(), {axis}, true);
+  Tensor out = empty_like_shape(kept, xd);
+  backend_of(xd).reduce(ReduceOp::Max, xd, s.outer, s.n, s.inner, out);
+  Tensor result = keepdim ? out : out.as_strided(reduced_shape(kept, {axis}, false),
+                                                 dense_strides(reduced_shape(kept, {axis}, false)), 0);
+  if (!should_record({x})) return result;
+  Tensor idx = Tensor::empty({s.outer, s.inner}, DType::I64, xd.device());
+  backend_of(xd).arg_reduce(ReduceOp::Max, xd, s.outer, s.n, s.inner, idx);
+  Shape xs = x.shape();
+  return record("max", {x}, result, [idx, xs, s](const Tensor& g, const std::vector<bool>&) {
+    Tensor gx = zeros(xs, g.dtype(), g.device());
+    backend_of(g).scatter_add(g.dense(), idx, s.outer, s.n, s.inner, gx);
+    return std::vector<Tensor>{gx};
+  });
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x, const std::vector<int64_t>& axes_in, bool keepdim) {
+  check_defined(x, "sum", "input");
+  std::vector<int64_t> axes = normalize_axes(axes_in, x.dim(), "sum");
+  Tensor out = x;
+  for (auto it = axes.rbegin(); it != axes.rend(); ++it) out = reduce_axis(ReduceOp::Sum, out, *it);
+  if (axes.empty()) out = x.clone();
+  Shape final_shape = reduced_shape(x.shape(), axes, keepdim);
+  out = out.as_strided(final_shape, dense_strides(final_shape), out.offset());
+  if (!should_record({x})) return out;
+  Shape xs = x.shape(), kept = reduced_shape(x.shape(), axes, true);
+  return record("sum", {x}, out, [xs, kept](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{contiguous(expand(reshape(g, kept), xs))};
+  });
+}
+
+Tensor mean(const Tensor& x, const std::vector<int64_t>& axes_in, bool keepdim) {
+  check_defined(x, "mean", "input");
+  check_floating(x, "mean");
+  std::vector<int64_t> axes = normalize_axes(axes_in, x.dim(), "mean");
+  int64_t count = 1;
+  for (int64_t a : axes) count *= x.shape()[size_t(a)];
+  return div(sum(x, axes, keepdim), double(count));
+}
+
+Tensor max(const Tensor& x, const std::vector<int64_t>& axes_in, bool keepdim) {
+  check_defined(x, "max", "input");
+  std::vector<int64_t> axes = normalize_axes(axes_in, x.dim(), "max");
+  Tensor out = x;
+  for (auto it = axes.rbegin(); it != axes.rend(); ++it) out = max_axis(out, *it, true);
+  return keepdim ? out : reshape(out, reduced_shape(x.shape(), axes, false));
+}
+
+Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& axes_in, bool keepdim) {
+  check_defined(x, "logsumexp", "input");
+  check_floating(x, "logsumexp");
+  std::vector<int64_t> axes = normalize_axes(axes_in, x.dim(), "logsumexp");
+  // log sum exp(x) = m + log sum exp(x - m) with m the max held constant: stable, and since the
+  // identity holds for any m, the gradient through x alone is exact.
+  Tensor m = max(x.detach(), axes, true);
+  Tensor out = add(log(sum(exp(sub(x, m)), axes, true)), m);
+  return keepdim ? out : reshape(out, reduced_shape(x.shape(), axes, false));
+}
+
+Tensor argmax(const Tensor& x, int64_t axis_in, bool keepdim) {
+  check_defined(x, "argmax", "input");
+  int64_t axis = normalize_axis(axis_in, x.dim(), "argmax");
+  if (x.shape()[size_t(axis)] == 0) throw ValueError("argmax: empty axis in shape " + shape_str(x.shape()));
+  Tensor xd = x.dense();
+  AxisSplit s = split_at(xd.shape(), axis);
+  Shape out_shape = reduced_shape(xd.shape(), {axis}, keepdim);
+  Tensor idx = Tensor::empty(out_shape, DType::I64, xd.device());
+  backend_of(xd).arg_reduce(ReduceOp::Max, xd, s.outer, s.n, s.inner, idx);
+  return idx;
+}
+
+Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype) {
+  check_defined(labels, "one_hot", "labels");
+  if (labels.dtype() != DType::I64) throw TypeError("one_hot: labels must be int64, got " + labels.describe());
+  if (num_classes < 1) throw ValueError("one_hot: num_classes must be >= 1");
+  Tensor ld = labels.dense();
+  const int64_t* p = ld.data<int64_t>();
+  for (int64_t i = 0; i < ld.numel(); ++i)
+    if (p[i] < 0 || p[i] >= num_classes)
+      throw ValueError("one_hot: label " + std::to_string(p[i]) + " at position " + std::to_string(i) +
+                       " is outside [0, " + std::to_string(num_classes) + ")");
+  Shape shape = labels.shape();
+  shape.push_back(num_classes);
+  Tensor out = zeros(shape, dtype, labels.device());
+  Tensor ones_src = ones(labels.shape(), dtype, labels.device());
+  backend_for(labels.device()).scatter_add(ones_src, ld, ld.numel(), num_classes, 1, out);
+  return out;
+}
+
+}  // namespace advgrad

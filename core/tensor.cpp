@@ -160,9 +160,10 @@ Tensor Tensor::as_strided(const Shape& shape, const Shape& strides, int64_t offs
 }
 
 void Tensor::check_inplace(const char* op) const {
-  if (impl().requires_grad && GradMode::is_enabled())
-    throw AutogradError(std::string(op) +
-                        ": in-place update of a leaf tensor that requires grad; do it under NoGradGuard");
+  // In-place changes are not recorded in the graph, so they are refused on any tensor that is part of one.
+  if (requires_grad() && GradMode::is_enabled())
+    throw AutogradError(std::string(op) + ": in-place update of a tensor that requires grad; do it under "
+                        "NoGradGuard or on a detach()ed tensor");
   for (size_t i = 0; i < shape().size(); ++i)
     if (strides()[i] == 0 && shape()[i] > 1)
       throw ValueError(std::string(op) + ": in-place update of an expanded (broadcast) view " + shape_str(shape()));

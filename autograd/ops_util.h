@@ -1,0 +1,32 @@
+// Helpers shared by the op implementations (not part of the public API).
+#pragma once
+#include <string>
+
+#include "autograd/function.h"
+#include "autograd/ops.h"
+#include "core/backend.h"
+
+namespace advgrad::detail {
+
+inline Backend& backend_of(const Tensor& t) { return backend_for(t.device()); }
+inline Tensor empty_like_shape(const Shape& shape, const Tensor& like) {
+  return Tensor::empty(shape, like.dtype(), like.device());
+}
+// TypeError naming `op` unless a and b share dtype and device.
+void check_compatible(const Tensor& a, const Tensor& b, const char* op);
+void check_defined(const Tensor& t, const char* op, const char* what);
+void check_floating(const Tensor& t, const char* op);
+// A graph-free view of t broadcast to `shape` (stride 0 on broadcast dims).
+Tensor broadcast_view(const Tensor& t, const Shape& shape, const char* op);
+// Sums g over the dims that broadcasting added or stretched, giving a tensor of `shape`.
+Tensor sum_to(const Tensor& g, const Shape& shape);
+// Sizes of the [outer, n, inner] view of a dense tensor around `axis`.
+struct AxisSplit {
+  int64_t outer, n, inner;
+};
+AxisSplit split_at(const Shape& shape, int64_t axis);
+// Shape with the given (normalised, sorted) axes set to 1 or removed.
+Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& axes, bool keepdim);
+std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t ndim, const char* op);
+
+}  // namespace advgrad::detail
