@@ -281,7 +281,6 @@ std::string Tensor::to_string(int64_t max_elements) const {
       for (size_t c = 0; c < closes; ++c) os << "[";
     }
   }
-  if (s.empty() && n == 1) return os.str();
   return os.str();
 }
 

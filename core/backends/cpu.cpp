@@ -1,1 +1,751 @@
-// placeholder
+// The default CPU backend: Eigen for GEMM, parallel_for (OpenMP) over disjoint outputs for the rest.
+//
+// Every kernel gives the results of the reference backend (core/backends/reference.cpp), up to float
+// rounding where the order of a sum differs. Determinism rules followed throughout:
+// - work is cut into chunks whose size is a function of the problem shape (the grains below), never of
+//   the thread count, and each chunk writes its own outputs;
+// - a sum is accumulated sequentially inside one chunk; when a long sum is split, the partial sums are
+//   combined in index order on one thread. No float atomics, no OpenMP reductions.
+
+// GCC 12 reports false "may be used uninitialized" warnings inside its own AVX-512 intrinsics headers
+// (GCC bug 105593) when Eigen is built with -march=native; silence exactly that, for those headers only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <Eigen/Core>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "core/backend.h"
+#include "core/parallel.h"
+
+namespace advgrad {
+namespace {
+
+// ---- work sizes (all constants: chunking depends on the problem shape only) ----
+constexpr int64_t kElemGrain = 1 << 15;   // elements per chunk of an element-wise map
+constexpr int64_t kReduceGrain = 1 << 14; // input elements per chunk of a reduction / softmax
+constexpr int64_t kReduceTile = 256;      // output columns per chunk when reducing with inner > 1
+constexpr int64_t kSplitChunk = 4096;     // length of a partial sum when one long sum is split
+constexpr int64_t kSplitMaxOutputs = 16;  // split the reduced axis only when there are this few outputs
+constexpr int64_t kPlaneWork = 1 << 14;   // multiply-adds per chunk of conv/pool planes
+constexpr int64_t kGemmSplitWork = 1 << 20;  // M*N*K above which one matrix is cut into output tiles
+constexpr int64_t kGemmTile = 64;            // rows or columns of C per tile
+constexpr int64_t kGemmBatchWork = 1 << 16;  // M*N*K per chunk of a batched GEMM
+constexpr int64_t kRandGrain = 4096;         // elements per chunk of a random fill
+
+// Items per chunk so that a chunk holds about `target` units of work.
+int64_t grain_for(int64_t work_per_item, int64_t target) {
+  return std::max<int64_t>(1, target / std::max<int64_t>(1, work_per_item));
+}
+
+// ============================== element-wise driver ==============================
+
+template <size_t N>
+using Offsets = std::array<int64_t, N>;
+
+// Calls row(off, step, count) over runs of `count` elements, where off[k]/step[k] are operand k's element
+// offset (from raw_data()) and stride along the run. When every operand is contiguous the tensor is one
+// flat run cut into fixed chunks; otherwise dims are coalesced and each run is one innermost row.
+template <size_t N, class Row>
+void for_each_run(const Shape& shape, const std::array<const Tensor*, N>& ops, Row&& row) {
+  const int64_t numel = shape_numel(shape);
+  if (numel == 0) return;
+  bool contiguous = true;
+  for (const Tensor* t : ops) contiguous = contiguous && t->is_contiguous();
+  if (contiguous) {
+    parallel_for(numel, kElemGrain, [&](int64_t b, int64_t e) {
+      Offsets<N> off, step;
+      off.fill(b);
+      step.fill(1);
+      row(off, step, e - b);
+    });
+    return;
+  }
+  // Drop size-1 dims; merge a dim into the previous (outer) one when both are adjacent in memory for
+  // every operand, so that e.g. a broadcast bias over [N,C,H,W] walks runs of H*W.
+  std::vector<int64_t> size;
+  std::array<std::vector<int64_t>, N> stride;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    bool merge = !size.empty();
+    for (size_t k = 0; k < N && merge; ++k) merge = stride[k].back() == ops[k]->strides()[d] * shape[d];
+    if (!merge) size.push_back(1);
+    size.back() *= shape[d];
+    for (size_t k = 0; k < N; ++k) {
+      if (merge) stride[k].back() = ops[k]->strides()[d];
+      else stride[k].push_back(ops[k]->strides()[d]);
+    }
+  }
+  const size_t nd = size.size();  // >= 1: an all-size-1 shape is contiguous for every operand
+  const int64_t inner = size.back(), rows = numel / inner;
+  Offsets<N> step;
+  for (size_t k = 0; k < N; ++k) step[k] = stride[k].back();
+  parallel_for(rows, grain_for(inner, kElemGrain), [&](int64_t r0, int64_t r1) {
+    // Multi-index of row r0 over the outer dims, then an odometer from there.
+    std::vector<int64_t> idx(nd, 0);
+    Offsets<N> off{};
+    for (int64_t r = r0, d = int64_t(nd) - 2; d >= 0; --d) {
+      idx[size_t(d)] = r % size[size_t(d)];
+      r /= size[size_t(d)];
+      for (size_t k = 0; k < N; ++k) off[k] += idx[size_t(d)] * stride[k][size_t(d)];
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      row(off, step, inner);
+      for (int64_t d = int64_t(nd) - 2; d >= 0; --d) {
+        const size_t u = size_t(d);
+        for (size_t k = 0; k < N; ++k) off[k] += stride[k][u];
+        if (++idx[u] < size[u]) break;
+        for (size_t k = 0; k < N; ++k) off[k] -= stride[k][u] * size[u];
+        idx[u] = 0;
+      }
+    }
+  });
+}
+
+// Typed maps over one shape. The unit-stride branch is a plain loop the compiler can vectorise.
+template <class D, class F>
+void map0(Tensor& dst, F f) {
+  D* d = dst.data<D>();
+  for_each_run<1>(dst.shape(), {&dst}, [&](const Offsets<1>& o, const Offsets<1>& s, int64_t n) {
+    D* pd = d + o[0];
+    if (s[0] == 1) for (int64_t k = 0; k < n; ++k) pd[k] = f();
+    else for (int64_t k = 0; k < n; ++k) pd[k * s[0]] = f();
+  });
+}
+
+template <class D, class S, class F>
+void map1(const Tensor& src, Tensor& dst, F f) {
+  const S* x = src.data<S>();
+  D* d = dst.data<D>();
+  for_each_run<2>(dst.shape(), {&dst, &src}, [&](const Offsets<2>& o, const Offsets<2>& s, int64_t n) {
+    D* pd = d + o[0];
+    const S* px = x + o[1];
+    if (s[0] == 1 && s[1] == 1) for (int64_t k = 0; k < n; ++k) pd[k] = f(px[k]);
+    else if (s[0] == 1 && s[1] == 0) std::fill(pd, pd + n, f(*px));  // expanded source
+    else for (int64_t k = 0; k < n; ++k) pd[k * s[0]] = f(px[k * s[1]]);
+  });
+}
+
+template <class T, class F>
+void map2(const Tensor& a, const Tensor& b, Tensor& dst, F f) {
+  const T *x = a.data<T>(), *y = b.data<T>();
+  T* d = dst.data<T>();
+  for_each_run<3>(dst.shape(), {&dst, &a, &b}, [&](const Offsets<3>& o, const Offsets<3>& s, int64_t n) {
+    T* pd = d + o[0];
+    const T *px = x + o[1], *py = y + o[2];
+    // Unit strides, or one operand constant along the run (a broadcast bias or scale): vectorisable loops.
+    if (s[0] == 1 && s[1] == 1 && s[2] == 1) {
+      for (int64_t k = 0; k < n; ++k) pd[k] = f(px[k], py[k]);
+    } else if (s[0] == 1 && s[1] == 1 && s[2] == 0) {
+      const T c = *py;
+      for (int64_t k = 0; k < n; ++k) pd[k] = f(px[k], c);
+    } else if (s[0] == 1 && s[1] == 0 && s[2] == 1) {
+      const T c = *px;
+      for (int64_t k = 0; k < n; ++k) pd[k] = f(c, py[k]);
+    } else {
+      for (int64_t k = 0; k < n; ++k) pd[k * s[0]] = f(px[k * s[1]], py[k * s[2]]);
+    }
+  });
+}
+
+template <class T>
+void where_typed(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& dst) {
+  const T *c = cond.data<T>(), *x = a.data<T>(), *y = b.data<T>();
+  T* d = dst.data<T>();
+  for_each_run<4>(dst.shape(), {&dst, &cond, &a, &b}, [&](const Offsets<4>& o, const Offsets<4>& s, int64_t n) {
+    for (int64_t k = 0; k < n; ++k)
+      d[o[0] + k * s[0]] = c[o[1] + k * s[1]] != T(0) ? x[o[2] + k * s[2]] : y[o[3] + k * s[3]];
+  });
+}
+
+// ============================== scalar functions ==============================
+
+template <class T> bool is_nan(T v) { return v != v; }  // false for int64
+
+// Fold steps of the reductions. Max/min propagate NaN (like PyTorch): the first NaN seen wins and stays.
+struct Plus {
+  template <class T> T operator()(T acc, T v) const { return acc + v; }
+};
+struct MaxNan {
+  template <class T> T operator()(T m, T v) const { return (v > m || (is_nan(v) && !is_nan(m))) ? v : m; }
+};
+struct MinNan {
+  template <class T> T operator()(T m, T v) const { return (v < m || (is_nan(v) && !is_nan(m))) ? v : m; }
+};
+
+template <class T> T divide(T x, T y) { return x / y; }
+// Integer division truncates (C++ semantics); x/0 gives 0 and INT64_MIN/-1 wraps instead of trapping.
+int64_t divide(int64_t x, int64_t y) {
+  if (y == 0) return 0;
+  if (y == -1) return int64_t(0 - uint64_t(x));
+  return x / y;
+}
+
+template <class T> T power(T x, T y) { return std::pow(x, y); }
+// Exact integer power (wrapping on overflow); a negative exponent gives 1/x^|e| truncated (0 for x = 0).
+int64_t power(int64_t x, int64_t e) {
+  if (e < 0) return x == 1 ? 1 : x == -1 ? (e % 2 ? -1 : 1) : 0;
+  uint64_t r = 1, b = uint64_t(x);
+  for (; e > 0; e >>= 1, b *= b)
+    if (e & 1) r *= b;
+  return int64_t(r);
+}
+
+template <class T>
+void unary_typed(UnaryOp op, const Tensor& src, Tensor& dst, T a, T b) {
+  auto run = [&](auto f) { map1<T, T>(src, dst, f); };
+  switch (op) {
+    case UnaryOp::Neg: return run([](T x) { return -x; });
+    case UnaryOp::Exp: return run([](T x) { return std::exp(x); });
+    case UnaryOp::Log: return run([](T x) { return std::log(x); });
+    case UnaryOp::Sqrt: return run([](T x) { return std::sqrt(x); });
+    case UnaryOp::Abs: return run([](T x) { return std::abs(x); });
+    case UnaryOp::Tanh: return run([](T x) { return std::tanh(x); });
+    case UnaryOp::Sigmoid:  // never exp of a large positive number
+      return run([](T x) {
+        if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+        T e = std::exp(x);
+        return e / (T(1) + e);
+      });
+    case UnaryOp::Relu: return run([](T x) { return x > T(0) ? x : T(0); });
+    case UnaryOp::Sign: return run([](T x) { return T((x > T(0)) - (x < T(0))); });
+    case UnaryOp::Square: return run([](T x) { return x * x; });
+    case UnaryOp::Reciprocal: return run([](T x) { return T(1) / x; });
+    case UnaryOp::LeakyRelu: return run([a](T x) { return x > T(0) ? x : a * x; });
+    case UnaryOp::PowScalar: return run([a](T x) { return std::pow(x, a); });
+    case UnaryOp::Clamp: return run([a, b](T x) { return std::min(std::max(x, a), b); });
+    case UnaryOp::AddScalar: return run([a](T x) { return x + a; });
+    case UnaryOp::MulScalar: return run([a](T x) { return x * a; });
+    case UnaryOp::Affine: return run([a, b](T x) { return a * x + b; });
+  }
+}
+
+template <class T>
+void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& dst) {
+  auto run = [&](auto f) { map2<T>(a, b, dst, f); };
+  switch (op) {
+    case BinaryOp::Add: return run([](T x, T y) { return x + y; });
+    case BinaryOp::Sub: return run([](T x, T y) { return x - y; });
+    case BinaryOp::Mul: return run([](T x, T y) { return x * y; });
+    case BinaryOp::Div: return run([](T x, T y) { return divide(x, y); });
+    case BinaryOp::Pow: return run([](T x, T y) { return power(x, y); });
+    // NaN propagates (as in PyTorch); a tie returns the first operand.
+    case BinaryOp::Minimum: return run([](T x, T y) { return is_nan(x) ? x : is_nan(y) ? y : y < x ? y : x; });
+    case BinaryOp::Maximum: return run([](T x, T y) { return is_nan(x) ? x : is_nan(y) ? y : y > x ? y : x; });
+    case BinaryOp::Eq: return run([](T x, T y) { return T(x == y); });
+    case BinaryOp::Ne: return run([](T x, T y) { return T(x != y); });
+    case BinaryOp::Lt: return run([](T x, T y) { return T(x < y); });
+    case BinaryOp::Le: return run([](T x, T y) { return T(x <= y); });
+    case BinaryOp::Gt: return run([](T x, T y) { return T(x > y); });
+    case BinaryOp::Ge: return run([](T x, T y) { return T(x >= y); });
+  }
+}
+
+// ============================== reductions ==============================
+
+// dst[o, i] = fold(combine, identity, src[o, 0..n, i]), folding k in increasing order.
+template <class T, class Combine>
+void reduce_typed(const T* src, int64_t outer, int64_t n, int64_t inner, T* dst, T identity, Combine combine) {
+  const int64_t outputs = outer * inner;
+  if (outputs <= kSplitMaxOutputs && n >= 2 * kSplitChunk) {
+    // Few, long folds (e.g. a full sum): fold fixed pieces of n in parallel, then the pieces in order.
+    const int64_t pieces = (n + kSplitChunk - 1) / kSplitChunk;
+    std::vector<T> partial(size_t(outputs * pieces));
+    parallel_for(outputs * pieces, 1, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) {
+        const int64_t e = j / pieces, p = j % pieces, o = e / inner, i = e % inner;
+        const T* s = src + o * n * inner + i;
+        T acc = identity;
+        for (int64_t k = p * kSplitChunk, end = std::min(n, k + kSplitChunk); k < end; ++k)
+          acc = combine(acc, s[k * inner]);
+        partial[size_t(j)] = acc;
+      }
+    });
+    for (int64_t e = 0; e < outputs; ++e) {
+      T acc = identity;
+      for (int64_t p = 0; p < pieces; ++p) acc = combine(acc, partial[size_t(e * pieces + p)]);
+      dst[e] = acc;
+    }
+  } else if (inner == 1) {  // contiguous rows
+    parallel_for(outer, grain_for(n, kReduceGrain), [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) {
+        const T* s = src + o * n;
+        T acc = identity;
+        for (int64_t k = 0; k < n; ++k) acc = combine(acc, s[k]);
+        dst[o] = acc;
+      }
+    });
+  } else {  // fold whole rows of a tile of inner columns at once (same per-element order, vectorisable)
+    const int64_t tiles = (inner + kReduceTile - 1) / kReduceTile;
+    parallel_for(outer * tiles, grain_for(n * kReduceTile, kReduceGrain), [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) {
+        const int64_t o = j / tiles, i0 = (j % tiles) * kReduceTile, i1 = std::min(inner, i0 + kReduceTile);
+        T* d = dst + o * inner;
+        for (int64_t i = i0; i < i1; ++i) d[i] = identity;
+        for (int64_t k = 0; k < n; ++k) {
+          const T* s = src + (o * n + k) * inner;
+          for (int64_t i = i0; i < i1; ++i) d[i] = combine(d[i], s[i]);
+        }
+      }
+    });
+  }
+}
+
+// ============================== GEMM ==============================
+
+template <class T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// c = alpha * x * y (+ beta * c); Eigen runs single-threaded (EIGEN_DONT_PARALLELIZE).
+template <class T, class C, class X, class Y>
+void product(C&& c, const X& x, const Y& y, T alpha, T beta) {
+  if (x.cols() == 0) {  // K == 0: the product is zero
+    if (beta == T(0)) c.setZero();
+    else c *= beta;
+    return;
+  }
+  if (beta == T(0)) {
+    c.noalias() = alpha * x * y;  // assignment: old contents (NaN included) never read
+  } else {
+    c *= beta;
+    c.noalias() += alpha * x * y;
+  }
+}
+
+template <class T>
+void gemm_typed(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t sa,
+                const T* B, int64_t sb, T beta, T* C, int64_t sc) {
+  using CMap = Eigen::Map<const RowMat<T>>;
+  using MMap = Eigen::Map<RowMat<T>>;
+  // C_b[r0:r0+nr, c0:c0+nc] for batch entry b. The stored A is K x M when transposed, else M x K.
+  auto tile = [&](int64_t b, int64_t r0, int64_t nr, int64_t c0, int64_t nc) {
+    CMap a(A + b * sa, ta ? K : M, ta ? M : K);
+    CMap bm(B + b * sb, tb ? N : K, tb ? K : N);
+    auto c = MMap(C + b * sc, M, N).block(r0, c0, nr, nc);
+    if (!ta && !tb) product(c, a.middleRows(r0, nr), bm.middleCols(c0, nc), alpha, beta);
+    else if (!ta && tb) product(c, a.middleRows(r0, nr), bm.middleRows(c0, nc).transpose(), alpha, beta);
+    else if (ta && !tb) product(c, a.middleCols(r0, nr).transpose(), bm.middleCols(c0, nc), alpha, beta);
+    else product(c, a.middleCols(r0, nr).transpose(), bm.middleRows(c0, nc).transpose(), alpha, beta);
+  };
+  if (batch <= 0 || M == 0 || N == 0) return;
+  const int64_t work = M * N * K;
+  // Independent batch entries (each C_b its own block): one chunk per few entries.
+  if (batch > 1 && sc >= M * N) {
+    parallel_for(batch, grain_for(work, kGemmBatchWork), [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) tile(b, 0, M, 0, N);
+    });
+    return;
+  }
+  // One matrix at a time (batch == 1, or C shared/overlapping across entries, which accumulate in order):
+  // a large product is cut into tiles of kGemmTile rows or columns of C, along its longer side. K is never split.
+  int64_t tr = M, tc = N;
+  if (work >= kGemmSplitWork) {
+    if (M >= N) tr = kGemmTile;
+    else tc = kGemmTile;
+  }
+  const int64_t nrt = (M + tr - 1) / tr, nct = (N + tc - 1) / tc;
+  for (int64_t b = 0; b < batch; ++b)
+    parallel_for(nrt * nct, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t r0 = (t / nct) * tr, c0 = (t % nct) * tc;
+        tile(b, r0, std::min(tr, M - r0), c0, std::min(tc, N - c0));
+      }
+    });
+}
+
+// ============================== convolution and pooling ==============================
+
+// Output positions o in [lo, hi) of a row of `count` read input index o*stride + off inside [0, size).
+std::pair<int64_t, int64_t> valid_range(int64_t off, int64_t stride, int64_t size, int64_t count) {
+  auto first_reaching = [&](int64_t v) {  // smallest o >= 0 with o*stride + off >= v
+    const int64_t d = v - off;
+    return d <= 0 ? int64_t(0) : (d + stride - 1) / stride;
+  };
+  const int64_t lo = std::min(first_reaching(0), count);
+  return {lo, std::max(lo, std::min(first_reaching(size), count))};
+}
+
+// Calls f(p0, p1) over chunks of the batch*channels planes; `work` is the cost of one plane.
+template <class F>
+void for_planes(const Conv2dGeometry& g, int64_t work, F&& f) {
+  parallel_for(g.batch * g.channels, grain_for(work, kPlaneWork), f);
+}
+
+// Plane q = (b, c) of x feeds rows c*KK..(c+1)*KK of sample b in cols, i.e. the block at q*KK*P: planes are
+// independent in both directions, so im2col and col2im run in parallel over them.
+template <class T>
+void im2col_typed(const T* x, const Conv2dGeometry& g, T* cols) {
+  const int64_t H = g.height, W = g.width, OH = g.out_h(), OW = g.out_w(), P = OH * OW;
+  const int64_t KK = g.kernel_h * g.kernel_w;
+  for_planes(g, KK * P, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const T* xp = x + q * H * W;
+      T* row = cols + q * KK * P;
+      for (int64_t kh = 0; kh < g.kernel_h; ++kh)
+        for (int64_t kw = 0; kw < g.kernel_w; ++kw, row += P) {
+          const int64_t hoff = kh * g.dilation_h - g.pad_h, woff = kw * g.dilation_w - g.pad_w;
+          const auto [wlo, whi] = valid_range(woff, g.stride_w, W, OW);
+          for (int64_t oh = 0; oh < OH; ++oh) {
+            T* d = row + oh * OW;
+            const int64_t ih = oh * g.stride_h + hoff;
+            if (ih < 0 || ih >= H) {
+              std::fill(d, d + OW, T(0));
+              continue;
+            }
+            std::fill(d, d + wlo, T(0));
+            for (int64_t ow = wlo; ow < whi; ++ow) d[ow] = xp[ih * W + ow * g.stride_w + woff];
+            std::fill(d + whi, d + OW, T(0));
+          }
+        }
+    }
+  });
+}
+
+template <class T>
+void col2im_typed(const T* cols, const Conv2dGeometry& g, T* x) {
+  const int64_t H = g.height, W = g.width, OH = g.out_h(), OW = g.out_w(), P = OH * OW;
+  const int64_t KK = g.kernel_h * g.kernel_w;
+  for_planes(g, KK * P, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      T* xp = x + q * H * W;
+      const T* row = cols + q * KK * P;
+      std::fill(xp, xp + H * W, T(0));
+      // Sequential within the plane, in (kh, kw, oh, ow) order: the same sum order as the reference.
+      for (int64_t kh = 0; kh < g.kernel_h; ++kh)
+        for (int64_t kw = 0; kw < g.kernel_w; ++kw, row += P) {
+          const int64_t hoff = kh * g.dilation_h - g.pad_h, woff = kw * g.dilation_w - g.pad_w;
+          const auto [hlo, hhi] = valid_range(hoff, g.stride_h, H, OH);
+          const auto [wlo, whi] = valid_range(woff, g.stride_w, W, OW);
+          for (int64_t oh = hlo; oh < hhi; ++oh) {
+            const int64_t base = (oh * g.stride_h + hoff) * W + woff;  // pixel of ow = 0 (may be padding)
+            const T* s = row + oh * OW;
+            for (int64_t ow = wlo; ow < whi; ++ow) xp[base + ow * g.stride_w] += s[ow];
+          }
+        }
+    }
+  });
+}
+
+// Calls f(pos) for each input position pos = ih*width + iw inside the window of output (oh, ow),
+// in (kh, kw) order; padding positions are skipped.
+template <class F>
+void for_window(const Conv2dGeometry& g, int64_t oh, int64_t ow, F&& f) {
+  for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
+    const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
+    if (ih < 0 || ih >= g.height) continue;
+    for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+      const int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
+      if (iw >= 0 && iw < g.width) f(ih * g.width + iw);
+    }
+  }
+}
+
+template <class T>
+void max_pool_typed(const T* x, const Conv2dGeometry& g, T* out, int64_t* idx) {
+  const int64_t HW = g.height * g.width, OH = g.out_h(), OW = g.out_w();
+  for_planes(g, OH * OW * g.kernel_h * g.kernel_w, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const T* xp = x + q * HW;
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          // The first maximum in (kh, kw) order; NaN counts as the maximum. A window made only of
+          // padding (impossible for pad <= kernel/2) gives -inf and index -1.
+          T best = -std::numeric_limits<T>::infinity();
+          int64_t arg = -1;
+          for_window(g, oh, ow, [&](int64_t pos) {
+            const T v = xp[pos];
+            if (arg < 0 || v > best || (is_nan(v) && !is_nan(best))) {
+              best = v;
+              arg = pos;
+            }
+          });
+          const int64_t o = q * OH * OW + oh * OW + ow;
+          out[o] = best;
+          idx[o] = arg;
+        }
+    }
+  });
+}
+
+template <class T>
+void max_pool_backward_typed(const T* grad_out, const int64_t* idx, const Conv2dGeometry& g, T* grad_x) {
+  const int64_t HW = g.height * g.width, P = g.out_h() * g.out_w();
+  for_planes(g, P + HW, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      T* gx = grad_x + q * HW;
+      std::fill(gx, gx + HW, T(0));
+      for (int64_t o = q * P; o < (q + 1) * P; ++o)
+        if (idx[o] >= 0) gx[idx[o]] += grad_out[o];
+    }
+  });
+}
+
+template <class T>
+void avg_pool_typed(const T* x, const Conv2dGeometry& g, T* out) {
+  const int64_t HW = g.height * g.width, OH = g.out_h(), OW = g.out_w();
+  const T area = T(g.kernel_h * g.kernel_w);  // padding included in the divisor
+  for_planes(g, OH * OW * g.kernel_h * g.kernel_w, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const T* xp = x + q * HW;
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          T sum = T(0);
+          for_window(g, oh, ow, [&](int64_t pos) { sum += xp[pos]; });
+          out[q * OH * OW + oh * OW + ow] = sum / area;
+        }
+    }
+  });
+}
+
+template <class T>
+void avg_pool_backward_typed(const T* grad_out, const Conv2dGeometry& g, T* grad_x) {
+  const int64_t HW = g.height * g.width, OH = g.out_h(), OW = g.out_w();
+  const T area = T(g.kernel_h * g.kernel_w);
+  for_planes(g, OH * OW * g.kernel_h * g.kernel_w, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      T* gx = grad_x + q * HW;
+      std::fill(gx, gx + HW, T(0));
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const T share = grad_out[q * OH * OW + oh * OW + ow] / area;
+          for_window(g, oh, ow, [&](int64_t pos) { gx[pos] += share; });
+        }
+    }
+  });
+}
+
+// ============================== the backend ==============================
+
+class CpuBackend final : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+
+  void fill(Tensor& out, double value) override {
+    dispatch_dtype(out.dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T v = T(value);
+      map0<T>(out, [v] { return v; });
+    });
+  }
+
+  void copy(const Tensor& src, Tensor& dst) override {
+    dispatch_dtype(dst.dtype(), [&](auto zd) {
+      using D = decltype(zd);
+      dispatch_dtype(src.dtype(), [&](auto zs) {
+        using S = decltype(zs);
+        map1<D, S>(src, dst, [](S x) { return D(x); });
+      });
+    });
+  }
+
+  void unary(UnaryOp op, const Tensor& src, Tensor& dst, double a, double b) override {
+    dispatch_floating(dst.dtype(), "unary", [&](auto z) {
+      using T = decltype(z);
+      unary_typed<T>(op, src, dst, T(a), T(b));
+    });
+  }
+
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& dst) override {
+    dispatch_dtype(dst.dtype(), [&](auto z) { binary_typed<decltype(z)>(op, a, b, dst); });
+  }
+
+  void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& dst) override {
+    dispatch_dtype(dst.dtype(), [&](auto z) { where_typed<decltype(z)>(cond, a, b, dst); });
+  }
+
+  void reduce(ReduceOp op, const Tensor& src, int64_t outer, int64_t n, int64_t inner, Tensor& dst) override {
+    auto run = [&](auto z) {
+      using T = decltype(z);
+      const T* s = src.data<T>();
+      T* d = dst.data<T>();
+      if constexpr (std::is_floating_point_v<T>) {  // int64 gets here for Sum only
+        const T inf = std::numeric_limits<T>::infinity();
+        if (op == ReduceOp::Max) return reduce_typed(s, outer, n, inner, d, -inf, MaxNan{});
+        if (op == ReduceOp::Min) return reduce_typed(s, outer, n, inner, d, inf, MinNan{});
+      }
+      reduce_typed(s, outer, n, inner, d, T(0), Plus{});
+    };
+    if (op == ReduceOp::Sum) dispatch_dtype(src.dtype(), run);
+    else dispatch_floating(src.dtype(), "reduce", run);
+  }
+
+  void arg_reduce(ReduceOp op, const Tensor& src, int64_t outer, int64_t n, int64_t inner, Tensor& idx) override {
+    dispatch_floating(src.dtype(), "arg_reduce", [&](auto z) {
+      using T = decltype(z);
+      const T* s = src.data<T>();
+      int64_t* out = idx.data<int64_t>();
+      const bool is_max = op != ReduceOp::Min;
+      parallel_for(outer * inner, grain_for(n, kReduceGrain), [&](int64_t e0, int64_t e1) {
+        for (int64_t e = e0; e < e1; ++e) {
+          const T* p = s + (e / inner) * n * inner + e % inner;
+          int64_t arg = 0;
+          for (int64_t k = 1; k < n; ++k) {
+            const T v = p[k * inner], best = p[arg * inner];
+            // Strictly better, or the first NaN: keeps the first extremum; a NaN is never replaced.
+            if ((is_max ? v > best : v < best) || (is_nan(v) && !is_nan(best))) arg = k;
+          }
+          out[e] = arg;
+        }
+      });
+    });
+  }
+
+  void gather(const Tensor& src, const Tensor& idx, int64_t outer, int64_t n, int64_t inner, Tensor& dst) override {
+    dispatch_dtype(src.dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T* s = src.data<T>();
+      const int64_t* ix = idx.data<int64_t>();
+      T* d = dst.data<T>();
+      parallel_for(outer * inner, kElemGrain, [&](int64_t e0, int64_t e1) {
+        for (int64_t e = e0; e < e1; ++e) d[e] = s[((e / inner) * n + ix[e]) * inner + e % inner];
+      });
+    });
+  }
+
+  void scatter_add(const Tensor& src, const Tensor& idx, int64_t outer, int64_t n, int64_t inner,
+                   Tensor& dst) override {
+    dispatch_dtype(src.dtype(), [&](auto z) {
+      using T = decltype(z);
+      const T* s = src.data<T>();
+      const int64_t* ix = idx.data<int64_t>();
+      T* d = dst.data<T>();
+      // Source element (o, i) lands in column i of block o: distinct sources never share a target.
+      parallel_for(outer * inner, kElemGrain, [&](int64_t e0, int64_t e1) {
+        for (int64_t e = e0; e < e1; ++e) d[((e / inner) * n + ix[e]) * inner + e % inner] += s[e];
+      });
+    });
+  }
+
+  void softmax(const Tensor& src, int64_t outer, int64_t n, int64_t inner, bool log, Tensor& dst) override {
+    dispatch_floating(src.dtype(), "softmax", [&](auto z) {
+      using T = decltype(z);
+      const T* s = src.data<T>();
+      T* d = dst.data<T>();
+      parallel_for(outer * inner, grain_for(n, kReduceGrain), [&](int64_t e0, int64_t e1) {
+        for (int64_t e = e0; e < e1; ++e) {
+          const int64_t base = (e / inner) * n * inner + e % inner;
+          const T* x = s + base;
+          T* y = d + base;
+          T m = -std::numeric_limits<T>::infinity();
+          for (int64_t k = 0; k < n; ++k) m = std::max(m, x[k * inner]);
+          T sum = T(0);
+          for (int64_t k = 0; k < n; ++k) {
+            const T ex = std::exp(x[k * inner] - m);
+            sum += ex;
+            if (!log) y[k * inner] = ex;
+          }
+          if (log) {
+            const T ls = std::log(sum);
+            for (int64_t k = 0; k < n; ++k) y[k * inner] = x[k * inner] - m - ls;
+          } else {
+            for (int64_t k = 0; k < n; ++k) y[k * inner] /= sum;
+          }
+        }
+      });
+    });
+  }
+
+  void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, double alpha,
+            const Tensor& A, int64_t batch_stride_a, const Tensor& B, int64_t batch_stride_b, double beta, Tensor& C,
+            int64_t batch_stride_c) override {
+    dispatch_floating(C.dtype(), "gemm", [&](auto z) {
+      using T = decltype(z);
+      gemm_typed<T>(trans_a, trans_b, batch, M, N, K, T(alpha), A.data<T>(), batch_stride_a, B.data<T>(),
+                    batch_stride_b, T(beta), C.data<T>(), batch_stride_c);
+    });
+  }
+
+  void im2col(const Tensor& x, const Conv2dGeometry& g, Tensor& cols) override {
+    dispatch_floating(x.dtype(), "im2col", [&](auto z) {
+      using T = decltype(z);
+      im2col_typed<T>(x.data<T>(), g, cols.data<T>());
+    });
+  }
+
+  void col2im(const Tensor& cols, const Conv2dGeometry& g, Tensor& x) override {
+    dispatch_floating(x.dtype(), "col2im", [&](auto z) {
+      using T = decltype(z);
+      col2im_typed<T>(cols.data<T>(), g, x.data<T>());
+    });
+  }
+
+  void max_pool2d(const Tensor& x, const Conv2dGeometry& g, Tensor& out, Tensor& idx) override {
+    dispatch_floating(x.dtype(), "max_pool2d", [&](auto z) {
+      using T = decltype(z);
+      max_pool_typed<T>(x.data<T>(), g, out.data<T>(), idx.data<int64_t>());
+    });
+  }
+
+  void max_pool2d_backward(const Tensor& grad_out, const Tensor& idx, const Conv2dGeometry& g,
+                           Tensor& grad_x) override {
+    dispatch_floating(grad_x.dtype(), "max_pool2d_backward", [&](auto z) {
+      using T = decltype(z);
+      max_pool_backward_typed<T>(grad_out.data<T>(), idx.data<int64_t>(), g, grad_x.data<T>());
+    });
+  }
+
+  void avg_pool2d(const Tensor& x, const Conv2dGeometry& g, Tensor& out) override {
+    dispatch_floating(x.dtype(), "avg_pool2d", [&](auto z) {
+      using T = decltype(z);
+      avg_pool_typed<T>(x.data<T>(), g, out.data<T>());
+    });
+  }
+
+  void avg_pool2d_backward(const Tensor& grad_out, const Conv2dGeometry& g, Tensor& grad_x) override {
+    dispatch_floating(grad_x.dtype(), "avg_pool2d_backward", [&](auto z) {
+      using T = decltype(z);
+      avg_pool_backward_typed<T>(grad_out.data<T>(), g, grad_x.data<T>());
+    });
+  }
+
+  void random(RandomKind kind, Tensor& out, uint64_t seed, uint64_t stream, uint64_t offset, double a,
+              double b) override {
+    const int64_t n = out.numel();
+    if (kind == RandomKind::Randint) {
+      int64_t* p = out.data<int64_t>();
+      const int64_t lo = int64_t(a);
+      const uint64_t range = uint64_t(int64_t(b) - lo);
+      parallel_for(n, kRandGrain, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i)
+          p[i] = int64_t(uint64_t(lo) + Generator::below(seed, stream, offset + uint64_t(i), range));
+      });
+      return;
+    }
+    dispatch_floating(out.dtype(), "random", [&](auto z) {
+      using T = decltype(z);
+      T* p = out.data<T>();
+      parallel_for(n, kRandGrain, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const uint64_t c = offset + uint64_t(i);
+          if (kind == RandomKind::Normal) {
+            p[i] = T(a + b * Generator::normal(seed, stream, c));
+          } else {
+            const double u = std::is_same_v<T, float> ? double(Generator::uniform_float(seed, stream, c))
+                                                      : Generator::uniform_double(seed, stream, c);
+            p[i] = T(a + (b - a) * u);
+          }
+        }
+      });
+    });
+  }
+};
+
+}  // namespace
+
+Backend& cpu_backend() {
+  static CpuBackend backend;
+  return backend;
+}
+
+}  // namespace advgrad

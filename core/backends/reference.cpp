@@ -1,1 +1,440 @@
-// placeholder
+// The reference backend: the executable specification of core/backend.h.
+//
+// Plain loops, one thread, no Eigen, no OpenMP. Every kernel is written to be obviously correct rather
+// than fast: strided views are walked with an N-d index, sums run sequentially in the element type, and
+// each entry point mirrors its comment in backend.h. The cpu backend is tested against this file.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "core/backend.h"
+
+namespace advgrad {
+namespace {
+
+using Index = std::vector<int64_t>;
+
+// Calls f(idx) for every multi-index of `shape` in row-major order (an odometer: the last dim spins
+// fastest). A 0-d shape has exactly one (empty) index; a shape with a 0 dim has none.
+template <class F>
+void for_each_index(const Shape& shape, F&& f) {
+  const int64_t count = shape_numel(shape);
+  Index idx(shape.size(), 0);
+  for (int64_t done = 0; done < count; ++done) {
+    f(idx);
+    for (size_t d = shape.size(); d-- > 0;) {
+      if (++idx[d] < shape[d]) break;
+      idx[d] = 0;  // wrap, carry into the next slower dim
+    }
+  }
+}
+
+// The element of view t at multi-index idx. data<T>() already points at the offset element (and checks
+// the dtype); each dim then moves by its stride (0 for broadcast dims, anything for permuted views).
+template <class T>
+T& element(const Tensor& t, const Index& idx) {
+  int64_t off = 0;
+  for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * t.strides()[d];
+  return t.data<T>()[off];
+}
+
+template <class T>
+bool is_nan(T v) {
+  if constexpr (std::is_floating_point<T>::value) return std::isnan(v);
+  else return false;
+}
+
+// Should `v` replace the running extremum `best`? Strictly better only, so the first extremum wins;
+// a NaN beats any number (it propagates, as in PyTorch) but not an earlier NaN.
+template <class T>
+bool better(ReduceOp op, T v, T best) {
+  if (is_nan(best)) return false;
+  if (is_nan(v)) return true;
+  return op == ReduceOp::Max ? v > best : v < best;
+}
+
+template <class T>
+T apply_unary(UnaryOp op, T x, T a, T b) {
+  switch (op) {
+    case UnaryOp::Neg: return -x;
+    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Log: return std::log(x);
+    case UnaryOp::Sqrt: return std::sqrt(x);
+    case UnaryOp::Abs: return std::abs(x);
+    case UnaryOp::Tanh: return std::tanh(x);
+    case UnaryOp::Sigmoid: {
+      // Never exponentiate a large positive number: exp(-|x|) is in (0, 1], so no overflow either side.
+      if (x >= 0) return T(1) / (T(1) + std::exp(-x));
+      T e = std::exp(x);
+      return e / (T(1) + e);
+    }
+    case UnaryOp::Relu: return x > 0 ? x : T(0);
+    case UnaryOp::Sign: return T((x > 0) - (x < 0));  // sign(0) = 0
+    case UnaryOp::Square: return x * x;
+    case UnaryOp::Reciprocal: return T(1) / x;
+    case UnaryOp::LeakyRelu: return x > 0 ? x : a * x;
+    case UnaryOp::PowScalar: return std::pow(x, a);
+    case UnaryOp::Clamp: return std::min(std::max(x, a), b);  // a NaN x stays NaN
+    case UnaryOp::AddScalar: return x + a;
+    case UnaryOp::MulScalar: return x * a;
+    case UnaryOp::Affine: return a * x + b;
+  }
+  return x;
+}
+
+template <class T>
+T apply_binary(BinaryOp op, T x, T y) {
+  switch (op) {
+    case BinaryOp::Add: return x + y;
+    case BinaryOp::Sub: return x - y;
+    case BinaryOp::Mul: return x * y;
+    case BinaryOp::Div:
+      // Integers divide truncating toward zero (C++); x/0 is defined as 0 rather than a crash.
+      if constexpr (std::is_integral<T>::value) return y == 0 ? T(0) : T(x / y);
+      else return x / y;
+    case BinaryOp::Pow:
+      if constexpr (std::is_integral<T>::value) return T(std::pow(double(x), double(y)));
+      else return std::pow(x, y);
+    // NaN propagates through minimum/maximum (PyTorch's choice); on ties the first operand is returned.
+    case BinaryOp::Minimum: return is_nan(x) ? x : is_nan(y) ? y : (y < x ? y : x);
+    case BinaryOp::Maximum: return is_nan(x) ? x : is_nan(y) ? y : (y > x ? y : x);
+    case BinaryOp::Eq: return x == y ? T(1) : T(0);
+    case BinaryOp::Ne: return x != y ? T(1) : T(0);
+    case BinaryOp::Lt: return x < y ? T(1) : T(0);
+    case BinaryOp::Le: return x <= y ? T(1) : T(0);
+    case BinaryOp::Gt: return x > y ? T(1) : T(0);
+    case BinaryOp::Ge: return x >= y ? T(1) : T(0);
+  }
+  return x;
+}
+
+// Input coordinate (row or column) that output position `o` reads with kernel tap `k` along one axis.
+// It may fall outside [0, size): that is padding.
+int64_t input_coord(int64_t o, int64_t k, int64_t stride, int64_t pad, int64_t dilation) {
+  return o * stride - pad + k * dilation;
+}
+bool inside(int64_t h, int64_t w, const Conv2dGeometry& g) { return h >= 0 && h < g.height && w >= 0 && w < g.width; }
+
+class ReferenceBackend : public Backend {
+ public:
+  const char* name() const override { return "reference"; }
+
+  // ---- element-wise ----
+  void fill(Tensor& out, double value) override {
+    dispatch_dtype(out.dtype(), [&](auto z) {
+      using T = decltype(z);
+      for_each_index(out.shape(), [&](const Index& i) { element<T>(out, i) = T(value); });
+    });
+  }
+
+  void copy(const Tensor& src, Tensor& dst) override {
+    // Two dispatches: any source dtype into any destination dtype (float -> int64 truncates toward 0).
+    dispatch_dtype(src.dtype(), [&](auto zs) {
+      using S = decltype(zs);
+      dispatch_dtype(dst.dtype(), [&](auto zd) {
+        using D = decltype(zd);
+        for_each_index(src.shape(), [&](const Index& i) { element<D>(dst, i) = D(element<S>(src, i)); });
+      });
+    });
+  }
+
+  void unary(UnaryOp op, const Tensor& src, Tensor& dst, double a, double b) override {
+    dispatch_floating(src.dtype(), "unary", [&](auto z) {
+      using T = decltype(z);
+      // Read then write the same index, so dst may alias src.
+      for_each_index(src.shape(), [&](const Index& i) {
+        element<T>(dst, i) = apply_unary<T>(op, element<T>(src, i), T(a), T(b));
+      });
+    });
+  }
+
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& dst) override {
+    dispatch_dtype(a.dtype(), [&](auto z) {
+      using T = decltype(z);
+      for_each_index(dst.shape(), [&](const Index& i) {
+        element<T>(dst, i) = apply_binary<T>(op, element<T>(a, i), element<T>(b, i));
+      });
+    });
+  }
+
+  void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& dst) override {
+    dispatch_dtype(a.dtype(), [&](auto z) {
+      using T = decltype(z);
+      for_each_index(dst.shape(), [&](const Index& i) {
+        element<T>(dst, i) = element<T>(cond, i) != T(0) ? element<T>(a, i) : element<T>(b, i);
+      });
+    });
+  }
+
+  // ---- reductions over n of dense [outer, n, inner]; element (o, k, i) sits at (o*n + k)*inner + i ----
+  void reduce(ReduceOp op, const Tensor& src, int64_t outer, int64_t n, int64_t inner, Tensor& dst) override {
+    auto run = [&](auto z) {
+      using T = decltype(z);
+      const T* x = src.data<T>();
+      T* y = dst.data<T>();
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+          if (op == ReduceOp::Sum) {
+            T acc = 0;  // in T, in index order: the plain sequential sum
+            for (int64_t k = 0; k < n; ++k) acc += x[(o * n + k) * inner + i];
+            y[o * inner + i] = acc;
+          } else {
+            T best = x[o * n * inner + i];
+            for (int64_t k = 1; k < n; ++k)
+              if (better(op, x[(o * n + k) * inner + i], best)) best = x[(o * n + k) * inner + i];
+            y[o * inner + i] = best;
+          }
+        }
+    };
+    if (op == ReduceOp::Sum) dispatch_dtype(src.dtype(), run);
+    else dispatch_floating(src.dtype(), "reduce", run);
+  }
+
+  void arg_reduce(ReduceOp op, const Tensor& src, int64_t outer, int64_t n, int64_t inner, Tensor& idx) override {
+    dispatch_floating(src.dtype(), "arg_reduce", [&](auto z) {
+      using T = decltype(z);
+      const T* x = src.data<T>();
+      int64_t* out = idx.data<int64_t>();
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+          int64_t best = 0;
+          for (int64_t k = 1; k < n; ++k)
+            if (better(op, x[(o * n + k) * inner + i], x[(o * n + best) * inner + i])) best = k;
+          out[o * inner + i] = best;
+        }
+    });
+  }
+
+  void gather(const Tensor& src, const Tensor& idx, int64_t outer, int64_t n, int64_t inner, Tensor& dst) override {
+    dispatch_floating(src.dtype(), "gather", [&](auto z) {
+      using T = decltype(z);
+      const T* x = src.data<T>();
+      const int64_t* k = idx.data<int64_t>();
+      T* y = dst.data<T>();
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) y[o * inner + i] = x[(o * n + k[o * inner + i]) * inner + i];
+    });
+  }
+
+  void scatter_add(const Tensor& src, const Tensor& idx, int64_t outer, int64_t n, int64_t inner,
+                   Tensor& dst) override {
+    dispatch_floating(src.dtype(), "scatter_add", [&](auto z) {
+      using T = decltype(z);
+      const T* x = src.data<T>();
+      const int64_t* k = idx.data<int64_t>();
+      T* y = dst.data<T>();
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) y[(o * n + k[o * inner + i]) * inner + i] += x[o * inner + i];
+    });
+  }
+
+  void softmax(const Tensor& src, int64_t outer, int64_t n, int64_t inner, bool log, Tensor& dst) override {
+    if (n == 0) return;  // nothing to normalise
+    dispatch_floating(src.dtype(), "softmax", [&](auto z) {
+      using T = decltype(z);
+      const T* x = src.data<T>();
+      T* y = dst.data<T>();
+      for (int64_t o = 0; o < outer; ++o)
+        for (int64_t i = 0; i < inner; ++i) {
+          auto at = [&](int64_t k) { return (o * n + k) * inner + i; };
+          // Subtracting the max makes every exponent <= 0: no overflow, and the largest term is exactly 1.
+          T m = x[at(0)];
+          for (int64_t k = 1; k < n; ++k) m = std::max(m, x[at(k)]);
+          T sum = 0;
+          for (int64_t k = 0; k < n; ++k) sum += std::exp(x[at(k)] - m);
+          for (int64_t k = 0; k < n; ++k)
+            y[at(k)] = log ? x[at(k)] - m - std::log(sum) : std::exp(x[at(k)] - m) / sum;
+        }
+    });
+  }
+
+  // ---- linear algebra ----
+  void gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, double alpha,
+            const Tensor& A, int64_t batch_stride_a, const Tensor& B, int64_t batch_stride_b, double beta,
+            Tensor& C, int64_t batch_stride_c) override {
+    dispatch_floating(C.dtype(), "gemm", [&](auto z) {
+      using T = decltype(z);
+      for (int64_t bi = 0; bi < batch; ++bi) {
+        const T* a = A.data<T>() + bi * batch_stride_a;
+        const T* b = B.data<T>() + bi * batch_stride_b;
+        T* c = C.data<T>() + bi * batch_stride_c;
+        // op(A)(m,k): A_b is stored K x M when transposed, M x K otherwise; likewise op(B)(k,n).
+        auto op_a = [&](int64_t m, int64_t k) { return trans_a ? a[k * M + m] : a[m * K + k]; };
+        auto op_b = [&](int64_t k, int64_t n) { return trans_b ? b[n * K + k] : b[k * N + n]; };
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t n = 0; n < N; ++n) {
+            T acc = 0;
+            for (int64_t k = 0; k < K; ++k) acc += op_a(m, k) * op_b(k, n);
+            // beta == 0 must not read C: it may hold garbage or NaN (0 * NaN would be NaN).
+            T old = beta == 0 ? T(0) : T(beta) * c[m * N + n];
+            c[m * N + n] = T(alpha) * acc + old;
+          }
+      }
+    });
+  }
+
+  // ---- convolution and pooling over NCHW ----
+  // cols[b, (c*KH + kh)*KW + kw, oh*OW + ow] = x[b, c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw], 0 outside.
+  void im2col(const Tensor& x, const Conv2dGeometry& g, Tensor& cols) override {
+    dispatch_floating(x.dtype(), "im2col", [&](auto z) {
+      using T = decltype(z);
+      const T* in = x.data<T>();
+      T* out = cols.data<T>();
+      for_each_tap(g, [&](int64_t col, int64_t pix) { out[col] = pix < 0 ? T(0) : in[pix]; });
+    });
+  }
+
+  // The adjoint of im2col: every cols entry is added back into the pixel it was read from.
+  void col2im(const Tensor& cols, const Conv2dGeometry& g, Tensor& x) override {
+    dispatch_floating(cols.dtype(), "col2im", [&](auto z) {
+      using T = decltype(z);
+      const T* in = cols.data<T>();
+      T* out = x.data<T>();
+      for (int64_t p = 0; p < g.batch * g.channels * g.height * g.width; ++p) out[p] = 0;
+      for_each_tap(g, [&](int64_t col, int64_t pix) {
+        if (pix >= 0) out[pix] += in[col];
+      });
+    });
+  }
+
+  void max_pool2d(const Tensor& x, const Conv2dGeometry& g, Tensor& out, Tensor& idx) override {
+    dispatch_floating(x.dtype(), "max_pool2d", [&](auto z) {
+      using T = decltype(z);
+      const T* in = x.data<T>();
+      T* y = out.data<T>();
+      int64_t* arg = idx.data<int64_t>();
+      for_each_window(g, [&](int64_t plane, int64_t o, const std::vector<int64_t>& pos) {
+        // Padding is -inf, never chosen: start from the first real pixel (-1 if the window has none).
+        T best = -std::numeric_limits<T>::infinity();
+        int64_t best_pos = -1;
+        for (int64_t p : pos)
+          if (best_pos < 0 || better(ReduceOp::Max, in[plane + p], best)) best = in[plane + p], best_pos = p;
+        y[o] = best;
+        arg[o] = best_pos;
+      });
+    });
+  }
+
+  void max_pool2d_backward(const Tensor& grad_out, const Tensor& idx, const Conv2dGeometry& g,
+                           Tensor& grad_x) override {
+    dispatch_floating(grad_out.dtype(), "max_pool2d_backward", [&](auto z) {
+      using T = decltype(z);
+      const T* go = grad_out.data<T>();
+      const int64_t* arg = idx.data<int64_t>();
+      T* gx = grad_x.data<T>();
+      const int64_t plane_in = g.height * g.width, plane_out = g.out_h() * g.out_w();
+      for (int64_t p = 0; p < g.batch * g.channels * plane_in; ++p) gx[p] = 0;
+      for (int64_t bc = 0; bc < g.batch * g.channels; ++bc)
+        for (int64_t o = 0; o < plane_out; ++o)
+          if (arg[bc * plane_out + o] >= 0) gx[bc * plane_in + arg[bc * plane_out + o]] += go[bc * plane_out + o];
+    });
+  }
+
+  void avg_pool2d(const Tensor& x, const Conv2dGeometry& g, Tensor& out) override {
+    dispatch_floating(x.dtype(), "avg_pool2d", [&](auto z) {
+      using T = decltype(z);
+      const T* in = x.data<T>();
+      T* y = out.data<T>();
+      const T divisor = T(g.kernel_h * g.kernel_w);  // padding counts (as zeros), like PyTorch's default
+      for_each_window(g, [&](int64_t plane, int64_t o, const std::vector<int64_t>& pos) {
+        T sum = 0;
+        for (int64_t p : pos) sum += in[plane + p];
+        y[o] = sum / divisor;
+      });
+    });
+  }
+
+  void avg_pool2d_backward(const Tensor& grad_out, const Conv2dGeometry& g, Tensor& grad_x) override {
+    dispatch_floating(grad_out.dtype(), "avg_pool2d_backward", [&](auto z) {
+      using T = decltype(z);
+      const T* go = grad_out.data<T>();
+      T* gx = grad_x.data<T>();
+      const T divisor = T(g.kernel_h * g.kernel_w);
+      for (int64_t p = 0; p < g.batch * g.channels * g.height * g.width; ++p) gx[p] = 0;
+      for_each_window(g, [&](int64_t plane, int64_t o, const std::vector<int64_t>& pos) {
+        for (int64_t p : pos) gx[plane + p] += go[o] / divisor;
+      });
+    });
+  }
+
+  // ---- random numbers: element i is a pure function of (seed, stream, offset + i) ----
+  void random(RandomKind kind, Tensor& out, uint64_t seed, uint64_t stream, uint64_t offset, double a,
+              double b) override {
+    const int64_t count = out.numel();
+    if (kind == RandomKind::Randint) {
+      int64_t* y = out.data<int64_t>();
+      const int64_t low = int64_t(a);
+      const uint64_t range = uint64_t(int64_t(b) - low);
+      for (int64_t i = 0; i < count; ++i) y[i] = low + int64_t(Generator::below(seed, stream, offset + uint64_t(i), range));
+      return;
+    }
+    dispatch_floating(out.dtype(), "random", [&](auto z) {
+      using T = decltype(z);
+      T* y = out.data<T>();
+      for (int64_t i = 0; i < count; ++i) {
+        const uint64_t index = offset + uint64_t(i);
+        if (kind == RandomKind::Normal) {
+          y[i] = T(a + b * Generator::normal(seed, stream, index));
+        } else {
+          // 24 random bits for float, 53 for double; scaled in double, then rounded to T.
+          double u = std::is_same<T, float>::value ? double(Generator::uniform_float(seed, stream, index))
+                                                   : Generator::uniform_double(seed, stream, index);
+          y[i] = T(a + (b - a) * u);
+        }
+      }
+    });
+  }
+
+ private:
+  // Calls f(col, pix) for every entry of the im2col matrix: col is its flat position in cols, pix the flat
+  // position in x of the pixel it reads, or -1 for padding.
+  template <class F>
+  static void for_each_tap(const Conv2dGeometry& g, F&& f) {
+    const int64_t OH = g.out_h(), OW = g.out_w();
+    int64_t col = 0;  // cols is visited in its own row-major order: (b, c, kh, kw, oh, ow)
+    for (int64_t b = 0; b < g.batch; ++b)
+      for (int64_t c = 0; c < g.channels; ++c)
+        for (int64_t kh = 0; kh < g.kernel_h; ++kh)
+          for (int64_t kw = 0; kw < g.kernel_w; ++kw)
+            for (int64_t oh = 0; oh < OH; ++oh)
+              for (int64_t ow = 0; ow < OW; ++ow, ++col) {
+                int64_t h = input_coord(oh, kh, g.stride_h, g.pad_h, g.dilation_h);
+                int64_t w = input_coord(ow, kw, g.stride_w, g.pad_w, g.dilation_w);
+                f(col, inside(h, w, g) ? ((b * g.channels + c) * g.height + h) * g.width + w : int64_t(-1));
+              }
+  }
+
+  // Calls f(plane, o, pos) for every pooling window: plane is the flat offset of its (b, c) input plane,
+  // o the flat position of its output, pos the in-plane positions h*width + w of the window's real
+  // (non-padding) pixels in (kh, kw) order. Dilation is honoured as in im2col.
+  template <class F>
+  static void for_each_window(const Conv2dGeometry& g, F&& f) {
+    const int64_t OH = g.out_h(), OW = g.out_w();
+    std::vector<int64_t> pos;
+    int64_t o = 0;
+    for (int64_t bc = 0; bc < g.batch * g.channels; ++bc)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow, ++o) {
+          pos.clear();
+          for (int64_t kh = 0; kh < g.kernel_h; ++kh)
+            for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+              int64_t h = input_coord(oh, kh, g.stride_h, g.pad_h, g.dilation_h);
+              int64_t w = input_coord(ow, kw, g.stride_w, g.pad_w, g.dilation_w);
+              if (inside(h, w, g)) pos.push_back(h * g.width + w);
+            }
+          f(bc * g.height * g.width, o, pos);
+        }
+  }
+};
+
+}  // namespace
+
+Backend& reference_backend() {
+  static ReferenceBackend backend;
+  return backend;
+}
+
+}  // namespace advgrad
