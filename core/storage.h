@@ -3,19 +3,21 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 
 namespace advgrad {
 
+// Buffers come from a cache of freed blocks of the same size: a training or attack loop allocates the
+// same shapes every step, and reusing them avoids fresh pages (page faults cost more than the math on
+// small models). The cache holds at most storage_cache_limit() bytes; larger frees go back to the system.
+void* storage_allocate(size_t nbytes);
+void storage_release(void* data, size_t nbytes);
+size_t storage_cache_limit();
+void storage_cache_clear();
+
 class Storage {
  public:
-  explicit Storage(size_t nbytes) : nbytes_(nbytes) {
-    size_t rounded = (nbytes + 63) / 64 * 64;
-    data_ = rounded ? std::aligned_alloc(64, rounded) : nullptr;
-    if (rounded && !data_) throw std::bad_alloc();
-  }
-  ~Storage() { std::free(data_); }
+  explicit Storage(size_t nbytes) : nbytes_(nbytes), data_(storage_allocate(nbytes)) {}
+  ~Storage() { storage_release(data_, nbytes_); }
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
@@ -26,8 +28,8 @@ class Storage {
   void bump_version() { ++version_; }
 
  private:
-  void* data_;
   size_t nbytes_;
+  void* data_;
   uint64_t version_ = 0;
 };
 
