@@ -55,6 +55,10 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim
 Tensor max(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);  // grad to the first max
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& axes = {}, bool keepdim = false);
 
+// out[..., 0, ...] = x[..., index[..., 0, ...], ...] along `axis`: index is int64 with x's shape except 1
+// at `axis` (e.g. the logit of each sample's label: gather(logits [N,C], 1, labels [N,1]) -> [N,1]).
+Tensor gather(const Tensor& x, int64_t axis, const Tensor& index);
+
 // ---- shape and movement (views share storage where the layout allows) ----
 Tensor reshape(const Tensor& x, const Shape& shape);  // one dim may be -1
 Tensor flatten(const Tensor& x, int64_t start_axis = 0, int64_t end_axis = -1);

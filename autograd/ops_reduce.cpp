@@ -116,3 +116,38 @@ Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype) {
 }
 
 }  // namespace advgrad
+
+namespace advgrad {
+
+using namespace detail;
+
+Tensor gather(const Tensor& x, int64_t axis_in, const Tensor& index) {
+  check_defined(x, "gather", "input");
+  check_defined(index, "gather", "index");
+  int64_t axis = normalize_axis(axis_in, x.dim(), "gather");
+  Shape expected = x.shape();
+  expected[size_t(axis)] = 1;
+  if (index.dtype() != DType::I64) throw TypeError("gather: index must be int64, got " + index.describe());
+  if (index.shape() != expected)
+    throw ShapeError("gather: index " + shape_str(index.shape()) + " for input " + shape_str(x.shape()) + " (need " +
+                     shape_str(expected) + ")");
+  if (index.device() != x.device()) throw TypeError("gather: index and input on different devices");
+  Tensor idx = index.dense().clone();  // private copy: checked once, immune to later changes
+  AxisSplit s = split_at(x.shape(), axis);
+  const int64_t* p = idx.data<int64_t>();
+  for (int64_t i = 0; i < idx.numel(); ++i)
+    if (p[i] < 0 || p[i] >= s.n)
+      throw ValueError("gather: index " + std::to_string(p[i]) + " out of range [0, " + std::to_string(s.n) + ")");
+  Tensor xd = x.dense();
+  Tensor out = empty_like_shape(expected, xd);
+  backend_of(xd).gather(xd, idx, s.outer, s.n, s.inner, out);
+  if (!should_record({x})) return out;
+  Shape xs = x.shape();
+  return record("gather", {x}, out, [idx, xs, s](const Tensor& g, const std::vector<bool>&) {
+    Tensor gx = zeros(xs, g.dtype(), g.device());
+    backend_of(g).scatter_add(g.dense(), idx, s.outer, s.n, s.inner, gx);
+    return std::vector<Tensor>{gx};
+  });
+}
+
+}  // namespace advgrad
