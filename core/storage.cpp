@@ -1,5 +1,7 @@
 #include "core/storage.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -24,6 +26,22 @@ BlockCache& cache() {
 size_t rounded(size_t nbytes) { return (nbytes + 63) / 64 * 64; }
 
 }  // namespace
+
+static std::atomic<int64_t> live_storages{0}, peak_storages{0};  // counts for storage_stats()
+
+Storage::Storage(size_t nbytes) : nbytes_(nbytes), data_(storage_allocate(nbytes)) {
+  int64_t now = ++live_storages, peak = peak_storages.load();
+  while (now > peak && !peak_storages.compare_exchange_weak(peak, now)) {
+  }
+}
+
+Storage::~Storage() {
+  storage_release(data_, nbytes_);
+  --live_storages;
+}
+
+StorageStats storage_stats() { return {live_storages.load(), peak_storages.load()}; }
+void storage_reset_peak() { peak_storages = live_storages.load(); }
 
 size_t storage_cache_limit() { return size_t(1) << 30; }
 

@@ -13,11 +13,18 @@ void* storage_allocate(size_t nbytes);
 void storage_release(void* data, size_t nbytes);
 size_t storage_cache_limit();
 void storage_cache_clear();
+// Live Storage objects now, and the most alive at once since the last reset (a leak/growth detector for
+// tests: an attack of 200 steps must not hold more than one of 2 steps).
+struct StorageStats {
+  int64_t live, peak;
+};
+StorageStats storage_stats();
+void storage_reset_peak();
 
 class Storage {
  public:
-  explicit Storage(size_t nbytes) : nbytes_(nbytes), data_(storage_allocate(nbytes)) {}
-  ~Storage() { storage_release(data_, nbytes_); }
+  explicit Storage(size_t nbytes);
+  ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 

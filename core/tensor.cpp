@@ -358,6 +358,45 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen, De
   return random_tensor(RandomKind::Randint, shape, double(low), double(high), gen, DType::I64, device);
 }
 
+// ---- row selection ----
+namespace {
+size_t row_bytes(const Tensor& t) { return size_t(t.numel() / std::max<int64_t>(t.size(0), 1)) * dtype_size(t.dtype()); }
+void check_rows(const Tensor& t, const std::vector<int64_t>& rows, const char* op) {
+  if (t.dim() < 1) throw ShapeError(std::string(op) + ": a 0-d tensor has no rows");
+  for (int64_t r : rows)
+    if (r < 0 || r >= t.size(0))
+      throw ValueError(std::string(op) + ": row " + std::to_string(r) + " out of range for " + shape_str(t.shape()));
+}
+}  // namespace
+
+Tensor take_rows(const Tensor& t, const std::vector<int64_t>& rows) {
+  check_rows(t, rows, "take_rows");
+  Tensor src = t.dense();
+  Shape shape = t.shape();
+  shape[0] = int64_t(rows.size());
+  Tensor out = Tensor::empty(shape, t.dtype(), t.device());
+  size_t rb = row_bytes(src);
+  for (size_t i = 0; i < rows.size(); ++i)
+    std::memcpy(static_cast<char*>(out.raw_data()) + i * rb,
+                static_cast<const char*>(src.raw_data()) + size_t(rows[i]) * rb, rb);
+  return out;
+}
+
+void put_rows(Tensor& dst, const std::vector<int64_t>& rows, const Tensor& src) {
+  check_rows(dst, rows, "put_rows");
+  if (!dst.is_contiguous()) throw ValueError("put_rows: destination must be dense");
+  Shape expect = dst.shape();
+  expect[0] = int64_t(rows.size());
+  if (src.shape() != expect || src.dtype() != dst.dtype())
+    throw ShapeError("put_rows: source " + src.describe() + " for rows of " + dst.describe());
+  Tensor s = src.dense();
+  size_t rb = row_bytes(dst);
+  for (size_t i = 0; i < rows.size(); ++i)
+    std::memcpy(static_cast<char*>(dst.raw_data()) + size_t(rows[i]) * rb,
+                static_cast<const char*>(s.raw_data()) + i * rb, rb);
+  dst.bump_version();
+}
+
 // ---- comparisons ----
 namespace {
 void check_comparable(const Tensor& a, const Tensor& b, const char* op) {

@@ -134,6 +134,12 @@ Tensor uniform(const Shape& shape, double lo, double hi, Generator& gen, DType d
                Device device = Device::CPU);
 Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen, Device device = Device::CPU);  // int64
 
+// ---- row selection along the first axis (no graph; used to attack only the samples still standing) ----
+// [len(rows), ...] copy of t's rows (each index in [0, t.size(0))).
+Tensor take_rows(const Tensor& t, const std::vector<int64_t>& rows);
+// dst[rows[i]] = src[i] in place (dst dense; bumps its version; no grad check: for buffers only).
+void put_rows(Tensor& dst, const std::vector<int64_t>& rows, const Tensor& src);
+
 // ---- comparisons for tests ----
 // |a - b| <= atol + rtol * |b| elementwise, shapes equal (no broadcasting), NaNs never close.
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);

@@ -1,0 +1,120 @@
+#include "attacks/evaluate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+namespace advgrad {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::vector<int64_t> range_rows(int64_t begin, int64_t end) {
+  std::vector<int64_t> r;
+  for (int64_t i = begin; i < end; ++i) r.push_back(i);
+  return r;
+}
+
+// Accuracy of one attack on the given rows (batched); marks the fooled rows in `fooled`.
+AttackReport run_attack(Module& model, const AttackSpec& spec, const Tensor& x, const Tensor& labels,
+                        const std::vector<int64_t>& rows, int64_t batch, std::vector<bool>& fooled) {
+  AttackReport rep;
+  rep.name = spec.name;
+  auto attack = make_attack(spec.name, spec.options);
+  auto t0 = std::chrono::steady_clock::now();
+  for (size_t b = 0; b < rows.size(); b += size_t(batch)) {
+    std::vector<int64_t> chunk(rows.begin() + b, rows.begin() + std::min(rows.size(), b + size_t(batch)));
+    Tensor xb = take_rows(x, chunk), yb = take_rows(labels, chunk);
+    AttackResult r = attack->run(model, xb, yb);
+    rep.forward_samples += r.forward_samples;
+    rep.gradient_samples += r.gradient_samples;
+    rep.max_perturbation = std::max(rep.max_perturbation, max_perturbation(r.x_adv, xb, spec.options.norm));
+    for (size_t k = 0; k < chunk.size(); ++k)
+      if (r.fooled[k]) fooled[size_t(chunk[k])] = true;
+  }
+  rep.seconds = seconds_since(t0);
+  return rep;
+}
+
+double accuracy_of(const std::vector<bool>& fooled, const std::vector<bool>& clean_ok) {
+  int64_t ok = 0;
+  for (size_t i = 0; i < fooled.size(); ++i) ok += clean_ok[i] && !fooled[i];
+  return fooled.empty() ? 0.0 : double(ok) / double(fooled.size());
+}
+
+}  // namespace
+
+EvalReport evaluate(Module& model, const Tensor& x, const Tensor& labels, const std::vector<AttackSpec>& attacks,
+                    const EvalOptions& options) {
+  check_attack_inputs(x, labels, 0.0, 0, "evaluate");
+  if (options.batch_size < 1) throw ValueError("evaluate: batch size must be >= 1");
+  EvalModeGuard eval_mode(model);
+  auto t0 = std::chrono::steady_clock::now();
+  EvalReport rep;
+  rep.n = x.size(0);
+  std::vector<bool> clean_ok(size_t(rep.n), false);
+  for (int64_t b = 0; b < rep.n; b += options.batch_size) {
+    auto rows = range_rows(b, std::min(rep.n, b + options.batch_size));
+    auto fooled = fooled_by(predict(model, take_rows(x, rows)), take_rows(labels, rows), Tensor(), false);
+    for (size_t k = 0; k < rows.size(); ++k) clean_ok[size_t(rows[k])] = !fooled[k];
+  }
+  rep.forward_samples = rep.n;
+  rep.clean_accuracy = accuracy_of(std::vector<bool>(size_t(rep.n), false), clean_ok);
+
+  std::vector<bool> worst(size_t(rep.n), false);  // fooled by some attack
+  for (const auto& spec : attacks) {
+    std::vector<int64_t> rows;
+    for (int64_t i = 0; i < rep.n; ++i)
+      if (clean_ok[size_t(i)] && !(options.ensemble && worst[size_t(i)])) rows.push_back(i);
+    std::vector<bool> fooled(size_t(rep.n), false);
+    AttackReport ar = run_attack(model, spec, x, labels, rows, options.batch_size, fooled);
+    for (size_t i = 0; i < worst.size(); ++i) worst[i] = worst[i] || fooled[i];
+    ar.accuracy = accuracy_of(options.ensemble ? worst : fooled, clean_ok);
+    rep.forward_samples += ar.forward_samples;
+    rep.attacks.push_back(ar);
+  }
+  rep.robust_accuracy = accuracy_of(worst, clean_ok);
+  rep.robust.resize(size_t(rep.n));
+  for (size_t i = 0; i < worst.size(); ++i) rep.robust[i] = clean_ok[i] && !worst[i];
+
+  if (options.sanity_checks && !attacks.empty()) {
+    // Symptoms of gradient masking (Athalye et al. 2018; Carlini et al. 2019), on a subset.
+    const AttackOptions& base = attacks.front().options;
+    const int64_t m = std::min<int64_t>(rep.n, 200);
+    Tensor xs = take_rows(x, range_rows(0, m)), ys = take_rows(labels, range_rows(0, m));
+    auto acc = [&](const std::string& name, double eps, int steps) {
+      AttackOptions o = base;
+      o.eps = eps, o.steps = steps, o.step_size = 0, o.restarts = 1;
+      return make_attack(name, o)->run(model, xs, ys).accuracy();
+    };
+    const double eps = base.eps;
+    double fgsm = acc("fgsm", eps, 1), pgd = acc("pgd", eps, 20), pgd_half = acc("pgd", eps / 2, 20),
+           pgd_double = acc("pgd", std::min(2 * eps, 1.0), 20), pgd_large = acc("pgd", 0.5, 50);
+    if (pgd > fgsm + 0.02)
+      rep.warnings.push_back("PGD-20 is weaker than FGSM (" + std::to_string(pgd) + " vs " + std::to_string(fgsm) +
+                             "): gradients may be masked");
+    if (pgd_half + 0.02 < pgd || pgd + 0.02 < pgd_double)
+      rep.warnings.push_back("accuracy rises with eps (eps/2: " + std::to_string(pgd_half) + ", eps: " +
+                             std::to_string(pgd) + ", 2eps: " + std::to_string(pgd_double) + "): gradients may be masked");
+    if (pgd_large > 0.1)
+      rep.warnings.push_back("accuracy under PGD-50 at eps 0.5 is " + std::to_string(pgd_large) +
+                             ", not near 0: the attack is not working or gradients are masked");
+  }
+  rep.seconds = seconds_since(t0);
+  return rep;
+}
+
+std::vector<AttackSpec> ensemble_preset(double eps, uint64_t seed, double effort) {
+  AttackOptions o;
+  o.eps = eps, o.seed = seed, o.norm = Norm::Linf;
+  AttackOptions ce = o, t = o, sq = o;
+  ce.steps = t.steps = std::max(1, int(std::lround(100 * effort)));
+  t.target_classes = 9;
+  sq.queries = std::max<int64_t>(1, std::llround(5000 * effort));
+  return {{"apgd-ce", ce}, {"apgd-t", t}, {"square", sq}};
+}
+
+}  // namespace advgrad

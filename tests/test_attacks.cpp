@@ -1,0 +1,303 @@
+// Attacks: the contract (eps-ball and [0,1] exactly, mode restored, no .grad touched, bounded memory,
+// errors), closed forms, determinism, restarts/early stop/targeted behaviour, and every attack on a CNN
+// and an LSTM.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "attacks/apgd.h"
+#include "attacks/evaluate.h"
+#include "attacks/square.h"
+#include "autograd/engine.h"
+#include "core/parallel.h"
+#include "nn/models.h"
+
+using namespace advgrad;
+
+namespace {
+
+// Default-initialised small models barely react to their input; larger weights make the logits
+// input-dependent, like a trained model's, so that attacks can succeed.
+std::shared_ptr<Module> sharpened(std::shared_ptr<Module> m, double factor) {
+  NoGradGuard ng;
+  for (auto& p : m->parameters()) p.mul_(factor);
+  return m;
+}
+
+// A tiny CNN for 1x8x8 inputs, and an LSTM over 8 rows of 8: small so that every attack runs fast.
+std::shared_ptr<Module> tiny_cnn(Generator& g) {
+  auto m = std::make_shared<Sequential>();
+  m->push_back(std::make_shared<Conv2d>(1, 4, 3, g, 1, 1));
+  m->push_back(std::make_shared<ReLU>());
+  m->push_back(std::make_shared<MaxPool2d>(2));
+  m->push_back(std::make_shared<Flatten>());
+  m->push_back(std::make_shared<Linear>(4 * 4 * 4, 10, g));
+  return sharpened(m, 4.0);
+}
+std::shared_ptr<Module> tiny_lstm(Generator& g) { return sharpened(std::make_shared<LSTMClassifier>(8, 8, 12, 10, g), 3.0); }
+
+// Inputs with many pixels exactly at 0 and 1, where clipping matters most.
+Tensor test_inputs(int64_t n, Generator& g) {
+  Tensor x = rand({n, 1, 8, 8}, g);
+  NoGradGuard ng;
+  return clamp(sub(mul(x, 1.4), 0.2), 0.0, 1.0);
+}
+
+// Labels the model currently predicts, so that clean accuracy is 100% and attacks have work to do.
+Tensor predicted_labels(Module& m, const Tensor& x) { return argmax(predict(m, x), 1); }
+
+void check_contract(const Tensor& x, const AttackResult& r, double eps, Norm norm) {
+  REQUIRE(r.x_adv.shape() == x.shape());
+  CHECK(max_perturbation(r.x_adv, x, norm) <= eps);  // exact, in double
+  for (double v : r.x_adv.to_vector<double>()) {
+    CHECK(v >= 0.0);
+    CHECK(v <= 1.0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("every attack keeps x_adv in the eps-ball and in [0,1], on a CNN and an LSTM") {
+  Generator g(1);
+  for (auto& model : {tiny_cnn(g), tiny_lstm(g)}) {
+    Tensor x = test_inputs(6, g);
+    Tensor y = predicted_labels(*model, x);
+    for (const auto& name : attack_names()) {
+      for (double eps : {0.0, 0.03, 0.3}) {
+        AttackOptions o;
+        o.eps = name == "pgd-l2" ? eps * 4 : eps;
+        o.steps = 5, o.restarts = 2, o.queries = 30, o.target_classes = 2, o.seed = 3;
+        AttackResult r = make_attack(name, o)->run(*model, x, y);
+        INFO(name, " eps ", o.eps);
+        check_contract(x, r, o.eps, name == "pgd-l2" ? Norm::L2 : Norm::Linf);
+        CHECK(r.fooled.size() == 6);
+        if (eps == 0.0) CHECK(r.accuracy() == 1.0);
+      }
+    }
+  }
+}
+
+TEST_CASE("the model's mode is restored and no parameter .grad changes") {
+  Generator g(2);
+  auto m = tiny_cnn(g);
+  Tensor x = test_inputs(4, g), y = predicted_labels(*m, x);
+  // Give every parameter a known gradient first.
+  backward(cross_entropy(m->forward(x), y));
+  std::vector<Tensor> before;
+  for (auto& p : m->parameters()) before.push_back(p.grad().clone());
+  m->train();
+  AttackOptions o;
+  o.eps = 0.1;
+  for (const auto& name : {"pgd", "apgd-ce", "mifgsm", "square"}) make_attack(name, o)->run(*m, x, y);
+  CHECK(m->is_training());
+  auto params = m->parameters();
+  for (size_t i = 0; i < params.size(); ++i) CHECK(bitwise_equal(params[i].grad(), before[i]));
+  m->eval();
+  make_attack("pgd", o)->run(*m, x, y);
+  CHECK_FALSE(m->is_training());
+}
+
+TEST_CASE("live memory does not grow with the number of steps") {
+  Generator g(3);
+  auto m = tiny_cnn(g);
+  Tensor x = test_inputs(8, g), y = predicted_labels(*m, x);
+  auto peak_for = [&](int steps) {
+    AttackOptions o;
+    o.eps = 0.1, o.steps = steps;
+    auto attack = make_attack("pgd", o);
+    int64_t live_before = storage_stats().live;
+    storage_reset_peak();
+    attack->run(*m, x, y);
+    return storage_stats().peak - live_before;
+  };
+  peak_for(2);  // warm up
+  int64_t two = peak_for(2), many = peak_for(200);
+  CHECK(many <= two);
+  CHECK(two > 0);
+}
+
+TEST_CASE("invalid parameters raise clear errors") {
+  Generator g(4);
+  auto m = tiny_cnn(g);
+  Tensor x = test_inputs(3, g), y = predicted_labels(*m, x);
+  AttackOptions o;
+  o.eps = -0.1;
+  CHECK_THROWS_AS(make_attack("pgd", o)->run(*m, x, y), ValueError);
+  o.eps = 0.1, o.steps = 0;
+  CHECK_THROWS_AS(make_attack("pgd", o)->run(*m, x, y), ValueError);
+  o.steps = 3;
+  CHECK_THROWS_AS(make_attack("pgd", o)->run(*m, x, from_vector(std::vector<int64_t>{1, 2})), ValueError);
+  CHECK_THROWS_AS(make_attack("pgd", o)->run(*m, x, from_vector(std::vector<int64_t>{1, 2, 10})), ValueError);
+  CHECK_THROWS_AS(make_attack("pgd", o)->run(*m, add(x, 0.5), y), ValueError);  // outside [0,1]
+  o.targeted = true;
+  CHECK_THROWS_AS(make_attack("pgd", o)->run(*m, x, y), ValueError);  // targets missing
+  CHECK_THROWS_AS(make_attack("pgd", o)->run(*m, x, y, from_vector(std::vector<int64_t>{0, 11, 2})), ValueError);
+  try {
+    make_attack("deepfool", o);
+    FAIL("expected ValueError");
+  } catch (const ValueError& e) {
+    CHECK(std::string(e.what()).find("apgd-t") != std::string::npos);  // lists the known names
+  }
+}
+
+TEST_CASE("FGSM on a linear model matches its closed form") {
+  // logits = W x + b; d CE / dx = W^T (softmax(logits) - onehot(y)); x_adv = clip(x + eps sign(.), 0, 1).
+  Generator g(5);
+  auto lin = std::make_shared<Linear>(6, 3, g);
+  auto model = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{std::make_shared<Flatten>(), lin});
+  Tensor x = rand({4, 1, 2, 3}, g);
+  Tensor y = argmax(predict(*model, x), 1);  // correctly classified: every sample is attacked
+  AttackOptions o;
+  o.eps = 0.05;
+  AttackResult r = make_attack("fgsm", o)->run(*model, x, y);
+  auto W = lin->weight.to_vector<double>(), b = lin->bias.to_vector<double>(), xv = x.to_vector<double>();
+  auto adv = r.x_adv.to_vector<double>();
+  for (int n = 0; n < 4; ++n) {
+    double z[3], p[3], zmax = -1e30, s = 0;
+    for (int k = 0; k < 3; ++k) {
+      z[k] = b[size_t(k)];
+      for (int i = 0; i < 6; ++i) z[k] += W[size_t(k * 6 + i)] * xv[size_t(n * 6 + i)];
+      zmax = std::max(zmax, z[k]);
+    }
+    for (int k = 0; k < 3; ++k) s += std::exp(z[k] - zmax);
+    for (int k = 0; k < 3; ++k) p[k] = std::exp(z[k] - zmax) / s - (k == y.at({n}) ? 1.0 : 0.0);
+    for (int i = 0; i < 6; ++i) {
+      double gx = 0;
+      for (int k = 0; k < 3; ++k) gx += W[size_t(k * 6 + i)] * p[k];
+      double want = std::clamp(xv[size_t(n * 6 + i)] + o.eps * (gx > 0 ? 1 : gx < 0 ? -1 : 0), 0.0, 1.0);
+      CHECK(adv[size_t(n * 6 + i)] == doctest::Approx(want).epsilon(1e-6));
+    }
+  }
+}
+
+TEST_CASE("attacks are deterministic: same seed, same examples, at any thread count") {
+  Generator g(6);
+  auto m = tiny_cnn(g);
+  Tensor x = test_inputs(8, g), y = predicted_labels(*m, x);
+  AttackOptions o;
+  o.eps = 0.1, o.steps = 5, o.restarts = 2, o.queries = 50, o.seed = 9;
+  int saved = num_threads();
+  for (const auto& name : {"pgd", "apgd-ce", "square", "pgd-l2"}) {
+    set_num_threads(1);
+    Tensor a = make_attack(name, o)->run(*m, x, y).x_adv;
+    set_num_threads(2);
+    Tensor b = make_attack(name, o)->run(*m, x, y).x_adv;
+    CHECK_MESSAGE(bitwise_equal(a, b), name);
+    AttackOptions other = o;
+    other.seed = 10;
+    if (std::string(name) != "pgd-l2") CHECK_FALSE(bitwise_equal(a, make_attack(name, other)->run(*m, x, y).x_adv));
+  }
+  set_num_threads(saved);
+}
+
+TEST_CASE("restarts and ensembles attack only the samples still standing; early stop saves work") {
+  Generator g(7);
+  auto m = tiny_cnn(g);
+  Tensor x = test_inputs(16, g), y = predicted_labels(*m, x);
+  AttackOptions o;
+  o.eps = 0.5, o.steps = 10;  // large eps: everything falls in the first restart
+  AttackResult one = make_attack("pgd", o)->run(*m, x, y);
+  REQUIRE(one.accuracy() == 0.0);
+  o.restarts = 5;
+  AttackResult five = make_attack("pgd", o)->run(*m, x, y);
+  CHECK(five.forward_samples == one.forward_samples);  // restarts 2..5 had nobody left to attack
+  o.restarts = 1, o.steps = 50, o.early_stop = true;
+  AttackResult early = make_attack("pgd", o)->run(*m, x, y);
+  CHECK(early.accuracy() == 0.0);
+  CHECK(early.gradient_samples < 50 * 16);
+  // Samples misclassified before the attack are not attacked at all.
+  Tensor wrong = add(y, from_vector(std::vector<int64_t>(16, 1)));
+  wrong = sub(wrong, mul(ge(wrong, full({}, 10.0, DType::I64)), full({}, 10.0, DType::I64)));
+  AttackResult none = make_attack("pgd", o)->run(*m, x, wrong);
+  CHECK(none.gradient_samples == 0);
+  CHECK(bitwise_equal(none.x_adv, x));
+}
+
+TEST_CASE("targeted PGD drives samples to their target; weaker eps fools fewer") {
+  Generator g(8);
+  auto m = tiny_cnn(g);
+  Tensor x = test_inputs(12, g), y = predicted_labels(*m, x);
+  Tensor t = from_vector(std::vector<int64_t>(12, 3));
+  AttackOptions o;
+  o.eps = 0.5, o.steps = 40, o.targeted = true;
+  AttackResult r = make_attack("pgd", o)->run(*m, x, y, t);
+  auto pred = argmax(predict(*m, r.x_adv), 1).to_vector<int64_t>();
+  for (size_t i = 0; i < pred.size(); ++i)
+    if (r.fooled[i]) CHECK(pred[i] == 3);
+  CHECK(r.accuracy() < 0.5);
+  o.targeted = false;
+  double acc_small = [&] { AttackOptions s = o; s.eps = 0.01; return make_attack("pgd", s)->run(*m, x, y).accuracy(); }();
+  double acc_large = make_attack("pgd", o)->run(*m, x, y).accuracy();
+  CHECK(acc_large <= acc_small);
+}
+
+TEST_CASE("APGD checkpoints and Square schedule follow the papers") {
+  CHECK(APGD::checkpoints(100) == std::vector<int>{0, 22, 41, 57, 70, 80, 87, 93, 99});
+  CHECK(SquareAttack::patch_fraction(0.8, 0, 10000) == 0.8);
+  CHECK(SquareAttack::patch_fraction(0.8, 11, 10000) == 0.4);
+  CHECK(SquareAttack::patch_fraction(0.8, 9000, 10000) == doctest::Approx(0.8 / 512));
+  CHECK(SquareAttack::patch_fraction(0.8, 6, 5000) == 0.4);  // 6/5000 of the budget = 12 of 10,000
+}
+
+TEST_CASE("APGD and the ensemble are at least as strong as FGSM; Square works without gradients") {
+  Generator g(9);
+  auto m = tiny_cnn(g);
+  Tensor x = test_inputs(32, g), y = predicted_labels(*m, x);
+  AttackOptions o;
+  o.eps = 0.05, o.steps = 20, o.queries = 300, o.target_classes = 3;
+  double fgsm = make_attack("fgsm", o)->run(*m, x, y).accuracy();
+  double apgd = make_attack("apgd-ce", o)->run(*m, x, y).accuracy();
+  double apgd_dlr = make_attack("apgd-dlr", o)->run(*m, x, y).accuracy();
+  AttackResult sq = make_attack("square", o)->run(*m, x, y);
+  CHECK(apgd <= fgsm);
+  CHECK(apgd_dlr < 1.0);
+  CHECK(sq.accuracy() < 1.0);
+  CHECK(sq.gradient_samples == 0);
+  CHECK(sq.forward_samples <= 32 * (o.queries + 2));
+
+  EvalOptions eo;
+  eo.ensemble = true, eo.batch_size = 10;
+  auto specs = ensemble_preset(0.05, 1, 0.2);
+  EvalReport rep = evaluate(*m, x, y, specs, eo);
+  CHECK(rep.n == 32);
+  CHECK(rep.clean_accuracy == 1.0);
+  REQUIRE(rep.attacks.size() == 3);
+  CHECK(rep.attacks[0].accuracy >= rep.attacks[1].accuracy);  // cumulative
+  CHECK(rep.attacks[1].accuracy >= rep.attacks[2].accuracy);
+  CHECK(rep.robust_accuracy == rep.attacks[2].accuracy);
+  CHECK(rep.robust_accuracy <= apgd + 1e-12);
+  for (const auto& a : rep.attacks) CHECK(a.max_perturbation <= 0.05);
+  // Independent mode: each attack's own accuracy; robust = worst case per sample.
+  eo.ensemble = false;
+  EvalReport ind = evaluate(*m, x, y, {{"fgsm", o}, {"pgd", o}}, eo);
+  CHECK(ind.attacks[0].accuracy == doctest::Approx(fgsm));
+  CHECK(ind.robust_accuracy <= std::min(ind.attacks[0].accuracy, ind.attacks[1].accuracy));
+}
+
+TEST_CASE("sanity checks flag a model whose gradients are masked") {
+  // A model that rounds its input to {0,1} has zero gradients almost everywhere: FGSM/PGD stall, so
+  // accuracy at eps 0.5 stays high: the evaluation must warn.
+  struct Quantized : Module {
+    std::shared_ptr<Module> inner;
+    explicit Quantized(std::shared_ptr<Module> m) : inner(register_module("inner", std::move(m))) {}
+    Tensor forward(const Tensor& x) override {
+      Tensor hard = ge(x.detach(), full({}, 0.5, x.dtype(), x.device()));
+      return inner->forward(add(mul(x, 0.0), hard));  // gradient through x is exactly 0
+    }
+    std::string describe() const override { return "Quantized"; }
+  };
+  Generator g(10);
+  Quantized m(tiny_cnn(g));
+  Tensor x = test_inputs(20, g), y = predicted_labels(m, x);
+  AttackOptions o;
+  o.eps = 0.1;
+  EvalOptions eo;
+  eo.sanity_checks = true;
+  EvalReport rep = evaluate(m, x, y, {{"pgd", o}}, eo);
+  CHECK_FALSE(rep.warnings.empty());
+  // A plain model does not trigger the "not near 0 at large eps" warning.
+  auto plain = tiny_cnn(g);
+  Tensor yp = predicted_labels(*plain, x);
+  EvalReport ok = evaluate(*plain, x, yp, {{"pgd", o}}, eo);
+  for (const auto& w : ok.warnings) CHECK(w.find("not near 0") == std::string::npos);
+}
