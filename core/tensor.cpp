@@ -429,6 +429,7 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
 
 bool bitwise_equal(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  if (a.numel() == 0) return true;  // nothing to compare (and empty storage has no data pointer)
   Tensor da = a.dense(), db = b.dense();
   return std::memcmp(da.raw_data(), db.raw_data(), size_t(da.numel()) * dtype_size(da.dtype())) == 0;
 }

@@ -49,11 +49,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
 Tensor kl_div(const Tensor& input, const Tensor& target, KLReduction reduction) {
   if (!input.defined() || !target.defined() || input.shape() != target.shape())
     throw ShapeError("kl_div: input and target must have the same shape");
-  // target * log(target) with 0 * log 0 = 0; the target is treated as a constant (no gradient), as in
-  // TRADES where it is the clean prediction.
-  Tensor t = target.detach();
+  // target * log(target) with 0 * log 0 = 0. The target is differentiated too (d/dt = log t + 1 - input),
+  // as PyTorch does: TRADES's training loss sends gradient through the clean prediction it uses as target.
+  Tensor t = target;
   Tensor zero = zeros({}, t.dtype(), t.device());
-  Tensor positive = gt(t, zero);
+  Tensor positive = gt(t.detach(), zero);
   Tensor t_log_t = where(positive, mul(t, log(where(positive, t, ones({}, t.dtype(), t.device())))), zero);
   Tensor pointwise = sub(t_log_t, mul(t, input));
   switch (reduction) {

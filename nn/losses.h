@@ -11,7 +11,8 @@ namespace advgrad {
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction, double label_smoothing);
 
 // KL(target || exp(input)) pointwise = target * (log target - input), 0 where target == 0, as
-// torch.nn.functional.kl_div(input, target) with log-probabilities `input` and probabilities `target`.
+// torch.nn.functional.kl_div(input, target) with log-probabilities `input` and probabilities `target`;
+// both receive gradients.
 enum class KLReduction { BatchMean, Sum, Mean, None };
 Tensor kl_div(const Tensor& input_log_probs, const Tensor& target_probs, KLReduction reduction = KLReduction::BatchMean);
 

@@ -1,0 +1,23 @@
+// gzip decompression (zlib) with a cap on the output, checked while streaming: a small hostile .gz file
+// cannot make us allocate gigabytes.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/file_io.h"
+
+namespace advgrad {
+
+// True when the bytes start with the gzip magic 1f 8b. Loaders detect compression by content, not by
+// the file name, so a misnamed file is still read correctly.
+bool is_gzip(const uint8_t* data, size_t size);
+
+// Inflates a gzip stream (several concatenated members are allowed, as gunzip allows). The output grows
+// as it is produced and never past max_bytes. IOError naming `name` for corrupt or truncated data,
+// trailing garbage, or output larger than max_bytes.
+std::vector<uint8_t> gunzip(const uint8_t* data, size_t size, const std::string& name,
+                            uint64_t max_bytes = kMaxDataFileBytes);
+
+}  // namespace advgrad

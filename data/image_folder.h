@@ -1,0 +1,45 @@
+// Image folders: root/<class>/<image>, one subfolder per class (the torchvision ImageFolder layout).
+// Classes are the subfolder names sorted bytewise (label = position); files are sorted by name within a
+// class. Images are .png, .jpg, .jpeg or .bmp (any letter case), decoded by stb_image to RGB (alpha
+// dropped) or to grayscale. Hidden entries (names starting with '.') and other files are ignored.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace advgrad {
+
+struct ImageFolderOptions {
+  bool grayscale = false;  // 1 channel (stb_image's luma) instead of 3 (RGB)
+  // Resize every image to height x width (bilinear-like filtering from stb_image_resize). Both 0: keep the
+  // size, which must then be the same for every image.
+  int64_t height = 0, width = 0;
+};
+
+// Largest image accepted before decoding (from the header): a side above 16384 px or more than 64 Mpx
+// is refused instead of allocating for it.
+constexpr int64_t kMaxImageSide = 16384;
+constexpr int64_t kMaxImagePixels = int64_t(1) << 26;
+
+// True for a name with one of the image extensions above.
+bool is_image_file_name(const std::string& name);
+
+// One decoded image as CHW uint8 with `channels` (1 or 3) channels, resized when height/width > 0.
+struct DecodedImage {
+  int64_t height = 0, width = 0;
+  std::vector<uint8_t> chw;
+};
+// Decodes an image held in memory; IOError naming `name` for undecodable data or oversized dims.
+DecodedImage decode_image(const uint8_t* data, size_t size, const std::string& name, int channels,
+                          int64_t height = 0, int64_t width = 0);
+
+// Loads the folder; files are decoded in parallel (parallel_for), results kept in file order. kind is
+// "image-folder". IOError naming the path for: a missing root, no class subfolders, an empty class folder,
+// an unreadable or undecodable image (the first one in file order), or an image whose size differs from
+// the first image's when no resize is set. ValueError for a negative or half-given resize size.
+Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& options = {});
+
+}  // namespace advgrad

@@ -1,0 +1,73 @@
+#include "data/load_dataset.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "data/cifar.h"
+#include "data/file_io.h"
+#include "data/mnist.h"
+
+namespace fs = std::filesystem;
+
+namespace advgrad {
+namespace {
+
+bool exists_in(const fs::path& dir, const std::string& name) {
+  std::error_code ec;
+  return fs::exists(dir / name, ec);
+}
+
+bool has_idx_files(const fs::path& dir) {
+  for (const char* base : {"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"})
+    if (!find_idx_file(dir.string(), base).empty()) return true;
+  return false;
+}
+
+bool has_cifar_files(const fs::path& dir) {
+  for (const char* name : {"data_batch_1.bin", "test_batch.bin", "train.bin", "test.bin"})
+    if (exists_in(dir, name)) return true;
+  return false;
+}
+
+// True when some non-hidden subfolder of dir holds at least one image file (a quick look, not a load).
+bool looks_like_image_folder(const fs::path& dir) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    std::error_code ec2;
+    if (name.empty() || name[0] == '.' || !it->is_directory(ec2)) continue;
+    for (fs::directory_iterator f(it->path(), ec2); !ec2 && f != end; f.increment(ec2)) {
+      std::error_code ec3;
+      if (!f->is_directory(ec3) && is_image_file_name(f->path().filename().string())) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+DatasetLocation detect_dataset(const std::string& path, const std::string& split) {
+  if (split != "train" && split != "test")
+    throw ValueError("load_dataset: split must be \"train\" or \"test\", got \"" + split + "\"");
+  require_directory(path);
+  const fs::path dir(path);
+  if (has_idx_files(dir)) return {"mnist-family", path};
+  if (has_cifar_files(dir)) return {"cifar", path};
+  for (const char* sub : {"cifar-10-batches-bin", "cifar-100-binary"})
+    if (has_cifar_files(dir / sub)) return {"cifar", (dir / sub).string()};
+  std::error_code ec;
+  if (fs::is_directory(dir / split, ec) && looks_like_image_folder(dir / split))
+    return {"image-folder", (dir / split).string()};
+  if (looks_like_image_folder(dir)) return {"image-folder", path};
+  throw IOError(path + ": not a recognised dataset (no MNIST IDX files, no CIFAR .bin files, no class "
+                       "subfolders with .png/.jpg/.jpeg/.bmp images)");
+}
+
+Dataset load_dataset(const std::string& path, const std::string& split, const ImageFolderOptions& image_options) {
+  DatasetLocation at = detect_dataset(path, split);
+  if (at.kind == "mnist-family") return load_mnist_family(at.dir, split);
+  if (at.kind == "cifar") return load_cifar(at.dir, split);
+  return load_image_folder(at.dir, image_options);
+}
+
+}  // namespace advgrad

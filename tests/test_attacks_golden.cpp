@@ -1,0 +1,40 @@
+// PGD against PyTorch: the same model, batch and settings as PyTorch's reference loop give the same
+// adversarial examples (tests/golden/make_attack_fixtures.py).
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "attacks/attack.h"
+#include "nn/models.h"
+#include "nn/serialize.h"
+
+using namespace advgrad;
+
+TEST_CASE("PGD without random start matches PyTorch's reference loop") {
+  SafetensorsFile f = load_safetensors(std::string(ADVGRAD_TEST_DATA) + "/golden/attack_pgd_small_cnn.safetensors");
+  Generator g(0);
+  auto model = make_model("small_cnn", g);
+  StateDict weights;
+  for (const auto& [key, t] : f.tensors)
+    if (key.rfind("param.", 0) == 0) weights[key.substr(6)] = t;
+  model->load_state_dict(weights);
+  Tensor x = f.tensors.at("x"), y = f.tensors.at("y"), expected = f.tensors.at("x_adv");
+
+  AttackOptions o;
+  o.eps = std::stod(f.metadata.at("eps"));
+  o.step_size = std::stod(f.metadata.at("step"));
+  o.steps = std::stoi(f.metadata.at("steps"));
+  o.random_start = false;
+  AttackResult r = make_attack("pgd", o)->run(*model, x, y);
+
+  // Gradients are summed here and averaged in PyTorch (the sign is the same), and float sums run in a
+  // different order, so a pixel whose gradient is within rounding of 0 may step the other way; sign(0)
+  // is 0 on both sides (such a pixel does not move). The issue asks for >= 99% of pixels within 1e-6.
+  auto got = r.x_adv.to_vector<double>(), want = expected.to_vector<double>();
+  int64_t equal = 0;
+  for (size_t i = 0; i < got.size(); ++i) equal += std::fabs(got[i] - want[i]) <= 1e-6;
+  double fraction = double(equal) / double(got.size());
+  MESSAGE("pixels equal to 1e-6: ", fraction);
+  CHECK(fraction >= 0.99);
+  CHECK(r.accuracy() == doctest::Approx(std::stod(f.metadata.at("robust_acc"))));
+}

@@ -1,0 +1,750 @@
+// The data layer: IDX / CIFAR / image-folder loading (good files round-trip, every bad file is an IOError
+// naming the file and the problem), the DataLoader's determinism properties, and PNG grid output.
+#include <doctest/doctest.h>
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/parallel.h"
+#include "data/data.h"
+#include "data/gzip.h"
+
+using namespace advgrad;
+namespace fs = std::filesystem;
+using Bytes = std::vector<uint8_t>;
+
+namespace {
+
+// A fresh directory under the system temp dir, removed with everything in it at scope exit.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path = fs::temp_directory_path() /
+           ("advgrad_test_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+void write_bytes(const std::string& path, const Bytes& bytes) {
+  fs::create_directories(fs::path(path).parent_path());
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  REQUIRE(f.good());
+}
+
+void write_text(const std::string& path, const std::string& text) { write_bytes(path, Bytes(text.begin(), text.end())); }
+
+Bytes gzip(const Bytes& raw) {
+  z_stream zs{};
+  REQUIRE(deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK);
+  Bytes out(deflateBound(&zs, uLong(raw.size())));
+  zs.next_in = const_cast<Bytef*>(raw.data());
+  zs.avail_in = uInt(raw.size());
+  zs.next_out = out.data();
+  zs.avail_out = uInt(out.size());
+  REQUIRE(deflate(&zs, Z_FINISH) == Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+// An IDX file of unsigned bytes: 00 00 08 ndim, big-endian dims, payload.
+Bytes idx_file(const std::vector<uint32_t>& dims, const Bytes& payload, uint8_t type = 0x08) {
+  Bytes b{0, 0, type, uint8_t(dims.size())};
+  for (uint32_t d : dims)
+    for (int s = 24; s >= 0; s -= 8) b.push_back(uint8_t(d >> s));
+  b.insert(b.end(), payload.begin(), payload.end());
+  return b;
+}
+
+Bytes pattern(size_t n, int mul = 7) {
+  Bytes b(n);
+  for (size_t i = 0; i < n; ++i) b[i] = uint8_t((i * size_t(mul) + 3) % 256);
+  return b;
+}
+
+// Writes an MNIST-style directory: n images of h x w and labels i % 10; gz selects the .gz names.
+void write_mnist(const std::string& dir, const std::string& prefix, uint32_t n, uint32_t h, uint32_t w, bool gz) {
+  Bytes labels(n);
+  for (uint32_t i = 0; i < n; ++i) labels[i] = uint8_t(i % 10);
+  Bytes images = idx_file({n, h, w}, pattern(size_t(n) * h * w));
+  Bytes label_file = idx_file({n}, labels);
+  std::string suffix = gz ? ".gz" : "";
+  write_bytes(dir + "/" + prefix + "-images-idx3-ubyte" + suffix, gz ? gzip(images) : images);
+  write_bytes(dir + "/" + prefix + "-labels-idx1-ubyte" + suffix, gz ? gzip(label_file) : label_file);
+}
+
+// The IOError message of f(), or "" when it does not throw one.
+std::string io_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const IOError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+#define CHECK_IO_ERROR(expr, file, problem)                                          \
+  do {                                                                               \
+    std::string msg_ = io_error([&] { (void)(expr); });                              \
+    INFO("message: ", msg_);                                                         \
+    CHECK_MESSAGE(!msg_.empty(), "no IOError from " #expr);                          \
+    CHECK_MESSAGE(contains(msg_, file), "message does not name ", file);             \
+    CHECK_MESSAGE(contains(msg_, problem), "message does not say ", problem);        \
+  } while (0)
+
+// A PNG of h x w with `comp` channels whose byte k is (k * mul + seed) % 256.
+Bytes png_pixels(int h, int w, int comp, int seed) {
+  Bytes px(size_t(h * w * comp));
+  for (size_t k = 0; k < px.size(); ++k) px[k] = uint8_t((k * 13 + size_t(seed)) % 256);
+  return px;
+}
+void write_png(const std::string& path, int h, int w, int comp, int seed) {
+  fs::create_directories(fs::path(path).parent_path());
+  Bytes px = png_pixels(h, w, comp, seed);
+  REQUIRE(stbi_write_png(path.c_str(), w, h, comp, px.data(), w * comp));
+}
+// HWC -> CHW, the layout Dataset keeps.
+Bytes to_chw(const Bytes& hwc, int h, int w, int comp) {
+  Bytes chw(hwc.size());
+  for (int p = 0; p < h * w; ++p)
+    for (int c = 0; c < comp; ++c) chw[size_t(c * h * w + p)] = hwc[size_t(p * comp + c)];
+  return chw;
+}
+
+// A synthetic dataset whose sample i has every byte derived from i, so batches can be traced back.
+Dataset synthetic(int64_t n, Shape chw) {
+  Dataset d;
+  d.kind = "synthetic";
+  d.source = "synthetic";
+  d.sample_shape = chw;
+  d.num_classes = 10;
+  for (int i = 0; i < 10; ++i) d.class_names.push_back(std::to_string(i));
+  const int64_t numel = shape_numel(chw);
+  d.images.resize(size_t(n * numel));
+  for (size_t k = 0; k < d.images.size(); ++k) d.images[k] = uint8_t((k * 31 + k / size_t(numel)) % 256);
+  for (int64_t i = 0; i < n; ++i) d.labels.push_back(i % 10);
+  d.check();
+  return d;
+}
+
+struct ThreadGuard {
+  int saved = num_threads();
+  ~ThreadGuard() { set_num_threads(saved); }
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------- IDX / MNIST family
+
+TEST_CASE("IDX: raw and gzip MNIST directories round-trip") {
+  TempDir dir;
+  write_mnist(dir.path.string(), "train", 12, 5, 4, false);
+  write_mnist(dir.path.string(), "t10k", 7, 5, 4, true);
+
+  Dataset train = load_mnist_family(dir.path.string(), "train", MnistVariant::Digits);
+  CHECK(train.kind == "mnist");
+  CHECK(train.size() == 12);
+  CHECK(train.sample_shape == Shape{1, 5, 4});
+  CHECK(train.images == pattern(12 * 5 * 4));
+  CHECK(train.labels[11] == 1);
+  CHECK(train.num_classes == 10);
+  CHECK(train.class_names == mnist_class_names());
+
+  Dataset test = load_mnist_family(dir.path.string(), "test", MnistVariant::Fashion);
+  CHECK(test.kind == "fashion-mnist");
+  CHECK(test.size() == 7);
+  CHECK(test.images == pattern(7 * 5 * 4));
+  CHECK(test.class_names[9] == "Ankle boot");
+
+  Tensor x = train.images_float({3, 0});
+  CHECK(x.shape() == Shape{2, 1, 5, 4});
+  CHECK(x.dtype() == DType::F32);
+  CHECK(x.at({0, 0, 0, 0}) == doctest::Approx(train.image(3)[0] / 255.0));
+  CHECK(x.at({1, 0, 4, 3}) == doctest::Approx(train.image(0)[19] / 255.0));
+  Tensor y = train.labels_tensor({3, 0});
+  CHECK(y.dtype() == DType::I64);
+  CHECK(y.to_vector<int64_t>() == std::vector<int64_t>{3, 0});
+  CHECK_THROWS_AS(train.images_float({12}), ValueError);
+  CHECK_THROWS_AS(train.labels_tensor({-1}), ValueError);
+}
+
+TEST_CASE("IDX: the variant follows the directory name unless given") {
+  TempDir dir;
+  std::string fashion = dir / "My-Fashion-MNIST", digits = dir / "mnist";
+  write_mnist(fashion, "train", 2, 3, 3, false);
+  write_mnist(digits, "train", 2, 3, 3, false);
+  CHECK(load_mnist_family(fashion, "train").kind == "fashion-mnist");
+  CHECK(load_mnist_family(digits, "train").kind == "mnist");
+  CHECK(load_mnist_family(digits, "train", MnistVariant::Fashion).class_names == fashion_mnist_class_names());
+  CHECK(detect_mnist_variant(default_fashion_mnist_dir()) == MnistVariant::Fashion);
+}
+
+TEST_CASE("IDX: every malformed file is an IOError naming the file and the problem") {
+  TempDir dir;
+  struct Case {
+    const char* name;
+    Bytes bytes;
+    const char* problem;
+  };
+  const Bytes good = idx_file({2, 3, 3}, pattern(18));
+  Bytes truncated_gz = gzip(idx_file({50, 10, 10}, pattern(5000)));
+  truncated_gz.resize(truncated_gz.size() / 2);
+  Bytes garbage_gz{0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xff, 0xee, 0xdd, 0xcc, 0xbb};
+  Bytes trailing_gz = gzip(good);
+  trailing_gz.insert(trailing_gz.end(), {0x42, 0x43, 0x44});
+  std::vector<Case> cases = {
+      {"empty.idx", {}, "empty file (0 bytes)"},
+      {"short.idx", {0, 0, 8}, "too short"},
+      {"magic.idx", {0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1, 9}, "bad magic 12 34 56 78"},
+      {"type.idx", idx_file({2}, {1, 2}, 0x0d), "unsupported IDX element type 0x0d"},
+      {"ndim0.idx", {0, 0, 8, 0, 1, 2}, "zero dimensions"},
+      {"header.idx", {0, 0, 8, 3, 0, 0, 0, 1}, "truncated header"},
+      {"absurd.idx", idx_file({60000, 0xffffffffu, 28}, pattern(64)), "need 7215545055600000 bytes"},
+      {"overflow.idx", idx_file({0xffffffffu, 0xffffffffu, 0xffffffffu, 2}, {}), "overflow a 64-bit element count"},
+      {"truncated.idx", idx_file({2, 3, 3}, pattern(10)), "need 18 bytes after the header, the file has 10"},
+      {"trailing.idx", idx_file({2, 3, 3}, pattern(20)), "2 trailing bytes"},
+      {"corrupt.gz", garbage_gz, "corrupt gzip data"},
+      {"truncated.gz", truncated_gz, "truncated gzip data"},
+      {"trailing.gz", trailing_gz, "corrupt gzip data"},
+      {"empty-inside.gz", gzip({}), "0 bytes after gzip"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    std::string path = dir / c.name;
+    write_bytes(path, c.bytes);
+    CHECK_IO_ERROR(read_idx(path), path, c.problem);
+  }
+  CHECK_IO_ERROR(read_idx(dir / "missing.idx"), dir / "missing.idx", "no such file");
+  CHECK_IO_ERROR(read_idx(dir.path.string()), dir.path.string(), "is a directory");
+  // The good file parses, raw and compressed.
+  write_bytes(dir / "good.idx.gz", gzip(good));
+  CHECK(read_idx(dir / "good.idx.gz").dims == std::vector<int64_t>{2, 3, 3});
+}
+
+TEST_CASE("gunzip: concatenated members, and the output cap is enforced while streaming") {
+  Bytes a = pattern(300), b = pattern(200, 5);
+  Bytes both = gzip(a), gb = gzip(b);
+  both.insert(both.end(), gb.begin(), gb.end());
+  Bytes out = gunzip(both.data(), both.size(), "two.gz");
+  Bytes expected = a;
+  expected.insert(expected.end(), b.begin(), b.end());
+  CHECK(out == expected);
+
+  Bytes bomb = gzip(Bytes(1 << 20, 0));  // 1 MiB of zeros in about 1 KB
+  CHECK_IO_ERROR(gunzip(bomb.data(), bomb.size(), "bomb.gz", 4096), "bomb.gz", "more than the 4096-byte limit");
+  CHECK(gunzip(bomb.data(), bomb.size(), "bomb.gz", 1 << 20).size() == size_t(1) << 20);  // exactly the cap
+}
+
+TEST_CASE("MNIST family: missing files, count mismatch, labels out of range, wrong rank") {
+  TempDir dir;
+  const std::string d = dir.path.string();
+  CHECK_IO_ERROR(load_mnist_family(dir / "nope", "train"), dir / "nope", "no such directory");
+  write_text(dir / "file", "x");
+  CHECK_IO_ERROR(load_mnist_family(dir / "file", "train"), dir / "file", "is not a directory");
+  CHECK_THROWS_AS(load_mnist_family(d, "validation"), ValueError);
+
+  write_bytes(dir / "train-images-idx3-ubyte", idx_file({3, 2, 2}, pattern(12)));
+  CHECK_IO_ERROR(load_mnist_family(d, "train"), dir / "train-labels-idx1-ubyte", "no such file");
+
+  write_bytes(dir / "train-labels-idx1-ubyte", idx_file({4}, {0, 1, 2, 3}));
+  CHECK_IO_ERROR(load_mnist_family(d, "train"), dir / "train-labels-idx1-ubyte", "count mismatch");
+
+  write_bytes(dir / "train-labels-idx1-ubyte", idx_file({3}, {0, 10, 2}));
+  CHECK_IO_ERROR(load_mnist_family(d, "train"), dir / "train-labels-idx1-ubyte", "label 10 at index 1 is outside");
+
+  write_bytes(dir / "train-labels-idx1-ubyte", idx_file({3, 1}, {0, 1, 2}));
+  CHECK_IO_ERROR(load_mnist_family(d, "train"), dir / "train-labels-idx1-ubyte", "expected 1");
+
+  write_bytes(dir / "train-images-idx3-ubyte", idx_file({3, 4}, pattern(12)));
+  CHECK_IO_ERROR(load_mnist_family(d, "train"), dir / "train-images-idx3-ubyte", "expected 3");
+
+  write_bytes(dir / "train-images-idx3-ubyte", idx_file({0, 28, 28}, {}));
+  CHECK_IO_ERROR(load_mnist_family(d, "train"), dir / "train-images-idx3-ubyte", "no images");
+
+  write_bytes(dir / "train-images-idx3-ubyte", {});
+  CHECK_IO_ERROR(load_mnist_family(d, "train"), dir / "train-images-idx3-ubyte", "empty file");
+}
+
+// ---------------------------------------------------------------- CIFAR
+
+namespace {
+// n records of CIFAR-10 (label_bytes 1) or CIFAR-100 (2: coarse, fine); labels and pixels from `seed`.
+Bytes cifar_records(int n, int label_bytes, int seed, int classes) {
+  Bytes b;
+  for (int i = 0; i < n; ++i) {
+    if (label_bytes == 2) b.push_back(uint8_t((seed + i) % 20));
+    b.push_back(uint8_t((seed + i) % classes));
+    Bytes px = pattern(3072, seed + i);
+    b.insert(b.end(), px.begin(), px.end());
+  }
+  return b;
+}
+}  // namespace
+
+TEST_CASE("CIFAR-10: five train batches and a test batch round-trip, names from batches.meta.txt") {
+  TempDir dir;
+  for (int b = 1; b <= 5; ++b) write_bytes(dir / ("data_batch_" + std::to_string(b) + ".bin"), cifar_records(2, 1, b, 10));
+  write_bytes(dir / "test_batch.bin", cifar_records(3, 1, 40, 10));
+  write_text(dir / "batches.meta.txt", "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n");
+
+  Dataset train = load_cifar(dir.path.string(), "train");
+  CHECK(train.kind == "cifar10");
+  CHECK(train.size() == 10);
+  CHECK(train.sample_shape == Shape{3, 32, 32});
+  CHECK(train.labels == std::vector<int64_t>{1, 2, 2, 3, 3, 4, 4, 5, 5, 6});  // batch b, record r: b + r
+  Bytes px = pattern(3072, 3 + 1);  // batch 3, record 1 is sample 5
+  CHECK(std::equal(px.begin(), px.end(), train.image(5)));
+  CHECK(train.class_names[9] == "truck");
+
+  Dataset test = load_cifar(dir.path.string(), "test");
+  CHECK(test.size() == 3);
+  CHECK(test.labels == std::vector<int64_t>{0, 1, 2});
+  // The red plane is the first 1024 bytes: pixel (row 0, col 1) of the red channel is byte 1.
+  CHECK(test.images_float({0}).at({0, 0, 0, 1}) == doctest::Approx(pattern(3072, 40)[1] / 255.0));
+}
+
+TEST_CASE("CIFAR-100: fine labels, numbered class names without fine_label_names.txt") {
+  TempDir dir;
+  write_bytes(dir / "train.bin", cifar_records(4, 2, 97, 100));
+  write_bytes(dir / "test.bin", cifar_records(2, 2, 5, 100));
+  Dataset train = load_cifar(dir.path.string(), "train");
+  CHECK(train.kind == "cifar100");
+  CHECK(train.num_classes == 100);
+  CHECK(train.labels == std::vector<int64_t>{97, 98, 99, 0});
+  CHECK(train.class_names[42] == "42");
+  CHECK(load_cifar(dir.path.string(), "test").size() == 2);
+}
+
+TEST_CASE("CIFAR: bad files are IOErrors naming the file and the problem") {
+  TempDir dir;
+  const std::string d = dir.path.string();
+  CHECK_IO_ERROR(load_cifar(d, "train"), d, "no CIFAR files");
+
+  for (int b = 1; b <= 5; ++b) write_bytes(dir / ("data_batch_" + std::to_string(b) + ".bin"), cifar_records(1, 1, b, 10));
+  fs::remove(dir / "data_batch_3.bin");
+  CHECK_IO_ERROR(load_cifar(d, "train"), dir / "data_batch_3.bin", "no such file");
+
+  Bytes truncated = cifar_records(2, 1, 0, 10);
+  truncated.pop_back();
+  write_bytes(dir / "data_batch_3.bin", truncated);
+  CHECK_IO_ERROR(load_cifar(d, "train"), dir / "data_batch_3.bin", "not a whole number of 3073-byte records");
+
+  Bytes bad_label = cifar_records(2, 1, 0, 10);
+  bad_label[3073] = 10;
+  write_bytes(dir / "data_batch_3.bin", bad_label);
+  CHECK_IO_ERROR(load_cifar(d, "train"), dir / "data_batch_3.bin", "label 10 of record 1 is outside");
+
+  write_bytes(dir / "data_batch_3.bin", cifar_records(1, 1, 0, 10));
+  write_bytes(dir / "test_batch.bin", {});
+  CHECK_IO_ERROR(load_cifar(d, "test"), dir / "test_batch.bin", "empty file");
+
+  write_text(dir / "batches.meta.txt", "a\nb\nc\nd\ne\nf\ng\nh\ni\n");
+  CHECK_IO_ERROR(load_cifar(d, "train"), dir / "batches.meta.txt", "9 class names, expected 10");
+
+  TempDir dir100;
+  Bytes coarse = cifar_records(1, 2, 0, 100);
+  coarse[0] = 25;
+  write_bytes(dir100 / "train.bin", coarse);
+  CHECK_IO_ERROR(load_cifar(dir100.path.string(), "train"), dir100 / "train.bin", "coarse label 25");
+}
+
+// ---------------------------------------------------------------- image folders
+
+TEST_CASE("image folder: sorted classes and files, RGB pixels exact, other files ignored") {
+  TempDir dir;
+  write_png(dir / "dog/b.png", 4, 6, 3, 1);
+  write_png(dir / "dog/a.PNG", 4, 6, 3, 2);
+  write_png(dir / "cat/z.png", 4, 6, 3, 3);
+  write_text(dir / "cat/notes.txt", "not an image");
+  write_png(dir / ".hidden/x.png", 4, 6, 3, 4);
+  write_text(dir / "README", "ignored");
+
+  Dataset d = load_image_folder(dir.path.string());
+  CHECK(d.kind == "image-folder");
+  CHECK(d.class_names == std::vector<std::string>{"cat", "dog"});
+  CHECK(d.num_classes == 2);
+  CHECK(d.labels == std::vector<int64_t>{0, 1, 1});
+  CHECK(d.sample_shape == Shape{3, 4, 6});
+  // Order: cat/z (seed 3), dog/a.PNG (seed 2), dog/b (seed 1).
+  for (auto [i, seed] : std::vector<std::pair<int, int>>{{0, 3}, {1, 2}, {2, 1}}) {
+    Bytes chw = to_chw(png_pixels(4, 6, 3, seed), 4, 6, 3);
+    CHECK(std::equal(chw.begin(), chw.end(), d.image(i)));
+  }
+}
+
+TEST_CASE("image folder: grayscale and resize") {
+  TempDir dir;
+  write_png(dir / "a/1.png", 5, 7, 1, 9);
+  write_png(dir / "b/1.png", 10, 14, 1, 8);
+  CHECK_IO_ERROR(load_image_folder(dir.path.string(), {true}), dir / "b/1.png", "set a resize size");
+
+  ImageFolderOptions opt;
+  opt.grayscale = true;
+  opt.height = 5;
+  opt.width = 7;
+  Dataset d = load_image_folder(dir.path.string(), opt);
+  CHECK(d.sample_shape == Shape{1, 5, 7});
+  Bytes same = png_pixels(5, 7, 1, 9);  // already 5x7: not resampled
+  CHECK(std::equal(same.begin(), same.end(), d.image(0)));
+
+  opt.height = 3;
+  opt.width = 4;
+  CHECK(load_image_folder(dir.path.string(), opt).sample_shape == Shape{1, 3, 4});
+  // RGB of a gray PNG, and the constant image stays constant through resize.
+  TempDir flat;
+  fs::create_directories(flat / "c");
+  Bytes grey(8 * 8 * 3, 77);
+  REQUIRE(stbi_write_png((flat / "c/g.png").c_str(), 8, 8, 3, grey.data(), 8 * 3));
+  ImageFolderOptions rgb;
+  rgb.height = 3;
+  rgb.width = 5;
+  Dataset f = load_image_folder(flat.path.string(), rgb);
+  CHECK(f.sample_shape == Shape{3, 3, 5});
+  CHECK(std::all_of(f.images.begin(), f.images.end(), [](uint8_t v) { return v == 77; }));
+  ImageFolderOptions bad;
+  bad.height = 3;
+  CHECK_THROWS_AS(load_image_folder(flat.path.string(), bad), ValueError);
+}
+
+TEST_CASE("image folder: bad folders and files are IOErrors naming the path") {
+  TempDir dir;
+  const std::string d = dir.path.string();
+  CHECK_IO_ERROR(load_image_folder(dir / "missing"), dir / "missing", "no such directory");
+  CHECK_IO_ERROR(load_image_folder(d), d, "no class subfolders");
+
+  write_png(dir / "a/1.png", 4, 4, 3, 0);
+  fs::create_directories(dir / "b");
+  write_text(dir / "b/readme.txt", "no images here");
+  CHECK_IO_ERROR(load_image_folder(d), dir / "b", "empty class folder");
+
+  write_text(dir / "b/1.png", "this is not a png at all");
+  CHECK_IO_ERROR(load_image_folder(d), dir / "b/1.png", "cannot decode image");
+
+  write_bytes(dir / "b/1.png", {});
+  CHECK_IO_ERROR(load_image_folder(d), dir / "b/1.png", "empty file");
+
+  // A PNG cut short after its header: stb_image reads the size, then fails to decode.
+  std::ifstream in(dir / "a/1.png", std::ios::binary);
+  Bytes png((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  png.resize(40);
+  write_bytes(dir / "b/1.png", png);
+  CHECK_IO_ERROR(load_image_folder(d), dir / "b/1.png", "cannot decode image");
+
+  // A header claiming 100000 x 100000 pixels is refused before decoding.
+  Bytes huge = png;
+  huge.resize(33);
+  for (int k : {16, 20}) {  // IHDR width and height, big-endian
+    huge[size_t(k)] = 0x00, huge[size_t(k + 1)] = 0x01, huge[size_t(k + 2)] = 0x86, huge[size_t(k + 3)] = 0xa0;
+  }
+  write_bytes(dir / "b/1.png", huge);
+  std::string msg = io_error([&] { load_image_folder(d); });
+  CHECK(contains(msg, dir / "b/1.png"));
+  CHECK((contains(msg, "outside the accepted range") || contains(msg, "cannot decode image")));
+}
+
+TEST_CASE("image folder: decoding is identical at 1, 2 and 3 threads and reports the first bad file") {
+  ThreadGuard guard;
+  TempDir dir;
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 7; ++i) write_png(dir / ("c" + std::to_string(c) + "/" + std::to_string(i) + ".png"), 6, 5, 3, c * 10 + i);
+  set_num_threads(1);
+  Dataset one = load_image_folder(dir.path.string());
+  for (int t : {2, 3}) {
+    set_num_threads(t);
+    Dataset other = load_image_folder(dir.path.string());
+    CHECK(other.images == one.images);
+    CHECK(other.labels == one.labels);
+  }
+  write_text(dir / "c1/3.png", "bad");
+  write_text(dir / "c2/0.png", "bad too");
+  for (int t : {1, 3}) {
+    set_num_threads(t);
+    CHECK_IO_ERROR(load_image_folder(dir.path.string()), dir / "c1/3.png", "cannot decode");
+  }
+}
+
+// ---------------------------------------------------------------- detection
+
+TEST_CASE("load_dataset detects MNIST, CIFAR (also in its archive folder) and image folders") {
+  TempDir dir;
+  write_mnist(dir / "fashion", "t10k", 3, 4, 4, true);
+  CHECK(load_dataset(dir / "fashion", "test").kind == "fashion-mnist");
+
+  write_bytes(dir / "c10/cifar-10-batches-bin/test_batch.bin", cifar_records(2, 1, 0, 10));
+  CHECK(detect_dataset(dir / "c10", "test").dir == dir / "c10/cifar-10-batches-bin");
+  CHECK(load_dataset(dir / "c10", "test").kind == "cifar10");
+  write_bytes(dir / "c100/test.bin", cifar_records(2, 2, 0, 100));
+  CHECK(load_dataset(dir / "c100", "test").kind == "cifar100");
+
+  write_png(dir / "split/train/x/1.png", 3, 3, 3, 0);
+  write_png(dir / "split/train/y/1.png", 3, 3, 3, 1);
+  write_png(dir / "split/test/x/1.png", 3, 3, 3, 2);
+  CHECK(load_dataset(dir / "split", "train").size() == 2);
+  CHECK(load_dataset(dir / "split", "test").size() == 1);
+  write_png(dir / "flat/x/1.png", 3, 3, 3, 0);
+  CHECK(detect_dataset(dir / "flat", "test").kind == "image-folder");
+  ImageFolderOptions gray;
+  gray.grayscale = true;
+  CHECK(load_dataset(dir / "flat", "train", gray).sample_shape == Shape{1, 3, 3});
+
+  fs::create_directories(dir / "junk/sub");
+  write_text(dir / "junk/sub/a.txt", "?");
+  CHECK_IO_ERROR(load_dataset(dir / "junk", "train"), dir / "junk", "not a recognised dataset");
+  CHECK_IO_ERROR(load_dataset(dir / "absent", "train"), dir / "absent", "no such directory");
+  CHECK_THROWS_AS(load_dataset(dir / "flat", "val"), ValueError);
+}
+
+// ---------------------------------------------------------------- DataLoader
+
+TEST_CASE("DataLoader: every sample exactly once per epoch; drop_last; batch contents") {
+  Dataset d = synthetic(103, {1, 4, 4});
+  for (bool shuffle : {false, true}) {
+    CAPTURE(shuffle);
+    LoaderOptions o;
+    o.batch_size = 10;
+    o.shuffle = shuffle;
+    o.seed = 5;
+    DataLoader loader(d, o);
+    CHECK(loader.num_batches() == 11);
+    std::multiset<int64_t> seen;
+    for (int64_t b = 0; b < loader.num_batches(); ++b) {
+      Batch batch = loader.batch(2, b);
+      CHECK(batch.x.shape() == Shape{int64_t(batch.indices.size()), 1, 4, 4});
+      CHECK(bitwise_equal(batch.x, d.images_float(batch.indices)));
+      CHECK(bitwise_equal(batch.y, d.labels_tensor(batch.indices)));
+      seen.insert(batch.indices.begin(), batch.indices.end());
+    }
+    CHECK(loader.batch(2, 10).indices.size() == 3);
+    CHECK(seen.size() == 103);
+    CHECK(std::set<int64_t>(seen.begin(), seen.end()).size() == 103);
+    o.drop_last = true;
+    DataLoader dropping(d, o);
+    CHECK(dropping.num_batches() == 10);
+    CHECK_THROWS_AS(dropping.batch(0, 10), ValueError);
+  }
+  LoaderOptions o;
+  o.batch_size = 10;
+  CHECK(DataLoader(d, o).epoch_order(0) == DataLoader(d, o).epoch_order(7));  // no shuffle: dataset order
+  CHECK(DataLoader(d, o).epoch_order(0)[42] == 42);
+}
+
+TEST_CASE("DataLoader: the epoch order depends only on seed and epoch") {
+  Dataset d = synthetic(500, {1, 2, 2});
+  LoaderOptions o;
+  o.shuffle = true;
+  o.seed = 11;
+  DataLoader a(d, o), b(d, o);
+  std::vector<int64_t> a3 = a.epoch_order(3);
+  b.epoch_order(1);  // other epochs asked before: no hidden state
+  CHECK(b.epoch_order(3) == a3);
+  CHECK(a.epoch_order(4) != a3);
+  CHECK(a.epoch_order(3) == a3);
+  std::vector<int64_t> identity(500);
+  for (int64_t i = 0; i < 500; ++i) identity[size_t(i)] = i;
+  CHECK(a3 != identity);
+  o.seed = 12;
+  CHECK(DataLoader(d, o).epoch_order(3) != a3);
+  // A different batch size visits the same order.
+  o.seed = 11;
+  o.batch_size = 7;
+  CHECK(DataLoader(d, o).batch(3, 2).indices == std::vector<int64_t>(a3.begin() + 14, a3.begin() + 21));
+  CHECK_THROWS_AS(a.batch(-1, 0), ValueError);
+}
+
+TEST_CASE("DataLoader: limit and subset") {
+  Dataset d = synthetic(50, {1, 2, 2});
+  LoaderOptions o;
+  o.batch_size = 4;
+  o.limit = 10;
+  DataLoader first(d, o);
+  CHECK(first.size() == 10);
+  CHECK(first.num_batches() == 3);
+  o.shuffle = true;
+  std::vector<int64_t> order = DataLoader(d, o).epoch_order(0);
+  CHECK(std::set<int64_t>(order.begin(), order.end()) == std::set<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  o.shuffle = false;
+  o.limit = 2;
+  o.subset = {40, 3, 17};
+  CHECK(DataLoader(d, o).epoch_order(0) == std::vector<int64_t>{40, 3});
+  o.subset = {50};
+  CHECK_THROWS_AS(DataLoader(d, o), ValueError);
+  o.subset.clear();
+  o.batch_size = 0;
+  CHECK_THROWS_AS(DataLoader(d, o), ValueError);
+  o.batch_size = 1;
+  o.augment.crop_padding = 3;
+  CHECK_THROWS_AS(DataLoader(d, o), ValueError);  // larger than the 2x2 images
+  Dataset broken = d;
+  broken.labels[0] = 10;
+  CHECK_THROWS_AS(DataLoader(broken, LoaderOptions{}), ValueError);
+}
+
+TEST_CASE("DataLoader: augmentation is deterministic, changes images, and is crop/flip of the original") {
+  Dataset d = synthetic(64, {2, 6, 5});
+  LoaderOptions o;
+  o.batch_size = 16;
+  o.shuffle = true;
+  o.seed = 3;
+  o.augment.crop_padding = 2;
+  o.augment.hflip = true;
+  DataLoader loader(d, o);
+  Batch b = loader.batch(1, 2);
+  CHECK(bitwise_equal(b.x, DataLoader(d, o).batch(1, 2).x));
+  CHECK(!bitwise_equal(b.x, d.images_float(b.indices)));
+  CHECK(!bitwise_equal(b.x, loader.batch(2, 0).x));
+
+  // Each row equals the padded-crop-then-flip of its source image, from the documented formula.
+  const float* x = b.x.data<float>();
+  int flips = 0, shifts = 0;
+  for (size_t r = 0; r < b.indices.size(); ++r) {
+    AugmentParams p = draw_augment(o.augment, o.seed, 1, b.indices[r]);
+    flips += p.flip;
+    shifts += (p.dy != 2 || p.dx != 2);
+    const uint8_t* src = d.image(b.indices[r]);
+    for (int64_t c = 0; c < 2; ++c)
+      for (int64_t y = 0; y < 6; ++y)
+        for (int64_t xx = 0; xx < 5; ++xx) {
+          int64_t sy = y + p.dy - 2, sx = (p.flip ? 4 - xx : xx) + p.dx - 2;
+          float want = (sy >= 0 && sy < 6 && sx >= 0 && sx < 5) ? src[(c * 6 + sy) * 5 + sx] / 255.0f : 0.0f;
+          REQUIRE(x[((int64_t(r) * 2 + c) * 6 + y) * 5 + xx] == want);
+        }
+  }
+  CHECK(flips > 0);
+  CHECK(flips < 16);
+  CHECK(shifts > 0);
+  // The same sample gets the same augmentation in an epoch whatever batch it lands in.
+  o.batch_size = 64;
+  Batch whole = DataLoader(d, o).batch(1, 0);
+  auto pos = std::find(whole.indices.begin(), whole.indices.end(), b.indices[0]) - whole.indices.begin();
+  CHECK(std::equal(x, x + 60, whole.x.data<float>() + pos * 60));
+}
+
+TEST_CASE("DataLoader: batches are bit-identical at 1, 2 and 3 threads") {
+  ThreadGuard guard;
+  Dataset d = synthetic(300, {3, 32, 32});
+  for (bool augment : {false, true}) {
+    LoaderOptions o;
+    o.batch_size = 100;
+    o.shuffle = true;
+    o.seed = 99;
+    o.augment.crop_padding = augment ? 4 : 0;
+    o.augment.hflip = augment;
+    set_num_threads(1);
+    std::vector<Batch> ref;
+    for (int64_t b = 0; b < 3; ++b) ref.push_back(DataLoader(d, o).batch(5, b));
+    for (int t : {2, 3}) {
+      set_num_threads(t);
+      DataLoader loader(d, o);
+      for (int64_t b = 0; b < 3; ++b) {
+        Batch got = loader.batch(5, b);
+        CHECK(bitwise_equal(got.x, ref[size_t(b)].x));
+        CHECK(got.indices == ref[size_t(b)].indices);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- PNG grid
+
+TEST_CASE("write_png_grid: layout, separator, upscaling, read back with stb_image") {
+  TempDir dir;
+  // 5 RGB images of 4x6 whose pixel (n, c, y, x) is known.
+  std::vector<float> v(5 * 3 * 4 * 6);
+  for (size_t k = 0; k < v.size(); ++k) v[k] = float(k % 17) / 16.0f;
+  Tensor images = from_vector(v, {5, 3, 4, 6});
+  GridOptions o;
+  o.cols = 3;
+  o.separator = 2;
+  o.scale = 2;
+  const std::string path = dir / "grid.png";
+  write_png_grid(path, images, o);
+  CHECK(!fs::exists(path + ".tmp." + std::to_string(::getpid())));
+
+  int w = 0, h = 0, comp = 0;
+  std::unique_ptr<unsigned char, void (*)(void*)> px(stbi_load(path.c_str(), &w, &h, &comp, 0), stbi_image_free);
+  REQUIRE(px);
+  CHECK(w == 3 * 12 + 2 * 2);
+  CHECK(h == 2 * 8 + 1 * 2);
+  CHECK(comp == 3);
+  // Image 4 sits at row 1, col 1: top-left (8 + 2, 12 + 2). Its pixel (y=1, x=2), green, upscaled by 2.
+  auto at = [&](int y, int x, int c) { return int(px.get()[(y * w + x) * 3 + c]); };
+  const float g = v[((4 * 3 + 1) * 4 + 1) * 6 + 2];
+  const int expected = int(std::lround(g * 255.0f));
+  CHECK(at(10 + 2, 14 + 4, 1) == expected);
+  CHECK(at(10 + 3, 14 + 5, 1) == expected);
+  CHECK(at(0, 12, 0) == 255);   // vertical separator
+  CHECK(at(17, 39, 2) == 255);  // the unused sixth cell
+  // Out-of-range values are clamped.
+  Tensor gray = full({1, 1, 2, 2}, 2.0);
+  gray.set({0, 0, 0, 0}, -1.0);
+  write_png_grid(dir / "gray.png", gray, {});
+  std::unique_ptr<unsigned char, void (*)(void*)> gp(stbi_load((dir / "gray.png").c_str(), &w, &h, &comp, 0),
+                                                     stbi_image_free);
+  REQUIRE(gp);
+  CHECK(comp == 1);
+  CHECK(w == 2);
+  CHECK(int(gp.get()[0]) == 0);
+  CHECK(int(gp.get()[1]) == 255);
+}
+
+TEST_CASE("write_png_grid: bad tensors and unwritable paths") {
+  TempDir dir;
+  CHECK_THROWS_AS(make_grid(zeros({2, 2, 4, 4})), ShapeError);
+  CHECK_THROWS_AS(make_grid(zeros({4, 4})), ShapeError);
+  CHECK_THROWS_AS(make_grid(zeros({1, 1, 4, 4}, DType::I64)), TypeError);
+  GridOptions big;
+  big.scale = 64;
+  CHECK_THROWS_AS(make_grid(zeros({1000, 3, 32, 32}), big), ValueError);
+  CHECK(make_grid(zeros({3, 5, 7})).width == 7);  // a single [C,H,W] image
+  const std::string path = dir / "no/such/dir/grid.png";
+  CHECK_IO_ERROR(write_png_grid(path, zeros({1, 1, 2, 2})), path, "cannot write");
+}
+
+// ---------------------------------------------------------------- the real Fashion-MNIST
+
+TEST_CASE("Fashion-MNIST from /usr/share/datasets: 60000/10000 samples, 28x28, 6000 per class") {
+  const std::string dir = default_fashion_mnist_dir();
+  if (!fs::exists(dir)) {
+    MESSAGE("skipped: ", dir, " is missing (Debian package dataset-fashion-mnist)");
+    return;
+  }
+  Dataset train = load_dataset(dir, "train");
+  CHECK(train.kind == "fashion-mnist");
+  CHECK(train.size() == 60000);
+  CHECK(train.sample_shape == Shape{1, 28, 28});
+  std::map<int64_t, int> counts;
+  for (int64_t y : train.labels) counts[y]++;
+  CHECK(counts.size() == 10);
+  for (auto [label, n] : counts) {
+    CHECK(label >= 0);
+    CHECK(label <= 9);
+    CHECK(n == 6000);
+  }
+  Dataset test = load_mnist_family(dir, "test");
+  CHECK(test.size() == 10000);
+  CHECK(test.sample_shape == Shape{1, 28, 28});
+  CHECK(test.class_names[0] == "T-shirt/top");
+}
