@@ -63,6 +63,17 @@ void Attack::validate(const Tensor&) const {
   if (!(opt_.step_size >= 0)) throw ValueError(name() + ": step size must be >= 0");
 }
 
+Tensor Attack::perturb(Module& model, const Tensor& x, const Tensor& labels, uint64_t seed_stream,
+                       const Tensor& targets) {
+  check_attack_inputs(x, labels, opt_.eps, opt_.num_classes, name());
+  validate(x);
+  if (opt_.targeted && !targets.defined()) throw ValueError(name() + ": a targeted attack needs target labels");
+  EvalModeGuard eval_mode(model);
+  Generator gen = Generator(opt_.seed).fork(seed_stream);
+  AttackResult counters;
+  return project(attack_once(model, x, labels, targets, gen, counters), x, opt_.eps, opt_.norm);
+}
+
 AttackResult Attack::run(Module& model, const Tensor& x, const Tensor& labels, const Tensor& targets) {
   check_attack_inputs(x, labels, opt_.eps, 0, name());
   validate(x);
@@ -80,6 +91,7 @@ AttackResult Attack::run(Module& model, const Tensor& x, const Tensor& labels, c
 
   result.x_adv = x.dense().clone();
   result.fooled = fooled_by(clean_logits, labels, targets, opt_.targeted);
+  if (!opt_.skip_misclassified) result.fooled.assign(result.fooled.size(), false);
   std::vector<double> best_loss(static_cast<size_t>(N), -std::numeric_limits<double>::infinity());
   for (int r = 0; r < opt_.restarts; ++r) {
     std::vector<int64_t> standing;

@@ -30,6 +30,8 @@ struct AttackOptions {
   AttackLoss loss = AttackLoss::CrossEntropy;
   bool targeted = false;      // needs targets (APGD-T picks its own: the top other classes)
   bool early_stop = false;    // freeze each sample as soon as it is misclassified (or hits its target)
+  bool skip_misclassified = true;  // leave samples the model already gets wrong untouched (false: adversarial
+                                   // training, which perturbs every sample as Madry et al. do)
   double momentum = 1.0;      // MI-FGSM decay
   int target_classes = 9;     // APGD-T: how many of the highest other classes to try
   int64_t queries = 5000;     // Square: query budget per sample
@@ -54,6 +56,10 @@ class Attack {
   const AttackOptions& options() const { return opt_; }
   // targets: int64 [N], required when options().targeted (except APGD-T).
   AttackResult run(Module& model, const Tensor& x, const Tensor& labels, const Tensor& targets = Tensor());
+  // The training-time form: one run of the attack on every sample (restarts and the clean/final
+  // classification passes skipped), `seed_stream` selecting the random start. Same contract otherwise.
+  Tensor perturb(Module& model, const Tensor& x, const Tensor& labels, uint64_t seed_stream,
+                 const Tensor& targets = Tensor());
 
  protected:
   // One restart on the given (still standing) samples; returns their adversarial examples.

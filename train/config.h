@@ -1,0 +1,55 @@
+// Everything that defines a training run. Saved as config.json in the run directory and inside every
+// checkpoint, so a run can be reproduced and resumed from it alone.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace advgrad {
+
+struct TrainConfig {
+  // What to train, on what.
+  std::string model = "small_cnn";
+  std::string data;                 // dataset directory ("" = default Fashion-MNIST)
+  int64_t limit = 0;                // > 0: train on the first `limit` training samples
+  int64_t val_size = 1000;          // held out from the end of the training split for per-epoch validation
+  int64_t test_limit = 0;           // > 0: final evaluation on the first `test_limit` test samples
+
+  // How: method natural | pgd | fgsm-rs | free | trades.
+  std::string method = "pgd";
+  double eps = 0.1;
+  int steps = 7;                    // PGD / TRADES attack steps (step 2.5 eps / steps); Free: replays m
+  double adv_fraction = 1.0;        // pgd / fgsm-rs: share of each batch replaced by adversarial examples
+  double trades_beta = 6.0;
+  int eps_ramp_epochs = 0;          // eps grows linearly from 0 over this many epochs
+
+  // Optimisation.
+  int epochs = 10;
+  int64_t batch = 128;
+  std::string optimizer = "sgd";    // sgd | adam
+  double lr = 0.05;                 // peak learning rate
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  std::string schedule = "onecycle";  // onecycle | cosine | step | constant
+  double onecycle_pct = 0.4;        // warm-up share of one-cycle (as ../shared/BENCHMARKS.md's recipes)
+  double clip_norm = 0;             // > 0: clip the global gradient norm
+
+  // Monitoring.
+  int val_pgd_steps = 10;
+  bool co_detect = true;            // catastrophic-overfitting detector for fgsm-rs / free
+  bool co_fallback_pgd = false;     // on catastrophic overfitting, continue with PGD instead of stopping
+  int final_pgd_steps = 20;         // final evaluation: FGSM and PGD-K (step 2.5 eps / K, one random start)
+
+  // Reproducibility and output.
+  uint64_t seed = 0;
+  int threads = 0;                  // 0: keep the current setting (OMP_NUM_THREADS)
+  std::string out;                  // run directory ("" = write nothing)
+  int stop_after_epochs = 0;        // > 0: stop (with a checkpoint) after this many epochs, as if interrupted
+  bool quiet = false;
+
+  // ValueError naming the first bad setting.
+  void validate() const;
+  std::string to_json() const;                         // every field
+  static TrainConfig from_json(const std::string& text, const std::string& source);  // IOError naming source
+};
+
+}  // namespace advgrad
