@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <system_error>
 
@@ -26,7 +27,9 @@ struct Fd {
 }  // namespace
 
 std::vector<uint8_t> read_file_bytes(const std::string& path, uint64_t max_bytes) {
-  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  // O_NONBLOCK: a FIFO planted under a data file's name must not hang the open (it is rejected below);
+  // reads from a regular file ignore the flag.
+  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
   if (f.fd < 0) {
     int err = errno;
     throw IOError(path + ": " + (err == ENOENT ? std::string("no such file") : "cannot open: " + os_error(err)));
@@ -64,9 +67,10 @@ void require_directory(const std::string& dir) {
 }
 
 void write_file_atomic(const std::string& path, const void* data, size_t size) {
-  // Same directory as the target, so rename() stays within one file system and is atomic; the pid keeps
-  // two processes writing the same path from sharing a temporary.
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  // Same directory as the target, so rename() stays within one file system and is atomic; pid and a
+  // counter keep two processes or threads writing the same path from sharing a temporary.
+  static std::atomic<uint64_t> counter{0};
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   auto fail = [&](const std::string& what, int err) {
     ::unlink(tmp.c_str());
     throw IOError(path + ": cannot write: " + what + ": " + os_error(err));

@@ -57,10 +57,23 @@ bool is_image_entry(const fs::directory_entry& e) {
   return !e.is_directory(ec) && is_image_file_name(e.path().filename().string());
 }
 
+// Both 0 (keep) or both positive and within the limits for decoded images.
+void check_resize_size(int64_t height, int64_t width, const char* op) {
+  if (height < 0 || width < 0 || (height == 0) != (width == 0))
+    throw ValueError(std::string(op) + ": resize size " + size_str(height, width) +
+                     " must be both positive or both 0 (keep)");
+  if (height > kMaxImageSide || width > kMaxImageSide || height * width > kMaxImagePixels)
+    throw ValueError(std::string(op) + ": resize size " + size_str(height, width) + " exceeds the limit of " +
+                     std::to_string(kMaxImageSide) + " px a side and " + std::to_string(kMaxImagePixels) + " px");
+}
+
 }  // namespace
 
 DecodedImage decode_image(const uint8_t* data, size_t size, const std::string& name, int channels,
                           int64_t height, int64_t width) {
+  if (channels != 1 && channels != 3)
+    throw ValueError("decode_image: channels must be 1 or 3, got " + std::to_string(channels));
+  check_resize_size(height, width, "decode_image");
   if (size == 0) throw IOError(name + ": empty file (0 bytes)");
   if (size > size_t(INT32_MAX)) throw IOError(name + ": too large to decode");
   // Dims come from the header first, so an absurd claim is refused before stb allocates for it.
@@ -95,12 +108,7 @@ DecodedImage decode_image(const uint8_t* data, size_t size, const std::string& n
 }
 
 Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& options) {
-  if (options.height < 0 || options.width < 0 || (options.height == 0) != (options.width == 0))
-    throw ValueError("load_image_folder: resize size " + size_str(options.height, options.width) +
-                     " must be both positive or both 0 (keep)");
-  if (options.height > kMaxImageSide || options.width > kMaxImageSide)
-    throw ValueError("load_image_folder: resize size " + size_str(options.height, options.width) +
-                     " exceeds " + std::to_string(kMaxImageSide) + " px a side");
+  check_resize_size(options.height, options.width, "load_image_folder");
   require_directory(dir);
   const std::vector<std::string> classes = sorted_entries(dir, is_dir);
   if (classes.empty()) throw IOError(dir + ": no class subfolders (expected root/<class>/<image files>)");

@@ -32,14 +32,15 @@ struct DecodedImage {
   int64_t height = 0, width = 0;
   std::vector<uint8_t> chw;
 };
-// Decodes an image held in memory; IOError naming `name` for undecodable data or oversized dims.
+// Decodes an image held in memory; IOError naming `name` for undecodable data or oversized dims,
+// ValueError for channels other than 1 or 3 or a bad resize size.
 DecodedImage decode_image(const uint8_t* data, size_t size, const std::string& name, int channels,
                           int64_t height = 0, int64_t width = 0);
 
 // Loads the folder; files are decoded in parallel (parallel_for), results kept in file order. kind is
 // "image-folder". IOError naming the path for: a missing root, no class subfolders, an empty class folder,
 // an unreadable or undecodable image (the first one in file order), or an image whose size differs from
-// the first image's when no resize is set. ValueError for a negative or half-given resize size.
+// the first image's when no resize is set. ValueError for a negative, half-given or oversized resize size.
 Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& options = {});
 
 }  // namespace advgrad

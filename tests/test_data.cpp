@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -239,6 +240,8 @@ TEST_CASE("IDX: every malformed file is an IOError naming the file and the probl
   }
   CHECK_IO_ERROR(read_idx(dir / "missing.idx"), dir / "missing.idx", "no such file");
   CHECK_IO_ERROR(read_idx(dir.path.string()), dir.path.string(), "is a directory");
+  REQUIRE(::mkfifo((dir / "fifo").c_str(), 0600) == 0);  // must be refused, not block waiting for a writer
+  CHECK_IO_ERROR(read_idx(dir / "fifo"), dir / "fifo", "not a regular file");
   // The good file parses, raw and compressed.
   write_bytes(dir / "good.idx.gz", gzip(good));
   CHECK(read_idx(dir / "good.idx.gz").dims == std::vector<int64_t>{2, 3, 3});
@@ -427,6 +430,9 @@ TEST_CASE("image folder: grayscale and resize") {
   ImageFolderOptions bad;
   bad.height = 3;
   CHECK_THROWS_AS(load_image_folder(flat.path.string(), bad), ValueError);
+  bad.width = 100000;
+  CHECK_THROWS_AS(load_image_folder(flat.path.string(), bad), ValueError);
+  CHECK_THROWS_AS(decode_image(grey.data(), grey.size(), "g", 2), ValueError);
 }
 
 TEST_CASE("image folder: bad folders and files are IOErrors naming the path") {
@@ -681,7 +687,7 @@ TEST_CASE("write_png_grid: layout, separator, upscaling, read back with stb_imag
   o.scale = 2;
   const std::string path = dir / "grid.png";
   write_png_grid(path, images, o);
-  CHECK(!fs::exists(path + ".tmp." + std::to_string(::getpid())));
+  for (const auto& e : fs::directory_iterator(dir.path)) CHECK(e.path().filename() == "grid.png");  // no temporary left
 
   int w = 0, h = 0, comp = 0;
   std::unique_ptr<unsigned char, void (*)(void*)> px(stbi_load(path.c_str(), &w, &h, &comp, 0), stbi_image_free);
