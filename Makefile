@@ -23,8 +23,9 @@ test: build
 test-noomp:
 	$(MAKE) test BUILD=build-noomp CMAKE_FLAGS=-DADVGRAD_OPENMP=OFF
 
+# Adversarially trains small_cnn on Fashion-MNIST, evaluates it and writes runs/demo/ (see README).
 demo: build
-	$(BUILD)/examples/first_attack
+	$(BUILD)/advgrad demo
 
 clean:
 	rm -rf $(BUILD) build-noomp

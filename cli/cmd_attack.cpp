@@ -1,0 +1,142 @@
+// advgrad attack --model NAME --weights FILE --attack NAME --eps E --out grid.png [...]
+// Attacks the first few samples of a split and shows the result: a PNG grid with the clean images, the
+// adversarial images and the perturbation (magnified), and the predictions before and after per image.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/error.h"
+#include "data/image_write.h"
+
+namespace advgrad::cli {
+namespace {
+
+struct AttackCmdArgs {
+  ModelDataArgs md;
+  AttackArgs attack;
+  std::string out;
+  int64_t scale = 4;
+};
+
+// The perturbation of each sample, scaled so that its largest |delta| reaches 0 or 1 around a gray 0.5
+// (a sample left unchanged is plain gray). Also returns each sample's largest |delta|.
+Tensor perturbation_image(const Tensor& x, const Tensor& x_adv, std::vector<double>& max_abs) {
+  const int64_t n = x.size(0), per = x.numel() / std::max<int64_t>(n, 1);
+  std::vector<float> clean = x.to_vector<float>(), adv = x_adv.to_vector<float>(), vis(clean.size(), 0.5f);
+  max_abs.assign(size_t(n), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    const size_t begin = size_t(i * per), end = size_t((i + 1) * per);
+    double m = 0;
+    for (size_t k = begin; k < end; ++k) m = std::max(m, std::abs(double(adv[k]) - double(clean[k])));
+    max_abs[size_t(i)] = m;
+    if (m > 0)
+      for (size_t k = begin; k < end; ++k) vis[k] = float(0.5 + (double(adv[k]) - double(clean[k])) / (2 * m));
+  }
+  return from_vector(vis, x.shape());
+}
+
+std::string class_name(const Samples& s, int64_t label) {
+  if (label >= 0 && label < int64_t(s.data.class_names.size())) return s.data.class_names[size_t(label)];
+  return std::to_string(label);
+}
+
+void run(const AttackCmdArgs& args, const CLI::App& cmd) {
+  if (is_ensemble(args.attack))
+    throw ValueError("--attack: the attack command runs one attack, not the ensemble (use advgrad eval)");
+  const std::vector<AttackSpec> specs = attack_specs(args.attack, cmd);
+  if (specs.size() != 1) throw ValueError("--attack: the attack command runs one attack, got '" + args.attack.attack + "'");
+  const AttackSpec& spec = specs.front();
+  if (args.md.limit < 1) throw ValueError("--limit: the attack command needs at least 1 sample, got 0");
+  apply_threads(args.attack);
+  const ModelInfo& info = model_info(args.md.model);
+  std::shared_ptr<Module> model = load_model(args.md.model, args.md.weights);
+  const Samples s = load_samples(args.md, info);
+
+  auto attack = make_attack(spec.name, spec.options);
+  const bool targeted = attack->options().targeted;  // apgd-t chooses its own targets
+  const Tensor targets = targeted ? next_class_targets(s.y, info.num_classes) : Tensor();
+  AttackResult r = attack->run(*model, s.x, s.y, targets);
+
+  const auto labels = s.y.to_vector<int64_t>();
+  const auto before = argmax(predict(*model, s.x), 1).to_vector<int64_t>();
+  const auto after = argmax(predict(*model, r.x_adv), 1).to_vector<int64_t>();
+  std::vector<double> max_abs;
+  Tensor delta_image = perturbation_image(s.x, r.x_adv, max_abs);
+
+  GridOptions grid;
+  grid.cols = s.n();
+  grid.scale = args.scale;
+  write_png_grid(args.out, concat({s.x, r.x_adv, delta_image}, 0), grid);
+
+  std::printf("%s on %s (%s %s), eps %g, %s\n\n", spec.name.c_str(), args.md.model.c_str(), s.data.kind.c_str(),
+              args.md.split.c_str(), spec.options.eps,
+              targeted                   ? "targeted at (label + 1) mod classes"
+              : spec.name == "apgd-t" ? "targets: the model's top other classes"
+                                      : "untargeted");
+  size_t width = 11;  // "adversarial"
+  for (const auto& n : s.data.class_names) width = std::max(width, n.size());
+  const int w = int(width);
+  std::printf("%5s  %-*s  %-*s  %-*s  ", "#", w, "label", w, "clean", w, "adversarial");
+  if (targeted) std::printf("%-*s  ", w, "target");
+  std::printf("%8s\n", "max |d|");
+  int64_t correct_before = 0, correct_after = 0, reached = 0;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    correct_before += before[i] == labels[i];
+    correct_after += after[i] == labels[i];
+    // Attack::run leaves alone the samples already "fooled" on the clean input: misclassified ones
+    // (untargeted), or ones already classified as their target (targeted).
+    std::string note, target_column;
+    if (targeted) {
+      const int64_t target = (labels[i] + 1) % info.num_classes;
+      reached += after[i] == target;
+      target_column = class_name(s, target);
+      if (before[i] == target)
+        note = "on target already (not attacked)";
+      else if (after[i] == target)
+        note = "target reached";
+      else if (after[i] != labels[i])
+        note = before[i] == labels[i] ? "fooled, target missed" : "wrong already, target missed";
+      else
+        note = "target missed";
+    } else {
+      if (before[i] != labels[i])
+        note = "wrong already (not attacked)";
+      else if (after[i] != labels[i])
+        note = "fooled";
+    }
+    std::printf("%5zu  %-*s  %-*s  %-*s  ", i, w, class_name(s, labels[i]).c_str(), w, class_name(s, before[i]).c_str(),
+                w, class_name(s, after[i]).c_str());
+    if (targeted) std::printf("%-*s  ", w, target_column.c_str());
+    std::printf("%8s  %s\n", fixed(max_abs[i], 4).c_str(), note.c_str());
+  }
+  const int64_t n = s.n(), H = info.input_shape[1], W = info.input_shape[2];
+  std::printf("\naccuracy %lld/%lld clean, %lld/%lld adversarial", static_cast<long long>(correct_before),
+              static_cast<long long>(n), static_cast<long long>(correct_after), static_cast<long long>(n));
+  if (targeted) std::printf("; %lld/%lld on target", static_cast<long long>(reached), static_cast<long long>(n));
+  std::printf("\n");
+  std::printf("wrote %s: %lldx%lld px; rows: clean, adversarial, perturbation (per image, max |d| -> 0 or 1 around 0.5)\n",
+              args.out.c_str(), static_cast<long long>(n * W * grid.scale + (n - 1) * grid.separator),
+              static_cast<long long>(3 * H * grid.scale + 2 * grid.separator));
+}
+
+}  // namespace
+
+void register_attack(CLI::App& app) {
+  auto args = std::make_shared<AttackCmdArgs>();
+  args->md.limit = 8;
+  CLI::App* cmd = app.add_subcommand("attack", "Attack a few samples and write clean/adversarial/perturbation images");
+  add_model_data_options(*cmd, args->md, "Attack the first N samples");
+  add_attack_options(*cmd, args->attack, "Attack", /*with_ensemble=*/false);
+  cmd->add_option("--out", args->out, "PNG file to write (3 rows: clean, adversarial, perturbation)")->required();
+  cmd->add_option("--scale", args->scale, "Integer upscaling of each image in the PNG")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  cmd->callback([args, cmd] { run(*args, *cmd); });
+}
+
+}  // namespace advgrad::cli

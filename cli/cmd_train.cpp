@@ -1,0 +1,95 @@
+// advgrad train --model NAME --method natural|pgd|fgsm-rs|free|trades [...]: adversarial training with
+// per-epoch metrics, checkpoints, resume, and the run outputs of train/run_files.h.
+#include <cstdio>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/progress.h"
+#include "train/trainer.h"
+
+namespace advgrad::cli {
+
+namespace {
+
+struct TrainArgs {
+  TrainConfig config;
+  std::string resume;
+};
+
+void add_train_options(CLI::App& cmd, TrainConfig& c) {
+  cmd.add_option("--model", c.model, "Zoo model: small_cnn, madry_cnn, lstm, cifar_resnet")->capture_default_str();
+  cmd.add_option("--method", c.method, "natural, pgd (Madry), fgsm-rs (Wong), free (Shafahi), trades (Zhang)")
+      ->capture_default_str();
+  cmd.add_option("--eps", c.eps, "L-inf radius of the training attack")->check(at_least(0))->capture_default_str();
+  cmd.add_option("--steps", c.steps, "Attack steps (pgd, trades; step 2.5 eps/steps) or replays (free)")
+      ->check(at_least(1))->capture_default_str();
+  cmd.add_option("--epochs", c.epochs, "Epochs")->check(at_least(1))->capture_default_str();
+  cmd.add_option("--batch", c.batch, "Batch size")->check(at_least(1))->capture_default_str();
+  cmd.add_option("--lr", c.lr, "Peak learning rate")->check(at_least(0, true))->capture_default_str();
+  cmd.add_option("--schedule", c.schedule, "onecycle, cosine, step or constant")->capture_default_str();
+  cmd.add_option("--optimizer", c.optimizer, "sgd (momentum 0.9, weight decay 5e-4) or adam")->capture_default_str();
+  cmd.add_option("--eps-ramp", c.eps_ramp_epochs, "Grow eps linearly from 0 over this many epochs")
+      ->check(at_least(0))->capture_default_str();
+  cmd.add_option("--adv-fraction", c.adv_fraction, "Share of each batch made adversarial (pgd, fgsm-rs)")
+      ->capture_default_str();
+  cmd.add_option("--beta", c.trades_beta, "TRADES trade-off beta")->capture_default_str();
+  cmd.add_option("--clip-norm", c.clip_norm, "Clip the global gradient norm (0: off)")->capture_default_str();
+  cmd.add_flag("--co-fallback-pgd", c.co_fallback_pgd,
+               "On catastrophic overfitting (fgsm-rs, free) continue with PGD instead of stopping");
+  cmd.add_option("--limit", c.limit, "Train on the first N training samples (0: all)")->check(at_least(0));
+  cmd.add_option("--val-size", c.val_size, "Training samples held out for per-epoch validation")
+      ->check(at_least(0))->capture_default_str();
+  cmd.add_option("--test-limit", c.test_limit, "Final evaluation on the first N test samples (0: all)")
+      ->check(at_least(0));
+  cmd.add_option("--seed", c.seed, "Seed of every random choice")->capture_default_str();
+  cmd.add_option("--threads", c.threads, "Threads (0: OMP_NUM_THREADS); results are identical for any value")
+      ->check(at_least(0));
+  cmd.add_option("--data", c.data, "Dataset directory (default: Debian's Fashion-MNIST)");
+  cmd.add_option("--out", c.out, "Run directory for config, metrics, curves, pictures, weights, checkpoints");
+  cmd.add_option("--stop-after", c.stop_after_epochs, "Stop after N epochs of this invocation (resume later)")
+      ->check(at_least(0));
+  cmd.add_flag("--quiet", c.quiet, "Print nothing but errors");
+}
+
+}  // namespace
+
+void print_epoch(const EpochMetrics& m) {
+  std::printf("epoch %2d  %-7s loss %.4f  train clean %.3f adv %.3f  val clean %.3f pgd %.3f  lr %.4f  %.0f s%s%s\n",
+              m.epoch, m.method.c_str(), m.train_loss, m.train_clean_acc, m.train_adv_acc, m.val_clean_acc,
+              m.val_pgd_acc, m.lr, m.seconds, m.note.empty() ? "" : "\n  warning: ", m.note.c_str());
+  std::fflush(stdout);
+}
+
+TrainSummary run_training(Trainer& trainer, const std::string& resume, bool quiet) {
+  Progress progress(quiet);
+  trainer.on_progress = [&](int64_t done, int64_t total, double rate) { progress.update(done, total, rate); };
+  trainer.on_epoch = [&](const EpochMetrics& m) {
+    progress.finish();
+    if (!quiet) print_epoch(m);
+  };
+  return trainer.run(resume);
+}
+
+void print_summary(const TrainSummary& s, const TrainConfig& c) {
+  std::printf("\n%s on the first %lld test samples, eps %.3f:\n", c.model.c_str(), (long long)s.test_samples, c.eps);
+  std::printf("  clean %.4f   FGSM %.4f   PGD-%d %.4f\n", s.clean_acc, s.fgsm_acc, c.final_pgd_steps, s.pgd_acc);
+  std::printf("  %.1f s, %d thread(s), seed %llu, parameters sha256 %s\n", s.seconds, s.threads,
+              (unsigned long long)s.seed, s.param_sha256.c_str());
+  if (!s.stop_reason.empty()) std::printf("  stopped: %s\n", s.stop_reason.c_str());
+  if (!c.out.empty()) std::printf("  outputs in %s\n", c.out.c_str());
+}
+
+void register_train(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  CLI::App* cmd = app.add_subcommand("train", "Train a zoo model, naturally or adversarially");
+  add_train_options(*cmd, args->config);
+  cmd->add_option("--resume", args->resume, "Continue the run in this directory from its last checkpoint");
+  cmd->callback([args] {
+    Trainer trainer(args->config);
+    TrainSummary s = run_training(trainer, args->resume, args->config.quiet);
+    if (!args->config.quiet) print_summary(s, trainer.config());
+  });
+}
+
+}  // namespace advgrad::cli

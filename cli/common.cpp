@@ -1,0 +1,213 @@
+#include "cli/common.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/parallel.h"
+#include "data/load_dataset.h"
+#include "data/mnist.h"
+#include "nn/serialize.h"
+
+namespace advgrad::cli {
+
+// ---- validators ----
+
+CLI::Validator at_least(double lo, bool strictly) {
+  char bound[32];
+  std::snprintf(bound, sizeof bound, "%s%g", strictly ? ">" : ">=", lo);
+  const std::string b = bound;
+  return CLI::Validator(
+      [b, lo, strictly](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v) || v < lo || (strictly && v == lo))
+          return "must be a number " + b + ", got '" + text + "'";
+        return "";
+      },
+      b);
+}
+
+// ---- model and data ----
+
+void add_model_data_options(CLI::App& cmd, ModelDataArgs& args, const std::string& limit_help) {
+  std::string models;
+  for (const auto& m : model_zoo()) models += (models.empty() ? "" : ", ") + m.name;
+  cmd.add_option("--model", args.model, "Model architecture: " + models)->required();
+  cmd.add_option("--weights", args.weights, "The model's state_dict as .safetensors (from advgrad or PyTorch)")
+      ->required();
+  args.data_dir = default_fashion_mnist_dir();
+  cmd.add_option("--data", args.data_dir, "Dataset directory (MNIST-family IDX, CIFAR binary or image folder)")
+      ->capture_default_str();
+  cmd.add_option("--split", args.split, "Dataset split")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
+  cmd.add_option("--limit", args.limit, limit_help)->check(at_least(0))->capture_default_str();
+}
+
+std::shared_ptr<Module> load_model(const std::string& name, const std::string& weights_file) {
+  Generator gen(0);
+  std::shared_ptr<Module> model = make_model(name, gen);  // ValueError listing the zoo for a wrong name
+  SafetensorsFile file = load_safetensors(weights_file);  // IOError naming the file
+  const std::string not_ours = weights_file + ": not weights of model '" + name + "': ";
+  // advgrad's trainer records the model name; PyTorch files have no such entry.
+  auto recorded = file.metadata.find("model");
+  if (recorded != file.metadata.end() && recorded->second != name)
+    throw ValueError(not_ours + "its metadata names model '" + recorded->second + "'");
+  // Another architecture altogether: say so briefly instead of listing every key.
+  const StateDict own = model->state_dict();
+  if (std::none_of(own.begin(), own.end(), [&](const auto& kv) { return file.tensors.count(kv.first) > 0; })) {
+    std::string keys;
+    size_t shown = 0;
+    for (const auto& kv : file.tensors) {
+      if (shown++ == 4) {
+        keys += ", ...";
+        break;
+      }
+      keys += (keys.empty() ? "" : ", ") + kv.first;
+    }
+    throw ValueError(not_ours + "none of its " + std::to_string(own.size()) + " tensors is in the file (which has " +
+                     (keys.empty() ? "none" : std::to_string(file.tensors.size()) + ": " + keys) + ")");
+  }
+  try {
+    model->load_state_dict(file.tensors, /*strict=*/true);
+  } catch (const Error& e) {
+    throw ValueError(not_ours + e.what());
+  }
+  model->eval();
+  return model;
+}
+
+Samples load_samples(const ModelDataArgs& args, const ModelInfo& model) {
+  Samples s;
+  s.data = load_dataset(args.data_dir, args.split);
+  if (s.data.sample_shape != model.input_shape)
+    throw ValueError("model '" + model.name + "' takes " + shape_str(model.input_shape) + " inputs, but " +
+                     s.data.source + " (" + s.data.kind + ") has " + shape_str(s.data.sample_shape) + " samples");
+  if (s.data.num_classes != model.num_classes)
+    throw ValueError("model '" + model.name + "' has " + std::to_string(model.num_classes) + " classes, but " +
+                     s.data.source + " (" + s.data.kind + ") has " + std::to_string(s.data.num_classes));
+  const int64_t n = args.limit > 0 ? std::min(args.limit, s.data.size()) : s.data.size();
+  std::vector<int64_t> rows(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) rows[size_t(i)] = i;
+  s.x = s.data.images_float(rows);
+  s.y = s.data.labels_tensor(rows);
+  return s;
+}
+
+// ---- attacks ----
+
+namespace {
+
+// Options that tune single attacks; the ensemble preset fixes them itself.
+const char* const kTuningOptions[] = {"--steps", "--step-size", "--restarts", "--no-random-start", "--queries"};
+
+std::string known_attacks(bool with_ensemble = true) {
+  std::string s;
+  for (const auto& n : attack_names()) s += (s.empty() ? "" : ", ") + n;
+  return with_ensemble ? s + ", ensemble" : s;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
+  if (!text.empty() && text.back() == ',') out.push_back("");
+  return out;
+}
+
+}  // namespace
+
+void add_attack_options(CLI::App& cmd, AttackArgs& args, const std::string& attack_help, bool with_ensemble) {
+  cmd.add_option("--attack", args.attack, attack_help + ": " + known_attacks(with_ensemble))->required();
+  cmd.add_option("--eps", args.eps, "Perturbation budget: L-inf radius in [0,1] pixel units (pgd-l2: L2 radius)")
+      ->required()
+      ->check(at_least(0));
+  cmd.add_option("--steps", args.steps, "Iterations of iterative attacks")->check(at_least(1))->capture_default_str();
+  cmd.add_option("--step-size", args.step_size, "Step size; 0: the attack's default (PGD: 2.5 eps / steps)")
+      ->check(at_least(0))
+      ->capture_default_str();
+  cmd.add_option("--restarts", args.restarts, "Random restarts (the per-sample worst case is kept)")
+      ->check(at_least(1))
+      ->capture_default_str();
+  cmd.add_flag("--no-random-start", args.no_random_start, "Start PGD/APGD from the clean input");
+  cmd.add_flag("--targeted", args.targeted,
+               "Targeted attack toward the next class, (label + 1) mod classes (apgd-t picks its own targets)");
+  cmd.add_option("--queries", args.queries, "Square attack: query budget per sample")
+      ->check(at_least(1))
+      ->capture_default_str();
+  if (with_ensemble)
+    cmd.add_option("--effort", args.effort, "ensemble: scales APGD steps (100) and Square queries (5000)")
+        ->check(at_least(0, /*strictly=*/true))
+        ->capture_default_str();
+  cmd.add_option("--seed", args.seed, "Seed of random starts and Square's sampling")->capture_default_str();
+  cmd.add_option("--threads", args.threads, "Worker threads; 0: OMP_NUM_THREADS or all cores")
+      ->check(at_least(0))
+      ->capture_default_str();
+}
+
+bool is_ensemble(const AttackArgs& args) { return args.attack == "ensemble"; }
+
+std::vector<AttackSpec> attack_specs(const AttackArgs& args, const CLI::App& cmd) {
+  if (is_ensemble(args)) {
+    for (const char* opt : kTuningOptions)
+      if (cmd.count(opt) > 0)
+        throw ValueError(std::string(opt) + " does not apply to --attack ensemble (the preset fixes it; use --effort)");
+    if (args.targeted) throw ValueError("--targeted does not apply to --attack ensemble (apgd-t in it picks its own targets)");
+    return ensemble_preset(args.eps, args.seed, args.effort);
+  }
+  AttackOptions o;
+  o.eps = args.eps;
+  o.steps = args.steps;
+  o.step_size = args.step_size;
+  o.restarts = args.restarts;
+  o.random_start = !args.no_random_start;
+  o.targeted = args.targeted;
+  o.queries = args.queries;
+  o.seed = args.seed;
+  std::vector<AttackSpec> specs;
+  std::set<std::string> seen;
+  for (const std::string& name : split_list(args.attack)) {
+    if (name == "ensemble") throw ValueError("--attack: 'ensemble' cannot be combined with other attacks");
+    const auto& names = attack_names();
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      throw ValueError("--attack: unknown attack '" + name + "' (known: " + known_attacks() + ")");
+    if (!seen.insert(name).second) throw ValueError("--attack: '" + name + "' is listed twice");
+    AttackSpec spec{name, o};
+    // make_attack sets the norm itself; the spec carries it too so reports measure in the right norm.
+    spec.options.norm = name == "pgd-l2" ? Norm::L2 : Norm::Linf;
+    specs.push_back(spec);
+  }
+  if (specs.empty()) throw ValueError("--attack: no attack given");
+  return specs;
+}
+
+void apply_threads(const AttackArgs& args) {
+  if (args.threads > 0) set_num_threads(args.threads);
+}
+
+Tensor next_class_targets(const Tensor& labels, int64_t num_classes) {
+  std::vector<int64_t> t = labels.to_vector<int64_t>();
+  for (auto& v : t) v = (v + 1) % num_classes;
+  return from_vector(t, labels.shape());
+}
+
+// ---- output ----
+
+std::string one_line(const std::string& message) {
+  std::string s = message;
+  for (char& c : s)
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+std::string fixed(double value, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
+  return buf;
+}
+
+}  // namespace advgrad::cli

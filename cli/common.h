@@ -1,0 +1,86 @@
+// What several subcommands share: the model/weights/data options and their loading, the attack options,
+// and small output helpers.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "attacks/evaluate.h"
+#include "data/dataset.h"
+#include "nn/models.h"
+
+namespace advgrad::cli {
+
+// A CLI11 check: a finite number >= lo (> lo when strictly): "--eps: must be a number >=0, got '-1'".
+CLI::Validator at_least(double lo, bool strictly = false);
+
+// ---- model and data ----
+
+struct ModelDataArgs {
+  std::string model;      // a model_zoo() name
+  std::string weights;    // a .safetensors file with the model's state_dict
+  std::string data_dir;   // any directory load_dataset understands
+  std::string split = "test";
+  int64_t limit = 0;      // > 0: only the first `limit` samples of the split
+};
+
+// Adds --model, --weights, --data, --split and --limit (whose help names `limit_help`).
+void add_model_data_options(CLI::App& cmd, ModelDataArgs& args, const std::string& limit_help);
+
+// The zoo model `name` with the weights of `weights_file` loaded strictly (every key present, no extra
+// keys, equal shapes). Errors name the file and the model.
+std::shared_ptr<Module> load_model(const std::string& name, const std::string& weights_file);
+
+// The first `limit` samples (all when limit is 0) of a split as float [N, C, H, W] in [0,1] and int64
+// labels [N]; ValueError when the sample shape or class count does not match the model's.
+struct Samples {
+  Dataset data;  // the whole split (class names, kind, source)
+  Tensor x, y;
+  int64_t n() const { return y.size(0); }
+};
+Samples load_samples(const ModelDataArgs& args, const ModelInfo& model);
+
+// ---- attacks ----
+
+struct AttackArgs {
+  std::string attack;  // a make_attack name, "ensemble", or (eval only) a comma-separated list
+  double eps = 0;
+  int steps = 10;
+  double step_size = 0;  // 0: the attack's own default
+  int restarts = 1;
+  bool no_random_start = false;
+  bool targeted = false;
+  int64_t queries = 5000;  // Square's budget per sample
+  double effort = 1.0;     // ensemble preset scale
+  uint64_t seed = 0;
+  int threads = 0;         // 0: leave the thread count alone (OMP_NUM_THREADS)
+};
+
+// Adds --attack, --eps and the options that tune attacks (steps, step size, restarts, random start,
+// targeted, queries, seed, threads). `attack_help` describes --attack for this command. --effort only
+// when `with_ensemble`.
+void add_attack_options(CLI::App& cmd, AttackArgs& args, const std::string& attack_help, bool with_ensemble);
+
+// The attacks to run: "ensemble" gives ensemble_preset; otherwise each comma-separated name becomes one
+// AttackSpec carrying the options. ValueError for an unknown or repeated name, an empty list, "ensemble"
+// mixed with other names, or options the ensemble preset fixes itself.
+std::vector<AttackSpec> attack_specs(const AttackArgs& args, const CLI::App& cmd);
+bool is_ensemble(const AttackArgs& args);
+
+// Applies --threads (set_num_threads) when it was given.
+void apply_threads(const AttackArgs& args);
+
+// --targeted: the target of each sample is the next class, (label + 1) mod num_classes.
+Tensor next_class_targets(const Tensor& labels, int64_t num_classes);
+
+// ---- output ----
+
+// A message on one line: newlines and tabs become spaces, trailing blanks are dropped.
+std::string one_line(const std::string& message);
+// "%.4f"-style fixed formatting.
+std::string fixed(double value, int decimals);
+
+}  // namespace advgrad::cli

@@ -1,0 +1,266 @@
+// The `advgrad` command, run as a subprocess (its path comes from CMake as ADVGRAD_CLI): exit statuses,
+// the one-line `error: ...` contract, `data` on Fashion-MNIST, `eval` JSON and `attack` PNG output.
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+#include <stb/stb_image.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "data/mnist.h"
+#include "nn/models.h"
+#include "nn/serialize.h"
+
+using namespace advgrad;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// A fresh directory under the system temp dir, removed with everything in it at scope exit.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path = fs::temp_directory_path() / ("advgrad_test_cli_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::stringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+struct Run {
+  int status = -1;  // exit status
+  std::string out, err;
+};
+
+// Runs `advgrad ARGS` through the shell (ARGS is shell text), capturing stdout and stderr.
+Run run_cli(const std::string& args) {
+  TempDir tmp;
+  const std::string cmd = std::string("'") + ADVGRAD_CLI + "' " + args + " >'" + (tmp / "out") + "' 2>'" + (tmp / "err") + "'";
+  const int raw = std::system(cmd.c_str());
+  Run r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.out = read_text(tmp / "out");
+  r.err = read_text(tmp / "err");
+  return r;
+}
+
+// The failure contract: a non-zero status, nothing on stdout, exactly one stderr line "error: ...".
+void check_one_error_line(const Run& r, const std::string& must_contain) {
+  INFO("stderr: ", r.err);
+  CHECK(r.status != 0);
+  CHECK(r.out.empty());
+  const auto lines = lines_of(r.err);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].rfind("error: ", 0) == 0);
+  CHECK(lines[0].find(must_contain) != std::string::npos);
+}
+
+bool have_fashion_mnist() {
+  if (fs::exists(default_fashion_mnist_dir())) return true;
+  MESSAGE("skipped: ", default_fashion_mnist_dir(), " is missing (Debian package dataset-fashion-mnist)");
+  return false;
+}
+
+// Freshly initialised weights of a zoo model, saved as advgrad (and PyTorch) save them.
+std::string save_weights(const TempDir& dir, const std::string& model, const std::string& file) {
+  Generator gen(7);
+  save_safetensors(dir / file, make_model(model, gen)->state_dict());
+  return dir / file;
+}
+
+}  // namespace
+
+TEST_CASE("--help and --version exit 0 and print to stdout") {
+  Run help = run_cli("--help");
+  CHECK(help.status == 0);
+  CHECK(help.err.empty());
+  for (const char* cmd : {"data", "eval", "attack"}) CHECK(help.out.find(cmd) != std::string::npos);
+
+  Run version = run_cli("--version");
+  CHECK(version.status == 0);
+  CHECK(version.out == std::string("advgrad ") + ADVGRAD_VERSION + "\n");
+
+  for (const char* cmd : {"data", "eval", "attack"}) {
+    Run sub = run_cli(std::string(cmd) + " --help");
+    CHECK(sub.status == 0);
+    CHECK(sub.out.find(std::string("advgrad ") + cmd) != std::string::npos);
+  }
+}
+
+TEST_CASE("command-line mistakes are one error line and status 2") {
+  Run none = run_cli("");
+  check_one_error_line(none, "subcommand");
+  CHECK(none.status == 2);
+  check_one_error_line(run_cli("frobnicate"), "unknown command 'frobnicate'");
+  check_one_error_line(run_cli("data --bogus"), "--bogus");
+  check_one_error_line(run_cli("eval --model small_cnn"), "required");
+  Run eps = run_cli("eval --model small_cnn --weights w.safetensors --attack pgd --eps -1");
+  check_one_error_line(eps, "--eps");
+  CHECK(eps.status == 2);
+}
+
+TEST_CASE("data: Fashion-MNIST as JSON and as a table") {
+  if (!have_fashion_mnist()) return;
+  Run r = run_cli("data '" + default_fashion_mnist_dir() + "' --json");
+  REQUIRE(r.status == 0);
+  CHECK(r.err.empty());
+  const json j = json::parse(r.out);
+  CHECK(j["kind"] == "fashion-mnist");
+  CHECK(j["sample_shape"] == json::array({1, 28, 28}));
+  CHECK(j["num_classes"] == 10);
+  REQUIRE(j["class_names"].size() == 10);
+  CHECK(j["class_names"][0] == "T-shirt/top");
+  CHECK(j["class_names"][9] == "Ankle boot");
+  CHECK(j["splits"]["train"]["size"] == 60000);
+  CHECK(j["splits"]["test"]["size"] == 10000);
+  for (int c = 0; c < 10; ++c) {
+    CHECK(j["splits"]["train"]["histogram"][c] == 6000);
+    CHECK(j["splits"]["test"]["histogram"][c] == 1000);
+  }
+
+  Run test_only = run_cli("data --split test --json");  // the default directory
+  REQUIRE(test_only.status == 0);
+  const json t = json::parse(test_only.out);
+  CHECK(t["splits"].size() == 1);
+  CHECK(t["splits"]["test"]["size"] == 10000);
+
+  Run table = run_cli("data");
+  REQUIRE(table.status == 0);
+  CHECK(table.out.find("fashion-mnist") != std::string::npos);
+  CHECK(table.out.find("Ankle boot") != std::string::npos);
+  CHECK(table.out.find("60000") != std::string::npos);
+}
+
+TEST_CASE("data: a missing or unrecognised directory is one error line") {
+  TempDir dir;
+  check_one_error_line(run_cli("data '" + (dir / "missing") + "'"), "missing");
+  check_one_error_line(run_cli("data '" + dir.path.string() + "' --json"), "not a recognised dataset");
+}
+
+TEST_CASE("eval: bad models and weights files are one error line each") {
+  TempDir dir;
+  const std::string small = save_weights(dir, "small_cnn", "small.safetensors");
+  const std::string madry = save_weights(dir, "madry_cnn", "madry.safetensors");
+  const std::string lstm = save_weights(dir, "lstm", "lstm.safetensors");
+  {
+    // A header length that fits, then a JSON header cut off in the middle.
+    const std::string header = "{\"0.weight\": {\"dtype\": \"F32\", \"shape\": [16";
+    std::string bytes(8, '\0');
+    bytes[0] = char(header.size());
+    bytes += header + std::string(64, '\0');
+    std::ofstream(dir / "corrupt.safetensors", std::ios::binary) << bytes;
+  }
+  const std::string tail = " --attack pgd --eps 0.1 --limit 5";
+  check_one_error_line(run_cli("eval --model small_cnn --weights '" + (dir / "none.safetensors") + "'" + tail),
+                       "none.safetensors");
+  check_one_error_line(run_cli("eval --model no_such_net --weights '" + small + "'" + tail), "unknown model 'no_such_net'");
+  check_one_error_line(run_cli("eval --model small_cnn --weights '" + (dir / "corrupt.safetensors") + "'" + tail),
+                       "corrupt.safetensors");
+  check_one_error_line(run_cli("eval --model small_cnn --weights '" + madry + "'" + tail), "shape");  // same keys
+  check_one_error_line(run_cli("eval --model small_cnn --weights '" + lstm + "'" + tail), "not weights of model 'small_cnn'");
+  check_one_error_line(run_cli("eval --model small_cnn --weights '" + small + "' --attack pgd,nope --eps 0.1"),
+                       "unknown attack 'nope'");
+  check_one_error_line(run_cli("eval --model small_cnn --weights '" + small + "' --attack ensemble --steps 5 --eps 0.1"),
+                       "--steps");
+}
+
+TEST_CASE("eval: PGD on a small_cnn, as JSON") {
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  const std::string w = save_weights(dir, "small_cnn", "w.safetensors");
+  Run r = run_cli("eval --model small_cnn --weights '" + w + "' --attack pgd --eps 0.1 --steps 5 --limit 50 --json");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.status == 0);
+  const json j = json::parse(r.out);
+  CHECK(j["n"] == 50);
+  const double clean = j["clean_acc"], robust = j["robust_acc"];
+  CHECK(clean >= 0.0);
+  CHECK(clean <= 1.0);
+  CHECK(robust >= 0.0);
+  CHECK(robust <= clean);
+  CHECK(j["seconds"].get<double>() >= 0.0);
+  CHECK(j["warnings"].is_array());
+  REQUIRE(j["attacks"].size() == 1);
+  CHECK(j["attacks"][0]["name"] == "pgd");
+  CHECK(j["attacks"][0]["acc"].get<double>() == doctest::Approx(robust));
+  CHECK(j["attacks"][0]["forward_evals"].get<int64_t>() > 0);
+  CHECK(j["attacks"][0]["max_perturbation"].get<double>() <= 0.1 + 1e-9);
+
+  // A list (independent mode, worst case), targeted at the next class.
+  Run list = run_cli("eval --model small_cnn --weights '" + w +
+                     "' --attack fgsm,pgd --eps 0.1 --steps 3 --limit 20 --targeted --threads 1 --json");
+  INFO("stderr: ", list.err);
+  REQUIRE(list.status == 0);
+  const json l = json::parse(list.out);
+  REQUIRE(l["attacks"].size() == 2);
+  CHECK(l["targeted"] == true);
+  for (const auto& a : l["attacks"]) {
+    CHECK(a.contains("target_success"));
+    CHECK(l["robust_acc"].get<double>() <= a["acc"].get<double>());
+  }
+
+  // The ensemble preset at a tiny budget: three attacks, cumulative accuracies.
+  Run ens = run_cli("eval --model small_cnn --weights '" + w + "' --attack ensemble --effort 0.02 --eps 0.1 --limit 10 --json");
+  INFO("stderr: ", ens.err);
+  REQUIRE(ens.status == 0);
+  const json e = json::parse(ens.out);
+  CHECK(e["mode"] == "ensemble");
+  REQUIRE(e["attacks"].size() == 3);
+  CHECK(e["attacks"][2]["acc"].get<double>() == doctest::Approx(e["robust_acc"].get<double>()));
+
+  Run table = run_cli("eval --model small_cnn --weights '" + w + "' --attack fgsm --eps 0.05 --limit 10 --no-sanity-checks");
+  REQUIRE(table.status == 0);
+  CHECK(table.out.find("robust accuracy") != std::string::npos);
+}
+
+TEST_CASE("attack: writes a PNG of three rows and prints the predictions") {
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  const std::string w = save_weights(dir, "small_cnn", "w.safetensors");
+  const std::string png = dir / "grid.png";
+  Run r = run_cli("attack --model small_cnn --weights '" + w + "' --attack pgd --eps 0.1 --steps 3 --limit 4 --scale 2 --out '" +
+                  png + "'");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.status == 0);
+  int width = 0, height = 0, channels = 0;
+  REQUIRE(stbi_info(png.c_str(), &width, &height, &channels) == 1);
+  // 4 columns and 3 rows of 28x28 images at scale 2, 2-pixel separators.
+  CHECK(width == 4 * 56 + 3 * 2);
+  CHECK(height == 3 * 56 + 2 * 2);
+  CHECK(channels == 1);
+  CHECK(r.out.find("Ankle boot") != std::string::npos);  // test sample 0 is an ankle boot
+  CHECK(r.out.find(png) != std::string::npos);
+
+  check_one_error_line(run_cli("attack --model small_cnn --weights '" + w + "' --attack ensemble --eps 0.1 --out '" + png + "'"),
+                       "ensemble");
+  check_one_error_line(run_cli("attack --model small_cnn --weights '" + w + "' --attack pgd --eps 0.1 --out '" +
+                               (dir / "no/such/dir/x.png") + "'"),
+                       "x.png");
+}
