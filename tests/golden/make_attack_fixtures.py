@@ -20,7 +20,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "shared", "peer"))
-from make_nn_fixtures import write_safetensors  # noqa: E402
+from safetensors_io import write_safetensors  # noqa: E402
 import torch_ref  # noqa: E402
 
 

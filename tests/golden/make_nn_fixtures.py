@@ -49,30 +49,10 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT_DIR = os.path.join(HERE, "..", "data", "golden")
+sys.path.insert(0, HERE)
 PEER = os.path.join(HERE, "..", "..", "..", "shared", "peer")  # the repo sits beside shared/
 
-FORMATS = {torch.float64: ("F64", "d"), torch.float32: ("F32", "f"), torch.int64: ("I64", "q")}
-
-
-def write_safetensors(path, tensors, metadata):
-    """tensors: {name: torch.Tensor of float64/float32/int64}; metadata {str: str}. Sorted by name."""
-    header = {"__metadata__": metadata}
-    blobs = []
-    offset = 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous()
-        code, fmt_char = FORMATS[t.dtype]
-        raw = struct.pack("<%d%s" % (t.numel(), fmt_char), *t.flatten().tolist())
-        header[name] = {"dtype": code, "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    head = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    head += b" " * (-len(head) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(head)))
-        f.write(head)
-        for raw in blobs:
-            f.write(raw)
+from safetensors_io import write_safetensors  # noqa: E402 (shared with the other fixture scripts)
 
 
 def fmt(value):

@@ -30,31 +30,14 @@ import warnings
 
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from safetensors_io import write_safetensors  # noqa: E402
+
 # SequentialLR itself calls scheduler.step(0) at a milestone, which triggers PyTorch's deprecation warning.
 warnings.filterwarnings("ignore", message="The epoch parameter")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT_DIR = os.path.join(HERE, "..", "data", "golden")
-
-
-def write_safetensors(path, tensors, metadata):
-    """tensors: {name: float64 torch.Tensor}; metadata: {str: str}. Names are written in sorted order."""
-    header = {"__metadata__": metadata}
-    blobs = []
-    offset = 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().to(torch.float64).contiguous()
-        raw = struct.pack("<%dd" % t.numel(), *t.flatten().tolist())
-        header[name] = {"dtype": "F64", "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    head = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    head += b" " * (-len(head) % 8)  # the format allows trailing spaces; keeps the data 8-byte aligned
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(head)))
-        f.write(head)
-        for raw in blobs:
-            f.write(raw)
 
 
 def fmt(value):
