@@ -1,6 +1,7 @@
 // End to end on real data: a naturally trained small_cnn (about 90% clean on Fashion-MNIST) falls under
 // 10% under PGD-20 at eps 0.1, as ../shared/BENCHMARKS.md's first row says it should (PyTorch: 91.8% ->
-// 3.9%). One epoch of natural training keeps this test around a minute.
+// 3.9% after 10 epochs). Three epochs of natural training (a few minutes) reach 89.6% clean and 9.4% under
+// PGD-20 on the first 1000 test images; runs are bit-identical, so these numbers do not wander.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -18,7 +19,7 @@ TEST_CASE("natural small_cnn on Fashion-MNIST: ~90% clean, under 10% under PGD-2
     return;
   }
   TrainConfig c;
-  c.model = "small_cnn", c.method = "natural", c.epochs = 2, c.lr = 0.05, c.val_size = 500, c.seed = 1;
+  c.model = "small_cnn", c.method = "natural", c.epochs = 3, c.lr = 0.05, c.val_size = 500, c.seed = 1;
   c.test_limit = 1000, c.quiet = true, c.final_pgd_steps = 20;
   Trainer trainer(c);
   TrainSummary s = trainer.run();
