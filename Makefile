@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure build test demo clean test-noomp
+.PHONY: all setup configure build test demo clean test-noomp bench
 
 all: build
 
@@ -26,6 +26,14 @@ test-noomp:
 # Adversarially trains small_cnn on Fashion-MNIST, evaluates it and writes runs/demo/ (see README).
 demo: build
 	$(BUILD)/advgrad demo
+
+# advgrad at 1 and 2 threads against the PyTorch peer (../shared/peer/torch_ref.py) in one run, then the
+# ratio table (bench/compare.py). --peer installs python3-torch and libopenblas0-pthread.
+bench:
+	@scripts/setup.sh --peer
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > /dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target advgrad-bench sgemm-bench
+	@python3 bench/compare.py --build $(BUILD) --out $(BUILD)/bench/results.jsonl
 
 clean:
 	rm -rf $(BUILD) build-noomp

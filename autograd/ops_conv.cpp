@@ -59,12 +59,14 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
       gx = Tensor::empty({geo.batch, geo.channels, geo.height, geo.width}, G.dtype(), G.device());
       be.col2im(dcols, geo, gx);
     }
-    if (need[1]) {  // dW = sum_n dout_n cols_n^T: per-sample products, then a fixed-order sum over n
+    if (need[1]) {  // dW = sum_n dout_n cols_n^T, accumulated into one [O, CKK] matrix in sample order
       Tensor cols = Tensor::empty({geo.batch, CKK, L}, G.dtype(), G.device());
       be.im2col(sx.unpack(), geo, cols);
-      Tensor per_sample = Tensor::empty({geo.batch, O, CKK}, G.dtype(), G.device());
-      be.gemm(false, true, geo.batch, O, CKK, L, 1.0, G, O * L, cols, CKK * L, 0.0, per_sample, O * CKK);
-      gw = reshape(sum(per_sample, {0}), Wv.shape());
+      // A gemm batch with a shared C (batch stride 0) and beta 1 adds the products in order n = 0, 1, ...:
+      // no per-sample [N, O, CKK] buffer and no separate sum over it.
+      Tensor acc = zeros({O, CKK}, G.dtype(), G.device());
+      be.gemm(false, true, geo.batch, O, CKK, L, 1.0, G, O * L, cols, CKK * L, 1.0, acc, 0);
+      gw = reshape(acc, Wv.shape());
     }
     if (need[2]) gb = sum(G, {0, 2, 3});
     return std::vector<Tensor>{gx, gw, gb};

@@ -108,6 +108,18 @@ class Backend {
   virtual void avg_pool2d(const Tensor& x, const Conv2dGeometry& g, Tensor& out) = 0;
   virtual void avg_pool2d_backward(const Tensor& grad_out, const Conv2dGeometry& g, Tensor& grad_x) = 0;
 
+  // ---- fused recurrent cell (the LSTM's element-wise work per time step, in one pass) ----
+  // One LSTM step for `rows` = c_prev.size(0) sequences of hidden size H = c_prev.size(1), gate order i, f,
+  // g, o (PyTorch's). gates dense [rows, 4H] holds the pre-activations on entry and is overwritten with the
+  // activations sigmoid(i), sigmoid(f), tanh(g), sigmoid(o). c = f*c_prev + i*g and h = o*tanh(c) are
+  // written to c and h, dense [rows, H]. c_prev, c, h do not overlap gates or each other.
+  virtual void lstm_cell(Tensor& gates, const Tensor& c_prev, Tensor& c, Tensor& h) = 0;
+  // Its adjoint: act (the activations lstm_cell left in gates), c_prev and c as in lstm_cell, dh and dc the
+  // gradients flowing into h and c (dense [rows, H]). Writes dgates (dense [rows, 4H], gradient of the
+  // pre-activations) and dc_prev (dense [rows, H], gradient of c_prev). Outputs may not alias inputs.
+  virtual void lstm_cell_backward(const Tensor& act, const Tensor& c_prev, const Tensor& c, const Tensor& dh,
+                                  const Tensor& dc, Tensor& dgates, Tensor& dc_prev) = 0;
+
   // ---- random numbers ----
   // out dense; element i gets the value for counter index offset + i of (seed, stream) -- see Generator.
   // Uniform/Normal for F32/F64; Randint writes I64 in [a, b).

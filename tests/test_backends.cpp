@@ -92,7 +92,9 @@ std::vector<Conv2dGeometry> geometries() {
           {3, 1, 5, 6, 2, 3, 2, 1, 1, 1, 1, 2},    // non-square kernel, mixed stride/dilation
           {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1},    // everything size 1
           {2, 2, 4, 5, 4, 5, 1, 1, 0, 0, 1, 1},    // kernel covers the image: 1x1 output
-          {1, 3, 6, 6, 1, 1, 3, 3, 0, 0, 1, 1}};   // 1x1 kernel, stride 3
+          {1, 3, 6, 6, 1, 1, 3, 3, 0, 0, 1, 1},    // 1x1 kernel, stride 3
+          {2, 3, 9, 10, 2, 2, 2, 2, 0, 0, 1, 1},   // the 2x2/2 pooling fast path, odd height
+          {2, 2, 8, 9, 5, 5, 1, 1, 2, 2, 1, 1}};   // 5x5 "same" (the zoo CNNs' convolutions)
 }
 std::string geom_str(const Conv2dGeometry& g) {
   std::ostringstream s;
@@ -653,6 +655,41 @@ TEST_CASE("agree: max_pool2d and avg_pool2d, forward and backward, with ties") {
         expect_agree(gavg, "avg_pool2d_backward");
         CHECK(all_finite(gavg[0]));
       }
+}
+
+TEST_CASE("agree: lstm_cell and lstm_cell_backward") {
+  Generator g(77);
+  for (DType dt : kFloatTypes) {
+    for (auto [rows, H] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 5}, {37, 20}, {128, 128}}) {
+      INFO(dname(dt) << " rows " << rows << " H " << H);
+      // Pre-activations from -12 to 12 reach the saturated ends of sigmoid and tanh.
+      Pair gates = uniform_pair({rows, 4 * H}, -12, 12, g, dt), c_prev = uniform_pair({rows, H}, -2, 2, g, dt);
+      Pair c = out_buffer({rows, H}, dt), h = out_buffer({rows, H}, dt);
+      for (int k = 0; k < 2; ++k) backend(k).lstm_cell(gates[k], c_prev[k], c[k], h[k]);
+      expect_agree(gates, "activations");
+      expect_agree(c, "c");
+      expect_agree(h, "h");
+      Pair dh = uniform_pair({rows, H}, -1, 1, g, dt), dc = uniform_pair({rows, H}, -1, 1, g, dt);
+      Pair dgates = out_buffer({rows, 4 * H}, dt), dc_prev = out_buffer({rows, H}, dt);
+      // Both backends start from the reference activations and cell states (so only the backward differs).
+      Pair act = both(gates[0]), cc = both(c[0]);
+      for (int k = 0; k < 2; ++k)
+        backend(k).lstm_cell_backward(act[k], c_prev[k], cc[k], dh[k], dc[k], dgates[k], dc_prev[k]);
+      expect_agree(dgates, "dgates");
+      expect_agree(dc_prev, "dc_prev");
+    }
+  }
+}
+
+TEST_CASE("reference: lstm_cell by hand") {
+  // One row, H = 1: gates (i, f, g, o) pre-activations 0, 0, 0, 0 -> 0.5, 0.5, 0, 0.5; c = 0.5 * 2 = 1.
+  Tensor gates = zeros({1, 4}, DType::F64, Device::Reference);
+  Tensor c_prev = full({1, 1}, 2.0, DType::F64, Device::Reference);
+  Tensor c = zeros({1, 1}, DType::F64, Device::Reference), h = zeros({1, 1}, DType::F64, Device::Reference);
+  reference_backend().lstm_cell(gates, c_prev, c, h);
+  CHECK(gates.to_vector<double>() == std::vector<double>{0.5, 0.5, 0.0, 0.5});
+  CHECK(c.item() == doctest::Approx(1.0));
+  CHECK(h.item() == doctest::Approx(0.5 * std::tanh(1.0)));
 }
 
 TEST_CASE("agree: random values are bit-identical and depend only on (seed, stream, offset + i)") {

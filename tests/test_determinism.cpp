@@ -4,6 +4,7 @@
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "core/parallel.h"
+#include "nn/rnn_fused.h"
 
 using namespace advgrad;
 
@@ -30,8 +31,15 @@ Results run_workload() {
   Tensor a = randn({300, 257}, g), b = randn({257, 311}, g);
   Tensor big = randn({1 << 18}, g);
   Tensor c = randn({8, 33, 65}, g), d = randn({65, 40}, g);
+  // The fused LSTM (hidden 128, batch 100: two row chunks of the recurrence) with every gradient.
+  Tensor xs = randn({4, 100, 12}, g).requires_grad_(), h0 = randn({100, 128}, g), c0 = randn({100, 128}, g);
+  Tensor wih = mul(randn({512, 12}, g), 0.1).detach().requires_grad_();
+  Tensor whh = mul(randn({512, 128}, g), 0.1).detach().requires_grad_();
+  Tensor bih = randn({512}, g).requires_grad_(), bhh = randn({512}, g).requires_grad_();
+  Tensor seq = lstm_sequence(xs, h0, c0, wih, whh, bih, bhh);
+  backward(sum(mul(seq, seq)));
   return {{loss, h, logits, x.grad(), w1.grad(), b1.grad(), w2.grad(), matmul(a, b), sum(big), matmul(c, d),
-           softmax(a, 0), sum(a, {0})}};
+           softmax(a, 0), sum(a, {0}), seq, xs.grad(), wih.grad(), whh.grad(), bih.grad()}};
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "autograd/ops.h"
 #include "core/grad_mode.h"
 #include "core/tensor.h"
+#include "nn/rnn_fused.h"
 
 using namespace advgrad;
 
@@ -885,6 +886,54 @@ TEST_CASE("cpu and reference gradients agree on larger problems") {
       FAIL_CHECK((std::string("threw: ") + e.what()));
     }
   }
+}
+
+TEST_CASE("fused lstm_sequence: gradcheck, and equal to the composite graph of ops") {
+  // x [T,N,I], h0, c0 [N,H], w_ih [4H,I], w_hh [4H,H], b_ih, b_hh [4H]; small values keep gates unsaturated.
+  auto make = [](Device d, int64_t T, int64_t N, int64_t I, int64_t H, uint64_t seed) {
+    Generator g(seed);
+    auto u = [&](const Shape& s) { return uniform(s, -0.8, 0.8, g, DType::F64, d); };
+    return Inputs{u({T, N, I}), u({N, H}), u({N, H}), u({4 * H, I}), u({4 * H, H}), u({4 * H}), u({4 * H})};
+  };
+  const Fn fused = [](const Inputs& in) { return lstm_sequence(in[0], in[1], in[2], in[3], in[4], in[5], in[6]); };
+  const Fn composite = [](const Inputs& in) {
+    return lstm_sequence_composite(in[0], in[1], in[2], in[3], in[4], in[5], in[6]);
+  };
+  check_op("lstm_sequence T3 N2 I3 H2", fused, [&](Device d) { return make(d, 3, 2, 3, 2, 181); });
+  check_op("lstm_sequence T1 N1 I2 H3", fused, [&](Device d) { return make(d, 1, 1, 2, 3, 182); });
+  check_op("lstm_sequence, no biases",
+           [](const Inputs& in) { return lstm_sequence(in[0], in[1], in[2], in[3], in[4], Tensor(), Tensor()); },
+           [&](Device d) { return make(d, 2, 2, 2, 2, 183); });
+  // Fused vs composite on a larger problem (values and every gradient), on both devices, and through
+  // a permuted (non-contiguous) input as nn::LSTM passes it.
+  for (Device d : kDevices) {
+    INFO(device_name(d));
+    auto a = weighted_grads(fused, make(d, 7, 5, 6, 16, 184));
+    auto b = weighted_grads(composite, make(d, 7, 5, 6, 16, 184));
+    REQUIRE(a.size() == b.size());
+    for (size_t k = 0; k < a.size(); ++k) {
+      double worst = 0;
+      for (size_t i = 0; i < a[k].size(); ++i)
+        worst = std::max(worst, std::fabs(a[k][i] - b[k][i]) / (1.0 + std::fabs(b[k][i])));
+      CHECK_MESSAGE(worst <= 1e-12, ("entry " + std::to_string(k) + ": max relative difference " + std::to_string(worst)));
+    }
+  }
+  const Fn permuted = [](const Inputs& in) {
+    return lstm_sequence(permute(in[0], {1, 0, 2}), in[1], in[2], in[3], in[4], in[5], in[6]);
+  };
+  check_op("lstm_sequence on a permuted input", permuted, [&](Device d) {
+    Inputs in = make(d, 3, 2, 3, 2, 185);
+    in[0] = contiguous(permute(in[0], {1, 0, 2}));  // [N,T,I]
+    return in;
+  });
+  // float32 on the cpu backend: within float rounding of the float64 result.
+  Inputs in64 = make(Device::CPU, 28, 8, 28, 32, 186);
+  Inputs in32;
+  for (const auto& t : in64) in32.push_back(t.to(DType::F32));
+  auto r64 = fused(in64).to_vector<double>(), r32 = fused(in32).to_vector<double>();
+  double worst = 0;
+  for (size_t i = 0; i < r64.size(); ++i) worst = std::max(worst, std::fabs(r64[i] - r32[i]));
+  CHECK(worst < 1e-5);
 }
 
 TEST_CASE("gradcheck: long reductions (split folds on the cpu backend)") {

@@ -318,7 +318,7 @@ void product(C&& c, const X& x, const Y& y, T alpha, T beta) {
   if (beta == T(0)) {
     c.noalias() = alpha * x * y;  // assignment: old contents (NaN included) never read
   } else {
-    c *= beta;
+    if (beta != T(1)) c *= beta;
     c.noalias() += alpha * x * y;
   }
 }
@@ -404,7 +404,11 @@ void im2col_typed(const T* x, const Conv2dGeometry& g, T* cols) {
               continue;
             }
             std::fill(d, d + wlo, T(0));
-            for (int64_t ow = wlo; ow < whi; ++ow) d[ow] = xp[ih * W + ow * g.stride_w + woff];
+            if (g.stride_w == 1) {  // stride 1: the valid part of the row is a contiguous (vectorised) copy
+              const T* src = xp + ih * W + woff;
+              for (int64_t ow = wlo; ow < whi; ++ow) d[ow] = src[ow];
+            } else
+              for (int64_t ow = wlo; ow < whi; ++ow) d[ow] = xp[ih * W + ow * g.stride_w + woff];
             std::fill(d + whi, d + OW, T(0));
           }
         }
@@ -430,7 +434,12 @@ void col2im_typed(const T* cols, const Conv2dGeometry& g, T* x) {
           for (int64_t oh = hlo; oh < hhi; ++oh) {
             const int64_t base = (oh * g.stride_h + hoff) * W + woff;  // pixel of ow = 0 (may be padding)
             const T* s = row + oh * OW;
-            for (int64_t ow = wlo; ow < whi; ++ow) xp[base + ow * g.stride_w] += s[ow];
+            if (g.stride_w == 1) {  // contiguous row: a vectorisable add, same per-element order
+              T* dst = xp + base;
+              for (int64_t ow = wlo; ow < whi; ++ow) dst[ow] += s[ow];
+            } else {
+              for (int64_t ow = wlo; ow < whi; ++ow) xp[base + ow * g.stride_w] += s[ow];
+            }
           }
         }
     }
@@ -451,8 +460,57 @@ void for_window(const Conv2dGeometry& g, int64_t oh, int64_t ow, F&& f) {
   }
 }
 
+// The common 2x2, stride 2, no padding window (every CNN in the zoo): the four taps read directly, in the
+// same (kh, kw) order and with the same first-maximum/NaN rule as the general path.
+template <class T>
+void max_pool_2x2_typed(const T* x, const Conv2dGeometry& g, T* out, int64_t* idx) {
+  const int64_t W = g.width, HW = g.height * g.width, OH = g.out_h(), OW = g.out_w();
+  for_planes(g, OH * OW * 4, [&](int64_t q0, int64_t q1) {
+    std::vector<int32_t> tap(static_cast<size_t>(OW));  // which of the 4 taps won, per output of the row
+    for (int64_t q = q0; q < q1; ++q) {
+      const T* xp = x + q * HW;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const T* r0 = xp + 2 * oh * W;
+        const T* r1 = r0 + W;
+        T* op = out + q * OH * OW + oh * OW;
+        int32_t* k = tap.data();
+        // Rows without NaN (the normal case): plain ternaries that compile to vector max/blend over ow.
+        // A row pair holding a NaN takes the exact scalar rule (the first NaN wins and stays).
+        int nan = 0;
+        for (int64_t i = 0; i < 2 * OW; ++i) nan |= int(r0[i] != r0[i]) | int(r1[i] != r1[i]);
+        if (!nan) {
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            T best = r0[2 * ow], v;
+            int32_t arg = 0;
+            v = r0[2 * ow + 1], arg = v > best ? 1 : arg, best = v > best ? v : best;
+            v = r1[2 * ow], arg = v > best ? 2 : arg, best = v > best ? v : best;
+            v = r1[2 * ow + 1], arg = v > best ? 3 : arg, best = v > best ? v : best;
+            op[ow] = best;
+            k[ow] = arg;
+          }
+        } else {
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            T best = r0[2 * ow];
+            int32_t arg = 0;
+            const T v[3] = {r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+            for (int32_t j = 0; j < 3; ++j)
+              if (v[j] > best || (is_nan(v[j]) && !is_nan(best))) best = v[j], arg = j + 1;
+            op[ow] = best;
+            k[ow] = arg;
+          }
+        }
+        int64_t* ip = idx + q * OH * OW + oh * OW;
+        for (int64_t ow = 0; ow < OW; ++ow) ip[ow] = 2 * oh * W + 2 * ow + (k[ow] & 1) + (k[ow] >> 1) * W;
+      }
+    }
+  });
+}
+
 template <class T>
 void max_pool_typed(const T* x, const Conv2dGeometry& g, T* out, int64_t* idx) {
+  if (g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0 &&
+      g.dilation_h == 1 && g.dilation_w == 1)
+    return max_pool_2x2_typed(x, g, out, idx);
   const int64_t HW = g.height * g.width, OH = g.out_h(), OW = g.out_w();
   for_planes(g, OH * OW * g.kernel_h * g.kernel_w, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
@@ -521,6 +579,53 @@ void avg_pool_backward_typed(const T* grad_out, const Conv2dGeometry& g, T* grad
           const T share = grad_out[q * OH * OW + oh * OW + ow] / area;
           for_window(g, oh, ow, [&](int64_t pos) { gx[pos] += share; });
         }
+    }
+  });
+}
+
+// ============================== fused LSTM cell ==============================
+
+constexpr int64_t kCellGrain = 1 << 14;  // gate elements per chunk of an LSTM cell (transcendental-heavy)
+
+// One pass per row over the four gate blocks with Eigen's vectorised logistic/tanh (float: rational
+// approximations within a few ulp; double: libm), instead of ~15 separate element-wise graph ops.
+template <class T>
+void lstm_cell_typed(T* gates, const T* c_prev, T* c, T* h, int64_t rows, int64_t H) {
+  using Arr = Eigen::Array<T, Eigen::Dynamic, 1>;
+  parallel_for(rows, grain_for(4 * H, kCellGrain), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      T* row = gates + r * 4 * H;
+      Eigen::Map<Arr> i(row, H), f(row + H, H), g(row + 2 * H, H), o(row + 3 * H, H);
+      Eigen::Map<const Arr> cp(c_prev + r * H, H);
+      Eigen::Map<Arr> cn(c + r * H, H), hn(h + r * H, H);
+      i = i.logistic();
+      f = f.logistic();
+      g = g.tanh();
+      o = o.logistic();
+      cn = f * cp + i * g;
+      hn = o * cn.tanh();
+    }
+  });
+}
+
+template <class T>
+void lstm_cell_backward_typed(const T* act, const T* c_prev, const T* c, const T* dh, const T* dc, T* dgates,
+                              T* dc_prev, int64_t rows, int64_t H) {
+  using Arr = Eigen::Array<T, Eigen::Dynamic, 1>;
+  parallel_for(rows, grain_for(4 * H, kCellGrain), [&](int64_t r0, int64_t r1) {
+    Arr tc(H), dct(H);
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* row = act + r * 4 * H;
+      T* drow = dgates + r * 4 * H;
+      Eigen::Map<const Arr> i(row, H), f(row + H, H), g(row + 2 * H, H), o(row + 3 * H, H);
+      Eigen::Map<const Arr> cp(c_prev + r * H, H), cv(c + r * H, H), gh(dh + r * H, H), gc(dc + r * H, H);
+      tc = cv.tanh();
+      dct = gc + gh * o * (T(1) - tc * tc);
+      Eigen::Map<Arr>(drow, H) = dct * g * i * (T(1) - i);
+      Eigen::Map<Arr>(drow + H, H) = dct * cp * f * (T(1) - f);
+      Eigen::Map<Arr>(drow + 2 * H, H) = dct * i * (T(1) - g * g);
+      Eigen::Map<Arr>(drow + 3 * H, H) = gh * tc * o * (T(1) - o);
+      Eigen::Map<Arr>(dc_prev + r * H, H) = dct * f;
     }
   });
 }
@@ -706,6 +811,23 @@ class CpuBackend final : public Backend {
     dispatch_floating(grad_x.dtype(), "avg_pool2d_backward", [&](auto z) {
       using T = decltype(z);
       avg_pool_backward_typed<T>(grad_out.data<T>(), g, grad_x.data<T>());
+    });
+  }
+
+  void lstm_cell(Tensor& gates, const Tensor& c_prev, Tensor& c, Tensor& h) override {
+    dispatch_floating(gates.dtype(), "lstm_cell", [&](auto z) {
+      using T = decltype(z);
+      lstm_cell_typed<T>(gates.data<T>(), c_prev.data<T>(), c.data<T>(), h.data<T>(), c_prev.size(0),
+                         c_prev.size(1));
+    });
+  }
+
+  void lstm_cell_backward(const Tensor& act, const Tensor& c_prev, const Tensor& c, const Tensor& dh,
+                          const Tensor& dc, Tensor& dgates, Tensor& dc_prev) override {
+    dispatch_floating(act.dtype(), "lstm_cell_backward", [&](auto z) {
+      using T = decltype(z);
+      lstm_cell_backward_typed<T>(act.data<T>(), c_prev.data<T>(), c.data<T>(), dh.data<T>(), dc.data<T>(),
+                                  dgates.data<T>(), dc_prev.data<T>(), c_prev.size(0), c_prev.size(1));
     });
   }
 

@@ -300,6 +300,54 @@ class ReferenceBackend : public Backend {
     });
   }
 
+  // h and c of one LSTM step, element by element: the formulas of backend.h, nothing fused or reordered.
+  void lstm_cell(Tensor& gates, const Tensor& c_prev, Tensor& c, Tensor& h) override {
+    dispatch_floating(gates.dtype(), "lstm_cell", [&](auto z) {
+      using T = decltype(z);
+      const int64_t rows = c_prev.size(0), H = c_prev.size(1);
+      T* a = gates.data<T>();
+      const T* cp = c_prev.data<T>();
+      T *cn = c.data<T>(), *hn = h.data<T>();
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < H; ++j) {
+          T* row = a + r * 4 * H;
+          const T i = apply_unary(UnaryOp::Sigmoid, row[j], T(0), T(0));
+          const T f = apply_unary(UnaryOp::Sigmoid, row[H + j], T(0), T(0));
+          const T g = std::tanh(row[2 * H + j]);
+          const T o = apply_unary(UnaryOp::Sigmoid, row[3 * H + j], T(0), T(0));
+          row[j] = i, row[H + j] = f, row[2 * H + j] = g, row[3 * H + j] = o;
+          const T cv = f * cp[r * H + j] + i * g;
+          cn[r * H + j] = cv;
+          hn[r * H + j] = o * std::tanh(cv);
+        }
+    });
+  }
+
+  // Chain rule through h = o*tanh(c), c = f*c_prev + i*g and the gate activations.
+  void lstm_cell_backward(const Tensor& act, const Tensor& c_prev, const Tensor& c, const Tensor& dh,
+                          const Tensor& dc, Tensor& dgates, Tensor& dc_prev) override {
+    dispatch_floating(act.dtype(), "lstm_cell_backward", [&](auto z) {
+      using T = decltype(z);
+      const int64_t rows = c_prev.size(0), H = c_prev.size(1);
+      const T *a = act.data<T>(), *cp = c_prev.data<T>(), *cv = c.data<T>(), *gh = dh.data<T>(), *gc = dc.data<T>();
+      T *dg = dgates.data<T>(), *dcp = dc_prev.data<T>();
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < H; ++j) {
+          const T* row = a + r * 4 * H;
+          const T i = row[j], f = row[H + j], g = row[2 * H + j], o = row[3 * H + j];
+          const int64_t e = r * H + j;
+          const T tc = std::tanh(cv[e]);
+          const T dct = gc[e] + gh[e] * o * (T(1) - tc * tc);  // total gradient of c
+          T* drow = dg + r * 4 * H;
+          drow[j] = dct * g * i * (T(1) - i);
+          drow[H + j] = dct * cp[e] * f * (T(1) - f);
+          drow[2 * H + j] = dct * i * (T(1) - g * g);
+          drow[3 * H + j] = gh[e] * tc * o * (T(1) - o);
+          dcp[e] = dct * f;
+        }
+    });
+  }
+
   void max_pool2d(const Tensor& x, const Conv2dGeometry& g, Tensor& out, Tensor& idx) override {
     dispatch_floating(x.dtype(), "max_pool2d", [&](auto z) {
       using T = decltype(z);

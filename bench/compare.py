@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Runs advgrad-bench and the PyTorch peer side by side and prints the ratio table of docs/PERFORMANCE.md.
+
+  python3 bench/compare.py --build build [--iters 5] [--out results.jsonl]
+
+In one run: Eigen SGEMM (the machine's yardstick), advgrad at 1 and 2 threads and, when
+`/usr/bin/python3 -c "import torch"` works, ../shared/peer/torch_ref.py at 1 and 2 threads. Ratios are
+samples/s of advgrad over PyTorch: advgrad@2 against PyTorch's best of 1 and 2 threads, and advgrad@1
+against PyTorch@1, with geometric means over the workloads both sides ran. Standard library only.
+"""
+import argparse, json, math, os, subprocess, sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+PEER = os.path.join(os.path.dirname(REPO), 'shared', 'peer', 'torch_ref.py')
+PEER_PYTHON = '/usr/bin/python3'
+MODELS = ['small_cnn', 'madry_cnn', 'lstm']
+WORKLOADS = ['infer', 'train_step', 'pgd10_attack', 'pgd7_at_step']
+# Forward FLOPs per sample (2 x multiply-adds of the convolutions, linear layers and LSTM GEMMs) and the
+# nominal number of forward-equivalents per workload: backward = 2 forwards (input + weight gradients);
+# a PGD step = forward + input backward = 2; pgd7_at_step = 7 PGD steps + a train step.
+FWD_FLOP = {'small_cnn': 2 * 2_980_200, 'madry_cnn': 2 * 13_883_904, 'lstm': 2 * 2_237_696}
+PASSES = {'infer': 1, 'train_step': 3, 'pgd10_attack': 20, 'pgd7_at_step': 17}
+
+
+def run_lines(cmd):
+    print('$ ' + ' '.join(cmd), file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+    return [json.loads(l) for l in out.splitlines() if l.startswith('{')]
+
+
+def have_torch():
+    try:
+        return subprocess.run([PEER_PYTHON, '-c', 'import torch'], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode == 0
+    except OSError:
+        return False
+
+
+def geomean(xs):
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else float('nan')
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--build', default='build')
+    ap.add_argument('--iters', type=int, default=5)
+    ap.add_argument('--out', default=None, help='also write every JSON line here')
+    a = ap.parse_args()
+    bench = os.path.join(a.build, 'bench', 'advgrad-bench')
+    sgemm = os.path.join(a.build, 'bench', 'sgemm-bench')
+    rows = []
+    for t in (1, 2):
+        rows += run_lines([sgemm, '--threads', str(t)])
+    for t in (1, 2):
+        rows += run_lines([bench, '--threads', str(t), '--iters', str(a.iters)])
+    peer = have_torch() and os.path.exists(PEER)
+    if peer:
+        for t in (1, 2):
+            rows += run_lines([PEER_PYTHON, PEER, '--threads', str(t), '--iters', str(a.iters)])
+    else:
+        print('(PyTorch peer not available: advgrad figures only)', file=sys.stderr)
+    if a.out:
+        with open(a.out, 'w') as f:
+            for r in rows:
+                f.write(json.dumps(r) + '\n')
+
+    gemm = {r['threads']: r['gflops'] for r in rows if r.get('kernel') == 'eigen_sgemm'}
+    rate = {}
+    for r in rows:
+        if 'workload' in r:
+            side = 'advgrad' if r['impl'].startswith('advgrad') else 'torch'
+            rate[(side, r['threads'], r['model'], r['workload'])] = r['samples_per_s']
+
+    print('Eigen SGEMM: %.1f GFLOP/s at 1 thread, %.1f at 2 threads (aggregate)' % (gemm.get(1, 0), gemm.get(2, 0)))
+    head = '| model | workload | advgrad@1 | advgrad@2 | GFLOP/s @1/@2 | torch@1 | torch@2 | @2 vs torch best | @1 vs torch@1 |'
+    print(head)
+    print('|' + '---|' * (head.count('|') - 1))
+    r2, r1 = [], []
+    for m in MODELS:
+        for w in WORKLOADS:
+            a1, a2 = rate.get(('advgrad', 1, m, w)), rate.get(('advgrad', 2, m, w))
+            t1, t2 = rate.get(('torch', 1, m, w)), rate.get(('torch', 2, m, w))
+            if a1 is None or a2 is None:
+                continue
+            gf = lambda s: s * FWD_FLOP[m] * PASSES[w] / 1e9
+            cells = [m, w, '%.0f' % a1, '%.0f' % a2, '%.0f / %.0f' % (gf(a1), gf(a2))]
+            if t1 is not None and t2 is not None:
+                q2, q1 = a2 / max(t1, t2), a1 / t1
+                r2.append(q2)
+                r1.append(q1)
+                cells += ['%.0f' % t1, '%.0f' % t2, '%.2fx' % q2, '%.2fx' % q1]
+            else:
+                cells += ['-', '-', '-', '-']
+            print('| ' + ' | '.join(cells) + ' |')
+    if r2:
+        print('| geometric mean | | | | | | | **%.2fx** | **%.2fx** |' % (geomean(r2), geomean(r1)))
+        print('workloads below 1.0x: @2 %d, @1 %d (of %d)' %
+              (sum(q < 1 for q in r2), sum(q < 1 for q in r1), len(r2)))
+
+
+if __name__ == '__main__':
+    main()
