@@ -18,8 +18,8 @@ Tensor reduce_axis(ReduceOp op, const Tensor& x, int64_t axis) {
   return out;
 }
 
-// Max over one axis with gradient routed to the first maximum.
-Tensor max_axis(const Tensor& x, int64_t axis, bool keepdim) {
+// Max over one axis, kept as size 1, with gradient routed to the first maximum.
+Tensor max_axis(const Tensor& x, int64_t axis) {
   if (x.shape()[size_t(axis)] == 0)
     throw ValueError("max: cannot reduce over an empty axis of shape " + shape_str(x.shape()));
   Tensor xd = x.dense();
@@ -27,13 +27,11 @@ Tensor max_axis(const Tensor& x, int64_t axis, bool keepdim) {
   Shape kept = reduced_shape(xd.shape(), {axis}, true);
   Tensor out = empty_like_shape(kept, xd);
   backend_of(xd).reduce(ReduceOp::Max, xd, s.outer, s.n, s.inner, out);
-  Tensor result = keepdim ? out : out.as_strided(reduced_shape(kept, {axis}, false),
-                                                 dense_strides(reduced_shape(kept, {axis}, false)), 0);
-  if (!should_record({x})) return result;
+  if (!should_record({x})) return out;
   Tensor idx = Tensor::empty({s.outer, s.inner}, DType::I64, xd.device());
   backend_of(xd).arg_reduce(ReduceOp::Max, xd, s.outer, s.n, s.inner, idx);
   Shape xs = x.shape();
-  return record("max", {x}, result, [idx, xs, s](const Tensor& g, const std::vector<bool>&) {
+  return record("max", {x}, out, [idx, xs, s](const Tensor& g, const std::vector<bool>&) {
     Tensor gx = zeros(xs, g.dtype(), g.device());
     backend_of(g).scatter_add(g.dense(), idx, s.outer, s.n, s.inner, gx);
     return std::vector<Tensor>{gx};
@@ -70,7 +68,7 @@ Tensor max(const Tensor& x, const std::vector<int64_t>& axes_in, bool keepdim) {
   check_defined(x, "max", "input");
   std::vector<int64_t> axes = normalize_axes(axes_in, x.dim(), "max");
   Tensor out = x;
-  for (auto it = axes.rbegin(); it != axes.rend(); ++it) out = max_axis(out, *it, true);
+  for (auto it = axes.rbegin(); it != axes.rend(); ++it) out = max_axis(out, *it);
   return keepdim ? out : reshape(out, reduced_shape(x.shape(), axes, false));
 }
 

@@ -185,8 +185,9 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
         const int64_t step = progress_step * replays + r;
         Tensor x_in = b.x, loss, logits, x_in_leaf;
         if (method == "pgd" || method == "fgsm-rs") {
-          AttackOptions o = method == "pgd" ? pgd_options(eps, cfg.steps, cfg.seed) : AttackOptions{};
-          if (method == "fgsm-rs") o.eps = eps, o.seed = cfg.seed;
+          // PGD: K steps of 2.5 eps / K; FGSM-RS: make_attack's defaults (one step of 1.25 eps).
+          AttackOptions o = pgd_options(eps, cfg.steps, cfg.seed);
+          if (method == "fgsm-rs") o.step_size = 0;
           const int64_t k = int64_t(std::llround(cfg.adv_fraction * double(B)));
           if (k > 0 && eps > 0) {
             auto attack = make_attack(method == "pgd" ? "pgd" : "fgsm-rs", o);
