@@ -33,40 +33,28 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
     throw ShapeError("conv2d: input " + shape_str(x.shape()) + " and weight " + shape_str(weight.shape()) +
                      ": need [N,C,H,W] and [O,C,KH,KW] with the same C");
   Conv2dGeometry geo = geometry(x, weight.size(2), weight.size(3), stride, padding, dilation, "conv2d");
-  const int64_t O = weight.size(0), CKK = geo.channels * geo.kernel_h * geo.kernel_w, L = geo.out_h() * geo.out_w();
+  const int64_t O = weight.size(0);
   if (bias.defined()) {
     check_compatible(x, bias, "conv2d");
     if (bias.shape() != Shape{O})
       throw ShapeError("conv2d: bias " + shape_str(bias.shape()) + " for " + std::to_string(O) + " output channels");
   }
-  Backend& be = backend_of(x);
-  Tensor X = x.dense(), W = weight.dense();
-  Tensor cols = Tensor::empty({geo.batch, CKK, L}, x.dtype(), x.device());
-  be.im2col(X, geo, cols);
+  Tensor X = x.dense(), W = weight.dense(), b = bias.defined() ? bias.detach().dense() : Tensor();
   Tensor out = Tensor::empty({geo.batch, O, geo.out_h(), geo.out_w()}, x.dtype(), x.device());
-  be.gemm(false, false, geo.batch, O, L, CKK, 1.0, W, 0, cols, CKK * L, 0.0, out, O * L);  // out_n = W cols_n
-  if (bias.defined())
-    be.binary(BinaryOp::Add, out, broadcast_view(reshape(bias.detach(), {O, 1, 1}), out.shape(), "conv2d"), out);
+  backend_of(x).conv2d(X, W, b, geo, out);
   if (!should_record({x, weight, bias})) return out;
   SavedTensor sx(X, "conv2d"), sw(W, "conv2d");
-  return record("conv2d", {x, weight, bias}, out, [sx, sw, geo, O, CKK, L](const Tensor& g, const std::vector<bool>& need) {
+  return record("conv2d", {x, weight, bias}, out, [sx, sw, geo](const Tensor& g, const std::vector<bool>& need) {
     Tensor G = g.dense(), Wv = sw.unpack();
     Backend& be = backend_of(G);
     Tensor gx, gw, gb;
-    if (need[0]) {  // dcols_n = W^T dout_n, then scatter back to pixels
-      Tensor dcols = Tensor::empty({geo.batch, CKK, L}, G.dtype(), G.device());
-      be.gemm(true, false, geo.batch, CKK, L, O, 1.0, Wv, 0, G, O * L, 0.0, dcols, CKK * L);
+    if (need[0]) {
       gx = Tensor::empty({geo.batch, geo.channels, geo.height, geo.width}, G.dtype(), G.device());
-      be.col2im(dcols, geo, gx);
+      be.conv2d_backward_input(G, Wv, geo, gx);
     }
-    if (need[1]) {  // dW = sum_n dout_n cols_n^T, accumulated into one [O, CKK] matrix in sample order
-      Tensor cols = Tensor::empty({geo.batch, CKK, L}, G.dtype(), G.device());
-      be.im2col(sx.unpack(), geo, cols);
-      // A gemm batch with a shared C (batch stride 0) and beta 1 adds the products in order n = 0, 1, ...:
-      // no per-sample [N, O, CKK] buffer and no separate sum over it.
-      Tensor acc = zeros({O, CKK}, G.dtype(), G.device());
-      be.gemm(false, true, geo.batch, O, CKK, L, 1.0, G, O * L, cols, CKK * L, 1.0, acc, 0);
-      gw = reshape(acc, Wv.shape());
+    if (need[1]) {
+      gw = Tensor::empty(Wv.shape(), G.dtype(), G.device());
+      be.conv2d_backward_weight(G, sx.unpack(), geo, gw);
     }
     if (need[2]) gb = sum(G, {0, 2, 3});
     return std::vector<Tensor>{gx, gw, gb};

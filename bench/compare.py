@@ -29,6 +29,16 @@ def run_lines(cmd):
     return [json.loads(l) for l in out.splitlines() if l.startswith('{')]
 
 
+def peak_rss_mib(cmd):
+    """Runs cmd to completion and returns its peak resident set size in MiB, as the kernel counted it."""
+    print('$ ' + ' '.join(cmd), file=sys.stderr, flush=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(p.pid, 0)
+    if status != 0:
+        raise SystemExit('failed: ' + ' '.join(cmd))
+    return usage.ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
+
+
 def have_torch():
     try:
         return subprocess.run([PEER_PYTHON, '-c', 'import torch'], stdout=subprocess.DEVNULL,
@@ -60,6 +70,14 @@ def main():
             rows += run_lines([PEER_PYTHON, PEER, '--threads', str(t), '--iters', str(a.iters)])
     else:
         print('(PyTorch peer not available: advgrad figures only)', file=sys.stderr)
+    # Peak memory of a steady loop of madry_cnn pgd7_at_step (the issue's memory target), each side in its
+    # own process at 2 threads.
+    rss = {'advgrad': peak_rss_mib([bench, '--threads', '2', '--iters', '10', '--only', 'madry_cnn/pgd7_at_step'])}
+    if peer:
+        rss['torch'] = peak_rss_mib([PEER_PYTHON, os.path.join(HERE, 'torch_pgd7_loop.py'), '--threads', '2',
+                                     '--iters', '10'])
+        rss['torch_import'] = peak_rss_mib([PEER_PYTHON, '-c', 'import torch'])
+    rows.append(dict(kind='peak_rss_mib', loop='madry_cnn/pgd7_at_step x 11', **{k: round(v, 1) for k, v in rss.items()}))
     if a.out:
         with open(a.out, 'w') as f:
             for r in rows:
@@ -97,6 +115,10 @@ def main():
         print('| geometric mean | | | | | | | **%.2fx** | **%.2fx** |' % (geomean(r2), geomean(r1)))
         print('workloads below 1.0x: @2 %d, @1 %d (of %d)' %
               (sum(q < 1 for q in r2), sum(q < 1 for q in r1), len(r2)))
+    line = 'Peak RSS, madry_cnn pgd7_at_step loop (11 steps, 2 threads): advgrad %.0f MiB' % rss['advgrad']
+    if 'torch' in rss:
+        line += ', PyTorch %.0f MiB (of which %.0f MiB is `import torch` alone)' % (rss['torch'], rss['torch_import'])
+    print(line)
 
 
 if __name__ == '__main__':

@@ -98,6 +98,18 @@ class Backend {
   virtual void im2col(const Tensor& x, const Conv2dGeometry& g, Tensor& cols) = 0;
   // The adjoint: x (dense, overwritten) = sum of cols entries into the pixels they were read from.
   virtual void col2im(const Tensor& cols, const Conv2dGeometry& g, Tensor& x) = 0;
+  // A whole convolution, so a backend can block it (the cpu backend builds each sample's columns in a buffer
+  // that stays in cache). The defaults (core/backend.cpp) are the plain composition of im2col and gemm over
+  // the whole batch; the reference backend uses them. w dense [O, channels, kernel_h, kernel_w].
+  // out dense [batch, O, out_h, out_w] = bias[o] (when defined: dense [O]) + W * cols(x_n), per sample n.
+  virtual void conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dGeometry& g, Tensor& out);
+  // grad_x dense (overwritten) = col2im(W^T grad_out_n), per sample n.
+  virtual void conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Conv2dGeometry& g,
+                                     Tensor& grad_x);
+  // grad_w dense [O, channels, kernel_h, kernel_w] (overwritten) = sum over n of grad_out_n cols(x_n)^T.
+  // The order of that sum over samples is fixed by the batch size alone (backends may group samples).
+  virtual void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Conv2dGeometry& g,
+                                      Tensor& grad_w);
   // out dense [batch, channels, out_h, out_w]; idx dense I64 same shape, holding the flat h*width+w input
   // position of the first maximum in the window (padding counts as -inf and is never chosen).
   virtual void max_pool2d(const Tensor& x, const Conv2dGeometry& g, Tensor& out, Tensor& idx) = 0;

@@ -627,6 +627,39 @@ TEST_CASE("agree: im2col and col2im") {
     }
 }
 
+TEST_CASE("agree: whole convolution, forward (with and without bias), input and weight gradients") {
+  // The cpu backend runs these per sample with cached columns and sums the weight gradient in groups of
+  // samples; the reference composes im2col and one batched GEMM. Batch 37 spans several groups.
+  Generator g(12);
+  std::vector<Conv2dGeometry> geos = geometries();
+  Conv2dGeometry big = geos.back();
+  big.batch = 37;
+  geos.push_back(big);
+  for (DType dt : kFloatTypes)
+    for (const auto& geo : geos)
+      for (bool with_bias : {false, true}) {
+        INFO(dname(dt) << " " << geom_str(geo) << " bias " << with_bias);
+        const int64_t O = 4;
+        const Shape out_shape{geo.batch, O, geo.out_h(), geo.out_w()}, w_shape{O, geo.channels, geo.kernel_h, geo.kernel_w};
+        Pair x = uniform_pair(input_shape(geo), -1, 1, g, dt), w = uniform_pair(w_shape, -1, 1, g, dt);
+        Pair b = with_bias ? uniform_pair({O}, -1, 1, g, dt) : Pair{Tensor(), Tensor()};
+        Pair out = out_buffer(out_shape, dt);  // NaN: every output must be written
+        for (int k : {0, 1}) backend(k).conv2d(x[k], w[k], b[k], geo, out[k]);
+        expect_agree(out, "conv2d");
+        CHECK(all_finite(out[0]));
+        Pair go = uniform_pair(out_shape, -1, 1, g, dt);
+        Pair gx = out_buffer(input_shape(geo), dt), gw = out_buffer(w_shape, dt);
+        for (int k : {0, 1}) {
+          backend(k).conv2d_backward_input(go[k], w[k], geo, gx[k]);
+          backend(k).conv2d_backward_weight(go[k], x[k], geo, gw[k]);
+        }
+        expect_agree(gx, "conv2d_backward_input");
+        expect_agree(gw, "conv2d_backward_weight");
+        CHECK(all_finite(gx[1]));
+        CHECK(all_finite(gw[1]));
+      }
+}
+
 TEST_CASE("agree: max_pool2d and avg_pool2d, forward and backward, with ties") {
   Generator g(10);
   for (DType dt : kFloatTypes)

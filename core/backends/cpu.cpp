@@ -28,6 +28,7 @@
 
 #include "core/backend.h"
 #include "core/parallel.h"
+#include "core/storage.h"
 
 namespace advgrad {
 namespace {
@@ -43,6 +44,8 @@ constexpr int64_t kGemmSplitWork = 1 << 20;  // M*N*K above which one matrix is 
 constexpr int64_t kGemmTile = 64;            // rows or columns of C per tile
 constexpr int64_t kGemmBatchWork = 1 << 16;  // M*N*K per chunk of a batched GEMM
 constexpr int64_t kRandGrain = 4096;         // elements per chunk of a random fill
+constexpr int64_t kConvSampleWork = 1 << 20; // multiply-adds per chunk of samples of a convolution
+constexpr int64_t kConvWeightGroup = 16;     // samples per partial sum of a convolution's weight gradient
 
 // Items per chunk so that a chunk holds about `target` units of work.
 int64_t grain_for(int64_t work_per_item, int64_t target) {
@@ -364,17 +367,20 @@ void gemm_typed(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K
     });
 }
 
-// ============================== convolution and pooling ==============================
-
-// Output positions o in [lo, hi) of a row of `count` read input index o*stride + off inside [0, size).
-std::pair<int64_t, int64_t> valid_range(int64_t off, int64_t stride, int64_t size, int64_t count) {
-  auto first_reaching = [&](int64_t v) {  // smallest o >= 0 with o*stride + off >= v
-    const int64_t d = v - off;
-    return d <= 0 ? int64_t(0) : (d + stride - 1) / stride;
-  };
-  const int64_t lo = std::min(first_reaching(0), count);
-  return {lo, std::max(lo, std::min(first_reaching(size), count))};
+// One whole product C = alpha op(A) op(B) + beta C, no tiling: for callers that are already parallel over
+// something else (the per-sample convolutions below).
+template <class T>
+void gemm_single(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, const T* B, T beta, T* C) {
+  using CMap = Eigen::Map<const RowMat<T>>;
+  CMap a(A, ta ? K : M, ta ? M : K), b(B, tb ? N : K, tb ? K : N);
+  Eigen::Map<RowMat<T>> c(C, M, N);
+  if (!ta && !tb) product(c, a, b, alpha, beta);
+  else if (!ta && tb) product(c, a, b.transpose(), alpha, beta);
+  else if (ta && !tb) product(c, a.transpose(), b, alpha, beta);
+  else product(c, a.transpose(), b.transpose(), alpha, beta);
 }
+
+// ============================== convolution and pooling ==============================
 
 // Calls f(p0, p1) over chunks of the batch*channels planes; `work` is the cost of one plane.
 template <class F>
@@ -382,36 +388,69 @@ void for_planes(const Conv2dGeometry& g, int64_t work, F&& f) {
   parallel_for(g.batch * g.channels, grain_for(work, kPlaneWork), f);
 }
 
+// A plane with its zero padding written out (Hp x Wp), so that im2col and col2im walk every window tap
+// without bounds checks: each output row is one fixed-length (vectorised) copy or add. Without padding the
+// plane itself is used in place.
+template <class T>
+class PaddedPlane {
+ public:
+  explicit PaddedPlane(const Conv2dGeometry& g)
+      : g_(g), padded_(g.pad_h > 0 || g.pad_w > 0), ld_(g.width + 2 * g.pad_w),
+        buf_(padded_ ? size_t((g.height + 2 * g.pad_h) * ld_) : 0, T(0)) {}
+  int64_t ld() const { return padded_ ? ld_ : g_.width; }
+  // The padded view of plane xp (copied in when padding is used).
+  const T* load(const T* xp) {
+    if (!padded_) return xp;
+    for (int64_t h = 0; h < g_.height; ++h)
+      std::copy(xp + h * g_.width, xp + (h + 1) * g_.width, buf_.data() + (h + g_.pad_h) * ld_ + g_.pad_w);
+    return buf_.data();
+  }
+  // A zeroed padded plane to accumulate into; store() copies its interior out to xp.
+  T* zeroed(T* xp) {
+    if (!padded_) {
+      std::fill(xp, xp + g_.height * g_.width, T(0));
+      return xp;
+    }
+    std::fill(buf_.begin(), buf_.end(), T(0));
+    return buf_.data();
+  }
+  void store(T* xp) const {
+    if (!padded_) return;
+    for (int64_t h = 0; h < g_.height; ++h) {
+      const T* src = buf_.data() + (h + g_.pad_h) * ld_ + g_.pad_w;
+      std::copy(src, src + g_.width, xp + h * g_.width);
+    }
+  }
+
+ private:
+  const Conv2dGeometry& g_;
+  bool padded_;
+  int64_t ld_;
+  std::vector<T> buf_;
+};
+
 // Plane q = (b, c) of x feeds rows c*KK..(c+1)*KK of sample b in cols, i.e. the block at q*KK*P: planes are
 // independent in both directions, so im2col and col2im run in parallel over them.
 template <class T>
 void im2col_typed(const T* x, const Conv2dGeometry& g, T* cols) {
   const int64_t H = g.height, W = g.width, OH = g.out_h(), OW = g.out_w(), P = OH * OW;
-  const int64_t KK = g.kernel_h * g.kernel_w;
+  const int64_t KK = g.kernel_h * g.kernel_w, sh = g.stride_h, sw = g.stride_w;
   for_planes(g, KK * P, [&](int64_t q0, int64_t q1) {
+    PaddedPlane<T> plane(g);
+    const int64_t ld = plane.ld();
     for (int64_t q = q0; q < q1; ++q) {
-      const T* xp = x + q * H * W;
+      const T* pp = plane.load(x + q * H * W);
       T* row = cols + q * KK * P;
       for (int64_t kh = 0; kh < g.kernel_h; ++kh)
-        for (int64_t kw = 0; kw < g.kernel_w; ++kw, row += P) {
-          const int64_t hoff = kh * g.dilation_h - g.pad_h, woff = kw * g.dilation_w - g.pad_w;
-          const auto [wlo, whi] = valid_range(woff, g.stride_w, W, OW);
+        for (int64_t kw = 0; kw < g.kernel_w; ++kw, row += P)
           for (int64_t oh = 0; oh < OH; ++oh) {
+            const T* src = pp + (oh * sh + kh * g.dilation_h) * ld + kw * g.dilation_w;
             T* d = row + oh * OW;
-            const int64_t ih = oh * g.stride_h + hoff;
-            if (ih < 0 || ih >= H) {
-              std::fill(d, d + OW, T(0));
-              continue;
-            }
-            std::fill(d, d + wlo, T(0));
-            if (g.stride_w == 1) {  // stride 1: the valid part of the row is a contiguous (vectorised) copy
-              const T* src = xp + ih * W + woff;
-              for (int64_t ow = wlo; ow < whi; ++ow) d[ow] = src[ow];
-            } else
-              for (int64_t ow = wlo; ow < whi; ++ow) d[ow] = xp[ih * W + ow * g.stride_w + woff];
-            std::fill(d + whi, d + OW, T(0));
+            if (sw == 1)
+              for (int64_t ow = 0; ow < OW; ++ow) d[ow] = src[ow];
+            else
+              for (int64_t ow = 0; ow < OW; ++ow) d[ow] = src[ow * sw];
           }
-        }
     }
   });
 }
@@ -419,31 +458,113 @@ void im2col_typed(const T* x, const Conv2dGeometry& g, T* cols) {
 template <class T>
 void col2im_typed(const T* cols, const Conv2dGeometry& g, T* x) {
   const int64_t H = g.height, W = g.width, OH = g.out_h(), OW = g.out_w(), P = OH * OW;
-  const int64_t KK = g.kernel_h * g.kernel_w;
+  const int64_t KK = g.kernel_h * g.kernel_w, sh = g.stride_h, sw = g.stride_w;
   for_planes(g, KK * P, [&](int64_t q0, int64_t q1) {
+    PaddedPlane<T> plane(g);
+    const int64_t ld = plane.ld();
     for (int64_t q = q0; q < q1; ++q) {
       T* xp = x + q * H * W;
+      T* pp = plane.zeroed(xp);
       const T* row = cols + q * KK * P;
-      std::fill(xp, xp + H * W, T(0));
-      // Sequential within the plane, in (kh, kw, oh, ow) order: the same sum order as the reference.
+      // Sequential within the plane, in (kh, kw, oh, ow) order: every pixel receives its terms in the same
+      // order as in the reference (terms landing in the padding are dropped by store()).
       for (int64_t kh = 0; kh < g.kernel_h; ++kh)
-        for (int64_t kw = 0; kw < g.kernel_w; ++kw, row += P) {
-          const int64_t hoff = kh * g.dilation_h - g.pad_h, woff = kw * g.dilation_w - g.pad_w;
-          const auto [hlo, hhi] = valid_range(hoff, g.stride_h, H, OH);
-          const auto [wlo, whi] = valid_range(woff, g.stride_w, W, OW);
-          for (int64_t oh = hlo; oh < hhi; ++oh) {
-            const int64_t base = (oh * g.stride_h + hoff) * W + woff;  // pixel of ow = 0 (may be padding)
+        for (int64_t kw = 0; kw < g.kernel_w; ++kw, row += P)
+          for (int64_t oh = 0; oh < OH; ++oh) {
+            T* dst = pp + (oh * sh + kh * g.dilation_h) * ld + kw * g.dilation_w;
             const T* s = row + oh * OW;
-            if (g.stride_w == 1) {  // contiguous row: a vectorisable add, same per-element order
-              T* dst = xp + base;
-              for (int64_t ow = wlo; ow < whi; ++ow) dst[ow] += s[ow];
-            } else {
-              for (int64_t ow = wlo; ow < whi; ++ow) xp[base + ow * g.stride_w] += s[ow];
-            }
+            if (sw == 1)
+              for (int64_t ow = 0; ow < OW; ++ow) dst[ow] += s[ow];
+            else
+              for (int64_t ow = 0; ow < OW; ++ow) dst[ow * sw] += s[ow];
           }
-        }
+      plane.store(xp);
     }
   });
+}
+
+// ---- whole convolutions, one sample at a time ----
+// Each chunk of samples builds one sample's columns (channels*KK x P) at a time in its own buffer and uses
+// them at once, while they are in cache, instead of writing the whole batch's columns to memory and reading
+// them back (80 MB for madry_cnn's second convolution at batch 128). Samples are independent, so chunks of
+// them run in parallel; the weight gradient sums fixed groups of kConvWeightGroup samples, then the groups
+// in order, so its summation order depends on the batch size only.
+
+// A buffer from the storage block cache (no page faults in a steady loop), released on scope exit.
+template <class T>
+struct Scratch {
+  explicit Scratch(int64_t n) : bytes(size_t(n) * sizeof(T)), p(static_cast<T*>(storage_allocate(bytes))) {}
+  ~Scratch() { storage_release(p, bytes); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  size_t bytes;
+  T* p;
+};
+
+struct ConvSizes {
+  int64_t O, CKK, L, CHW;
+  Conv2dGeometry one;  // the geometry of a single sample
+};
+
+ConvSizes conv_sizes(const Conv2dGeometry& g, int64_t O) {
+  ConvSizes z{O, g.channels * g.kernel_h * g.kernel_w, g.out_h() * g.out_w(), g.channels * g.height * g.width, g};
+  z.one.batch = 1;
+  return z;
+}
+
+template <class T>
+void conv2d_typed(const T* x, const T* w, const T* bias, const Conv2dGeometry& g, int64_t O, T* out) {
+  const ConvSizes z = conv_sizes(g, O);
+  parallel_for(g.batch, grain_for(z.O * z.CKK * z.L, kConvSampleWork), [&](int64_t n0, int64_t n1) {
+    Scratch<T> cols(z.CKK * z.L);
+    for (int64_t n = n0; n < n1; ++n) {
+      im2col_typed(x + n * z.CHW, z.one, cols.p);
+      T* o = out + n * z.O * z.L;
+      if (bias)  // start from the bias; the GEMM accumulates onto it
+        for (int64_t c = 0; c < z.O; ++c) std::fill(o + c * z.L, o + (c + 1) * z.L, bias[c]);
+      gemm_single<T>(false, false, z.O, z.L, z.CKK, T(1), w, cols.p, bias ? T(1) : T(0), o);
+    }
+  });
+}
+
+template <class T>
+void conv2d_backward_input_typed(const T* gout, const T* w, const Conv2dGeometry& g, int64_t O, T* gx) {
+  const ConvSizes z = conv_sizes(g, O);
+  parallel_for(g.batch, grain_for(z.O * z.CKK * z.L, kConvSampleWork), [&](int64_t n0, int64_t n1) {
+    Scratch<T> dcols(z.CKK * z.L);
+    for (int64_t n = n0; n < n1; ++n) {
+      gemm_single<T>(true, false, z.CKK, z.L, z.O, T(1), w, gout + n * z.O * z.L, T(0), dcols.p);  // W^T dout_n
+      col2im_typed(dcols.p, z.one, gx + n * z.CHW);
+    }
+  });
+}
+
+template <class T>
+void conv2d_backward_weight_typed(const T* gout, const T* x, const Conv2dGeometry& g, int64_t O, T* gw) {
+  const ConvSizes z = conv_sizes(g, O);
+  const int64_t groups = (g.batch + kConvWeightGroup - 1) / kConvWeightGroup, WN = z.O * z.CKK;
+  // One group writes straight into gw; several write partial sums, added below in group order.
+  Scratch<T> partial(groups > 1 ? groups * WN : 0);
+  parallel_for(groups, 1, [&](int64_t q0, int64_t q1) {
+    Scratch<T> cols(z.CKK * z.L);
+    for (int64_t q = q0; q < q1; ++q) {
+      T* acc = groups > 1 ? partial.p + q * WN : gw;
+      const int64_t n_end = std::min(g.batch, (q + 1) * kConvWeightGroup);
+      for (int64_t n = q * kConvWeightGroup; n < n_end; ++n) {
+        im2col_typed(x + n * z.CHW, z.one, cols.p);
+        const T beta = n == q * kConvWeightGroup ? T(0) : T(1);
+        gemm_single<T>(false, true, z.O, z.CKK, z.L, T(1), gout + n * z.O * z.L, cols.p, beta, acc);  // dout_n cols_n^T
+      }
+    }
+  });
+  if (groups > 1)
+    parallel_for(WN, kElemGrain, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        T s = partial.p[i];
+        for (int64_t q = 1; q < groups; ++q) s += partial.p[q * WN + i];
+        gw[i] = s;
+      }
+    });
 }
 
 // Calls f(pos) for each input position pos = ih*width + iw inside the window of output (oh, ow),
@@ -782,6 +903,29 @@ class CpuBackend final : public Backend {
     dispatch_floating(x.dtype(), "col2im", [&](auto z) {
       using T = decltype(z);
       col2im_typed<T>(cols.data<T>(), g, x.data<T>());
+    });
+  }
+
+  void conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dGeometry& g, Tensor& out) override {
+    dispatch_floating(x.dtype(), "conv2d", [&](auto z) {
+      using T = decltype(z);
+      conv2d_typed<T>(x.data<T>(), w.data<T>(), bias.defined() ? bias.data<T>() : nullptr, g, w.size(0), out.data<T>());
+    });
+  }
+
+  void conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Conv2dGeometry& g,
+                             Tensor& grad_x) override {
+    dispatch_floating(grad_x.dtype(), "conv2d_backward_input", [&](auto z) {
+      using T = decltype(z);
+      conv2d_backward_input_typed<T>(grad_out.data<T>(), w.data<T>(), g, w.size(0), grad_x.data<T>());
+    });
+  }
+
+  void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Conv2dGeometry& g,
+                              Tensor& grad_w) override {
+    dispatch_floating(grad_w.dtype(), "conv2d_backward_weight", [&](auto z) {
+      using T = decltype(z);
+      conv2d_backward_weight_typed<T>(grad_out.data<T>(), x.data<T>(), g, grad_w.size(0), grad_w.data<T>());
     });
   }
 
