@@ -203,8 +203,8 @@ Tensor relu(const Tensor& x) {
   if (!should_record({x})) return out;
   SavedTensor so(out, "relu");
   return record("relu", {x}, out, [so](const Tensor& g, const std::vector<bool>&) {
-    Tensor y = so.unpack();
-    return std::vector<Tensor>{mul(g, gt(y, zeros({}, y.dtype(), y.device())))};
+    // One pass: g where the output is positive, 0 elsewhere (also where it is NaN, as PyTorch).
+    return std::vector<Tensor>{binary_forward(BinaryOp::PassPositive, g, so.unpack(), "relu backward")};
   });
 }
 

@@ -32,6 +32,7 @@ enum class BinaryOp {
   Add, Sub, Mul, Div, Pow, Minimum, Maximum,
   // Comparisons write 1 or 0 in the output dtype (which equals the input dtype).
   Eq, Ne, Lt, Le, Gt, Ge,
+  PassPositive,  // b > 0 ? a : 0 -- ReLU's backward (gradient a where the output b is positive) in one pass
 };
 
 enum class ReduceOp { Sum, Max, Min };

@@ -452,7 +452,7 @@ TEST_CASE("agree: every unary op on dense, permuted and in-place inputs") {
 TEST_CASE("agree: every binary op with broadcast, permuted and gapped views, float and int64") {
   const BinaryOp ops[] = {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Pow,
                           BinaryOp::Minimum, BinaryOp::Maximum, BinaryOp::Eq, BinaryOp::Ne, BinaryOp::Lt,
-                          BinaryOp::Le, BinaryOp::Gt, BinaryOp::Ge};
+                          BinaryOp::Le, BinaryOp::Gt, BinaryOp::Ge, BinaryOp::PassPositive};
   Generator g(3);
   for (DType dt : {DType::F32, DType::F64, DType::I64})
     for (BinaryOp op : ops) {

@@ -252,6 +252,7 @@ void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& dst) {
     case BinaryOp::Le: return run([](T x, T y) { return T(x <= y); });
     case BinaryOp::Gt: return run([](T x, T y) { return T(x > y); });
     case BinaryOp::Ge: return run([](T x, T y) { return T(x >= y); });
+    case BinaryOp::PassPositive: return run([](T x, T y) { return y > T(0) ? x : T(0); });
   }
 }
 

@@ -107,6 +107,7 @@ T apply_binary(BinaryOp op, T x, T y) {
     case BinaryOp::Le: return x <= y ? T(1) : T(0);
     case BinaryOp::Gt: return x > y ? T(1) : T(0);
     case BinaryOp::Ge: return x >= y ? T(1) : T(0);
+    case BinaryOp::PassPositive: return y > T(0) ? x : T(0);
   }
   return x;
 }
