@@ -21,11 +21,20 @@ Tensor per_sample_column(const std::vector<double>& values, const Tensor& like) 
 }
 
 namespace {
-// For early stopping: samples already fooled keep their point; the others take the new one.
-Tensor keep_fooled(const std::vector<bool>& done, const Tensor& fresh, const Tensor& current) {
+// Early stopping: samples fooled at the point just evaluated (adv) are done and keep that point; the others
+// take `next`. Returns true once every sample is done (the attack can stop: nothing would move).
+bool keep_fooled(std::vector<bool>& done, const LossGradient& at_adv, const Tensor& labels, const Tensor& targets,
+                 bool targeted, const Tensor& adv, Tensor& next) {
+  auto fooled = fooled_by(at_adv.logits, labels, targets, targeted);
   std::vector<double> keep(done.size());
-  for (size_t i = 0; i < done.size(); ++i) keep[i] = done[i] ? 1.0 : 0.0;
-  return where(per_sample_column(keep, current), current, fresh);
+  bool all = true;
+  for (size_t i = 0; i < done.size(); ++i) {
+    done[i] = done[i] || fooled[i];
+    keep[i] = done[i] ? 1.0 : 0.0;
+    all = all && done[i];
+  }
+  if (!all) next = where(per_sample_column(keep, adv), adv, next);
+  return all;
 }
 }  // namespace
 
@@ -42,16 +51,7 @@ Tensor PGD::attack_once(Module& model, const Tensor& x, const Tensor& labels, co
     counters.gradient_samples += N;
     NoGradGuard no_grad;
     Tensor next = project(add(adv, mul(step_direction(lg.grad, opt_.norm), step_size())), x, opt_.eps, opt_.norm);
-    if (opt_.early_stop) {
-      auto fooled = fooled_by(lg.logits, labels, targets, opt_.targeted);
-      bool all = true;
-      for (size_t i = 0; i < done.size(); ++i) {
-        done[i] = done[i] || fooled[i];
-        all = all && done[i];
-      }
-      if (all) break;
-      next = keep_fooled(done, next, adv);
-    }
+    if (opt_.early_stop && keep_fooled(done, lg, labels, targets, opt_.targeted, adv, next)) break;
     adv = next;
   }
   return adv;
@@ -74,11 +74,7 @@ Tensor MIFGSM::attack_once(Module& model, const Tensor& x, const Tensor& labels,
     Tensor l1 = reshape(mean(abs(reshape(lg.grad, {N, -1})), {1}), col);  // per-sample mean |grad|
     velocity = add(mul(velocity, opt_.momentum), div(lg.grad, add(l1, 1e-12)));
     Tensor next = project(add(adv, mul(step_direction(velocity, opt_.norm), alpha)), x, opt_.eps, opt_.norm);
-    if (opt_.early_stop) {
-      auto fooled = fooled_by(lg.logits, labels, targets, opt_.targeted);
-      for (size_t i = 0; i < done.size(); ++i) done[i] = done[i] || fooled[i];
-      next = keep_fooled(done, next, adv);
-    }
+    if (opt_.early_stop && keep_fooled(done, lg, labels, targets, opt_.targeted, adv, next)) break;
     adv = next;
   }
   return adv;

@@ -24,6 +24,17 @@ Conv2dGeometry geometry(const Tensor& x, int64_t kh, int64_t kw, Size2 stride, S
   return g;
 }
 
+// Pooling windows: stride 0 means "the kernel size" (PyTorch's default); padding at most half the kernel.
+Conv2dGeometry pool_geometry(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding, const char* op) {
+  check_defined(x, op, "input");
+  check_floating(x, op);
+  if (stride.h == 0 && stride.w == 0) stride = kernel;
+  Conv2dGeometry geo = geometry(x, kernel.h, kernel.w, stride, padding, 1, op);
+  if (padding.h * 2 > kernel.h || padding.w * 2 > kernel.w)
+    throw ValueError(std::string(op) + ": padding must be at most half the kernel size");
+  return geo;
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding, Size2 dilation) {
@@ -62,12 +73,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
 }
 
 Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
-  check_defined(x, "max_pool2d", "input");
-  check_floating(x, "max_pool2d");
-  if (stride.h == 0 && stride.w == 0) stride = kernel;
-  Conv2dGeometry geo = geometry(x, kernel.h, kernel.w, stride, padding, 1, "max_pool2d");
-  if (padding.h * 2 > kernel.h || padding.w * 2 > kernel.w)
-    throw ValueError("max_pool2d: padding must be at most half the kernel size");
+  Conv2dGeometry geo = pool_geometry(x, kernel, stride, padding, "max_pool2d");
   Tensor X = x.dense();
   Shape out_shape{geo.batch, geo.channels, geo.out_h(), geo.out_w()};
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
@@ -82,12 +88,7 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
 }
 
 Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
-  check_defined(x, "avg_pool2d", "input");
-  check_floating(x, "avg_pool2d");
-  if (stride.h == 0 && stride.w == 0) stride = kernel;
-  Conv2dGeometry geo = geometry(x, kernel.h, kernel.w, stride, padding, 1, "avg_pool2d");
-  if (padding.h * 2 > kernel.h || padding.w * 2 > kernel.w)
-    throw ValueError("avg_pool2d: padding must be at most half the kernel size");
+  Conv2dGeometry geo = pool_geometry(x, kernel, stride, padding, "avg_pool2d");
   Tensor out = Tensor::empty({geo.batch, geo.channels, geo.out_h(), geo.out_w()}, x.dtype(), x.device());
   backend_of(x).avg_pool2d(x.dense(), geo, out);
   if (!should_record({x})) return out;
