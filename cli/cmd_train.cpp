@@ -38,8 +38,8 @@ void add_train_options(CLI::App& cmd, TrainConfig& c) {
   cmd.add_flag("--co-fallback-pgd", c.co_fallback_pgd,
                "On catastrophic overfitting (fgsm-rs, free) continue with PGD instead of stopping");
   cmd.add_option("--limit", c.limit, "Train on the first N training samples (0: all)")->check(at_least(0));
-  cmd.add_option("--val-size", c.val_size, "Training samples held out for per-epoch validation")
-      ->check(at_least(0))->capture_default_str();
+  cmd.add_option("--val-size", c.val_size, "Training samples held out for per-epoch validation (>= 1)")
+      ->check(at_least(1))->capture_default_str();
   cmd.add_option("--test-limit", c.test_limit, "Final evaluation on the first N test samples (0: all)")
       ->check(at_least(0));
   cmd.add_option("--seed", c.seed, "Seed of every random choice")->capture_default_str();

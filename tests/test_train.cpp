@@ -133,6 +133,9 @@ TEST_CASE("configs are validated") {
   c = TrainConfig{};
   c.eps = 2;
   CHECK_THROWS_AS(c.validate(), ValueError);
+  c = TrainConfig{};
+  c.val_size = 0;  // an empty validation set would score every epoch 0 and keep epoch 1 as "best"
+  CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("val_size"), ValueError);
   CHECK_THROWS_AS(TrainConfig::from_json("{\"model\": 3}", "x.json"), IOError);
   CHECK_THROWS_AS(TrainConfig::from_json("not json", "x.json"), IOError);
 }

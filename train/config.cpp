@@ -36,6 +36,8 @@ void TrainConfig::validate() const {
   if (schedule != "onecycle" && schedule != "cosine" && schedule != "step" && schedule != "constant")
     fail("unknown schedule '" + schedule + "' (onecycle, cosine, step, constant)");
   if (limit < 0 || val_size < 0 || test_limit < 0) fail("limit, val_size and test_limit must be >= 0");
+  // Validation picks best.safetensors and shows robust overfitting; an empty set would silently score 0.
+  if (val_size < 1) fail("val_size must be >= 1 (the held-out images pick the best checkpoint)");
   if (eps_ramp_epochs < 0 || stop_after_epochs < 0 || threads < 0) fail("counts must be >= 0");
   if (!(onecycle_pct > 0 && onecycle_pct < 1)) fail("onecycle_pct must be in (0, 1)");
   if (val_pgd_steps < 1 || final_pgd_steps < 1) fail("evaluation steps must be >= 1");
