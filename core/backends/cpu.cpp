@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <utility>
@@ -430,6 +431,21 @@ class PaddedPlane {
   std::vector<T> buf_;
 };
 
+// d[0, n) = s[0, n) for the short rows of im2col (14 or 28 elements in the zoo): whole 32-byte moves, the
+// last one overlapping the one before, instead of a vector loop that leaves most of such a row to a scalar
+// remainder. d and s do not overlap.
+template <class T>
+inline void copy_row(T* d, const T* s, int64_t n) {
+  constexpr int64_t V = 32 / int64_t(sizeof(T));
+  if (n < V) {
+    for (int64_t i = 0; i < n; ++i) d[i] = s[i];
+    return;
+  }
+  int64_t i = 0;
+  for (; i + V <= n; i += V) std::memcpy(d + i, s + i, 32);
+  if (i < n) std::memcpy(d + n - V, s + n - V, 32);
+}
+
 // Plane q = (b, c) of x feeds rows c*KK..(c+1)*KK of sample b in cols, i.e. the block at q*KK*P: planes are
 // independent in both directions, so im2col and col2im run in parallel over them.
 template <class T>
@@ -448,7 +464,7 @@ void im2col_typed(const T* x, const Conv2dGeometry& g, T* cols) {
             const T* src = pp + (oh * sh + kh * g.dilation_h) * ld + kw * g.dilation_w;
             T* d = row + oh * OW;
             if (sw == 1)
-              for (int64_t ow = 0; ow < OW; ++ow) d[ow] = src[ow];
+              copy_row(d, src, OW);
             else
               for (int64_t ow = 0; ow < OW; ++ow) d[ow] = src[ow * sw];
           }
