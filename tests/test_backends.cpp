@@ -690,6 +690,28 @@ TEST_CASE("agree: max_pool2d and avg_pool2d, forward and backward, with ties") {
       }
 }
 
+TEST_CASE("agree: max_pool2d with NaN inputs (the first NaN in a window wins, as in PyTorch)") {
+  // The cpu 2x2 fast path computes with plain comparisons and redoes a row pair only when it saw a NaN.
+  Generator g(13);
+  for (DType dt : kFloatTypes)
+    for (const auto& geo : geometries()) {
+      INFO(dname(dt) << " " << geom_str(geo));
+      Tensor x = uniform(input_shape(geo), -1, 1, g, dt, Device::Reference);
+      const int64_t n = x.numel();
+      Tensor flat = x.as_strided({n}, {1}, 0);
+      for (int64_t i = 0; i < n; i += 5) flat.set({i}, 0.0);  // ties too
+      for (int64_t i = 3; i < n; i += 7) flat.set({i}, std::nan(""));
+      Pair p = both(x);
+      Pair out = out_buffer(pooled_shape(geo), dt), idx = out_buffer(pooled_shape(geo), DType::I64);
+      for (int k : {0, 1}) backend(k).max_pool2d(p[k], geo, out[k], idx[k]);
+      expect_agree(out, "max_pool2d with NaN");
+      expect_agree(idx, "max_pool2d idx with NaN");
+      bool any_nan = false;
+      for (double v : values(out[0])) any_nan = any_nan || std::isnan(v);
+      if (n > 3) CHECK(any_nan);
+    }
+}
+
 TEST_CASE("agree: lstm_cell and lstm_cell_backward") {
   Generator g(77);
   for (DType dt : kFloatTypes) {

@@ -612,21 +612,21 @@ void max_pool_2x2_typed(const T* x, const Conv2dGeometry& g, T* out, int64_t* id
         const T* r1 = r0 + W;
         T* op = out + q * OH * OW + oh * OW;
         int32_t* k = tap.data();
-        // Rows without NaN (the normal case): plain ternaries that compile to vector max/blend over ow.
-        // A row pair holding a NaN takes the exact scalar rule (the first NaN wins and stays).
+        // One pass of plain ternaries (vector max/blend over ow) that also notes whether a NaN was seen;
+        // only then is the row pair redone with the exact scalar rule (the first NaN wins and stays).
         int nan = 0;
-        for (int64_t i = 0; i < 2 * OW; ++i) nan |= int(r0[i] != r0[i]) | int(r1[i] != r1[i]);
-        if (!nan) {
-          for (int64_t ow = 0; ow < OW; ++ow) {
-            T best = r0[2 * ow], v;
-            int32_t arg = 0;
-            v = r0[2 * ow + 1], arg = v > best ? 1 : arg, best = v > best ? v : best;
-            v = r1[2 * ow], arg = v > best ? 2 : arg, best = v > best ? v : best;
-            v = r1[2 * ow + 1], arg = v > best ? 3 : arg, best = v > best ? v : best;
-            op[ow] = best;
-            k[ow] = arg;
-          }
-        } else {
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+          nan |= int(a != a) | int(b != b) | int(c != c) | int(d != d);
+          T best = a;
+          int32_t arg = 0;
+          arg = b > best ? 1 : arg, best = b > best ? b : best;
+          arg = c > best ? 2 : arg, best = c > best ? c : best;
+          arg = d > best ? 3 : arg, best = d > best ? d : best;
+          op[ow] = best;
+          k[ow] = arg;
+        }
+        if (nan) {
           for (int64_t ow = 0; ow < OW; ++ow) {
             T best = r0[2 * ow];
             int32_t arg = 0;
