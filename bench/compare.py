@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs advgrad-bench and the PyTorch peer side by side and prints the ratio table of docs/PERFORMANCE.md.
 
-  python3 bench/compare.py --build build [--iters 5] [--out results.jsonl]
+  python3 bench/compare.py --build build [--iters 20] [--out results.jsonl]
 
 In one run: Eigen SGEMM (the machine's yardstick), advgrad at 1 and 2 threads and, when
 `/usr/bin/python3 -c "import torch"` works, ../shared/peer/torch_ref.py at 1 and 2 threads. Ratios are
@@ -54,7 +54,7 @@ def geomean(xs):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--build', default='build')
-    ap.add_argument('--iters', type=int, default=5)
+    ap.add_argument('--iters', type=int, default=20, help='timed calls per workload, the same on both sides (after one warm-up call)')
     ap.add_argument('--out', default=None, help='also write every JSON line here')
     a = ap.parse_args()
     bench = os.path.join(a.build, 'bench', 'advgrad-bench')
