@@ -658,6 +658,17 @@ TEST_CASE("agree: whole convolution, forward (with and without bias), input and 
         CHECK(all_finite(gx[1]));
         CHECK(all_finite(gw[1]));
       }
+  // An infinite weight: the cpu backend's widened input-gradient GEMM would put inf * 0 = NaN where the
+  // reference has none, so it must fall back to col2im; both give the same infinities and NaNs.
+  for (DType dt : kFloatTypes) {
+    const Conv2dGeometry geo = geometries().back();  // 5x5 "same": the widened path's shape
+    const Shape w_shape{4, geo.channels, 5, 5}, out_shape{geo.batch, 4, geo.out_h(), geo.out_w()};
+    Tensor w0 = uniform(w_shape, -1, 1, g, dt, Device::Reference);
+    w0.as_strided({w0.numel()}, {1}, 0).set({5}, std::numeric_limits<double>::infinity());  // tap kh 1, kw 0
+    Pair w = both(w0), go = uniform_pair(out_shape, -1, 1, g, dt), gx = out_buffer(input_shape(geo), dt);
+    for (int k : {0, 1}) backend(k).conv2d_backward_input(go[k], w[k], geo, gx[k]);
+    expect_agree(gx, "conv2d_backward_input with an infinite weight");
+  }
 }
 
 TEST_CASE("agree: max_pool2d and avg_pool2d, forward and backward, with ties") {

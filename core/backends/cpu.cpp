@@ -47,6 +47,7 @@ constexpr int64_t kGemmBatchWork = 1 << 16;  // M*N*K per chunk of a batched GEM
 constexpr int64_t kRandGrain = 4096;         // elements per chunk of a random fill
 constexpr int64_t kConvSampleWork = 1 << 20; // multiply-adds per chunk of samples of a convolution
 constexpr int64_t kConvWeightGroup = 16;     // samples per partial sum of a convolution's weight gradient
+constexpr int64_t kConvWideRatio = 10;       // widened input-gradient GEMM: extra MACs per saved col2im add
 
 // Items per chunk so that a chunk holds about `target` units of work.
 int64_t grain_for(int64_t work_per_item, int64_t target) {
@@ -547,11 +548,47 @@ void conv2d_typed(const T* x, const T* w, const T* bias, const Conv2dGeometry& g
 template <class T>
 void conv2d_backward_input_typed(const T* gout, const T* w, const Conv2dGeometry& g, int64_t O, T* gx) {
   const ConvSizes z = conv_sizes(g, O);
-  parallel_for(g.batch, grain_for(z.O * z.CKK * z.L, kConvSampleWork), [&](int64_t n0, int64_t n1) {
-    Scratch<T> dcols(z.CKK * z.L);
+  const int64_t KW = g.kernel_w, KK = g.kernel_h * KW, Hp = g.height + 2 * g.pad_h, ldp = g.width + 2 * g.pad_w;
+  const int64_t OH = g.out_h(), OW = g.out_w(), H = g.height, W = g.width, Lp = OH * ldp;
+  // Unit stride and dilation (the zoo's convolutions): the gradient goes into the GEMM with each output row
+  // widened to the padded row length (zeros in the extra columns), so every tap's columns land on the
+  // padded plane as one contiguous run of OH * ldp elements instead of OH short rows. The extra terms are
+  // exact zeros (x + 0 == x: sums start at +0 and are never -0), so each pixel gets the same terms in the
+  // same (kh, kw) order as col2im. An infinite or NaN weight would turn those zeros into NaN: then the
+  // general path below is taken, as it is when the widened GEMM would cost more than col2im saves (many
+  // output channels over a narrow image: madry_cnn's second convolution measured no faster).
+  bool unit = g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 &&
+              z.O * (Lp - z.L) <= kConvWideRatio * z.L;
+  for (int64_t i = 0; unit && i < z.O * z.CKK; ++i) unit = std::isfinite(w[i]);
+  if (!unit) {
+    parallel_for(g.batch, grain_for(z.O * z.CKK * z.L, kConvSampleWork), [&](int64_t n0, int64_t n1) {
+      Scratch<T> dcols(z.CKK * z.L);
+      for (int64_t n = n0; n < n1; ++n) {
+        gemm_single<T>(true, false, z.CKK, z.L, z.O, T(1), w, gout + n * z.O * z.L, T(0), dcols.p);  // W^T dout_n
+        col2im_typed(dcols.p, z.one, gx + n * z.CHW);
+      }
+    });
+    return;
+  }
+  parallel_for(g.batch, grain_for(z.O * z.CKK * Lp, kConvSampleWork), [&](int64_t n0, int64_t n1) {
+    Scratch<T> wide(z.O * Lp), dcols(z.CKK * Lp), plane(Hp * ldp + KW);  // plane: slack for the last run
+    std::fill(wide.p, wide.p + z.O * Lp, T(0));  // the extra columns stay 0
     for (int64_t n = n0; n < n1; ++n) {
-      gemm_single<T>(true, false, z.CKK, z.L, z.O, T(1), w, gout + n * z.O * z.L, T(0), dcols.p);  // W^T dout_n
-      col2im_typed(dcols.p, z.one, gx + n * z.CHW);
+      const T* gn = gout + n * z.O * z.L;
+      for (int64_t r = 0; r < z.O * OH; ++r) copy_row(wide.p + r * ldp, gn + r * OW, OW);
+      gemm_single<T>(true, false, z.CKK, Lp, z.O, T(1), w, wide.p, T(0), dcols.p);  // W^T dout_n, widened
+      for (int64_t c = 0; c < g.channels; ++c) {
+        T* __restrict pp = plane.p;
+        std::fill(pp, pp + Hp * ldp + KW, T(0));
+        for (int64_t t = 0; t < KK; ++t) {
+          const T* __restrict src = dcols.p + (c * KK + t) * Lp;
+          T* __restrict dst = pp + (t / KW) * ldp + t % KW;
+          for (int64_t i = 0; i < Lp; ++i) dst[i] += src[i];
+        }
+        T* xp = gx + n * z.CHW + c * H * W;
+        for (int64_t h = 0; h < H; ++h)
+          std::copy(pp + (h + g.pad_h) * ldp + g.pad_w, pp + (h + g.pad_h) * ldp + g.pad_w + W, xp + h * W);
+      }
     }
   });
 }
