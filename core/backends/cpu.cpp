@@ -391,15 +391,27 @@ void for_planes(const Conv2dGeometry& g, int64_t work, F&& f) {
   parallel_for(g.batch * g.channels, grain_for(work, kPlaneWork), f);
 }
 
+// A buffer from the storage block cache (no page faults in a steady loop), released on scope exit.
+template <class T>
+struct Scratch {
+  explicit Scratch(int64_t n) : bytes(size_t(n) * sizeof(T)), p(static_cast<T*>(storage_allocate(bytes))) {}
+  ~Scratch() { storage_release(p, bytes); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  size_t bytes;
+  T* p;
+};
+
 // A plane with its zero padding written out (Hp x Wp), so that im2col and col2im walk every window tap
 // without bounds checks: each output row is one fixed-length (vectorised) copy or add. Without padding the
-// plane itself is used in place.
+// plane itself is used in place, unless `slack` extra elements past the padded plane are asked for (room
+// for runs that overhang its end; they always go to the buffer).
 template <class T>
 class PaddedPlane {
  public:
-  explicit PaddedPlane(const Conv2dGeometry& g)
-      : g_(g), padded_(g.pad_h > 0 || g.pad_w > 0), ld_(g.width + 2 * g.pad_w),
-        buf_(padded_ ? size_t((g.height + 2 * g.pad_h) * ld_) : 0, T(0)) {}
+  explicit PaddedPlane(const Conv2dGeometry& g, int64_t slack = 0)
+      : g_(g), padded_(g.pad_h > 0 || g.pad_w > 0 || slack > 0), ld_(g.width + 2 * g.pad_w),
+        buf_(padded_ ? size_t((g.height + 2 * g.pad_h) * ld_ + slack) : 0, T(0)) {}
   int64_t ld() const { return padded_ ? ld_ : g_.width; }
   // The padded view of plane xp (copied in when padding is used).
   const T* load(const T* xp) {
@@ -508,17 +520,6 @@ void col2im_typed(const T* cols, const Conv2dGeometry& g, T* x) {
 // them run in parallel; the weight gradient sums fixed groups of kConvWeightGroup samples, then the groups
 // in order, so its summation order depends on the batch size only.
 
-// A buffer from the storage block cache (no page faults in a steady loop), released on scope exit.
-template <class T>
-struct Scratch {
-  explicit Scratch(int64_t n) : bytes(size_t(n) * sizeof(T)), p(static_cast<T*>(storage_allocate(bytes))) {}
-  ~Scratch() { storage_release(p, bytes); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  size_t bytes;
-  T* p;
-};
-
 struct ConvSizes {
   int64_t O, CKK, L, CHW;
   Conv2dGeometry one;  // the geometry of a single sample
@@ -548,7 +549,7 @@ void conv2d_typed(const T* x, const T* w, const T* bias, const Conv2dGeometry& g
 template <class T>
 void conv2d_backward_input_typed(const T* gout, const T* w, const Conv2dGeometry& g, int64_t O, T* gx) {
   const ConvSizes z = conv_sizes(g, O);
-  const int64_t KW = g.kernel_w, KK = g.kernel_h * KW, Hp = g.height + 2 * g.pad_h, ldp = g.width + 2 * g.pad_w;
+  const int64_t KW = g.kernel_w, KK = g.kernel_h * KW, ldp = g.width + 2 * g.pad_w;
   const int64_t OH = g.out_h(), OW = g.out_w(), H = g.height, W = g.width, Lp = OH * ldp;
   // Unit stride and dilation (the zoo's convolutions): the gradient goes into the GEMM with each output row
   // widened to the padded row length (zeros in the extra columns), so every tap's columns land on the
@@ -571,23 +572,22 @@ void conv2d_backward_input_typed(const T* gout, const T* w, const Conv2dGeometry
     return;
   }
   parallel_for(g.batch, grain_for(z.O * z.CKK * Lp, kConvSampleWork), [&](int64_t n0, int64_t n1) {
-    Scratch<T> wide(z.O * Lp), dcols(z.CKK * Lp), plane(Hp * ldp + KW);  // plane: slack for the last run
+    Scratch<T> wide(z.O * Lp), dcols(z.CKK * Lp);
+    PaddedPlane<T> plane(z.one, KW);  // slack: the last tap's run overhangs the padded plane by KW - 2
     std::fill(wide.p, wide.p + z.O * Lp, T(0));  // the extra columns stay 0
     for (int64_t n = n0; n < n1; ++n) {
       const T* gn = gout + n * z.O * z.L;
       for (int64_t r = 0; r < z.O * OH; ++r) copy_row(wide.p + r * ldp, gn + r * OW, OW);
       gemm_single<T>(true, false, z.CKK, Lp, z.O, T(1), w, wide.p, T(0), dcols.p);  // W^T dout_n, widened
       for (int64_t c = 0; c < g.channels; ++c) {
-        T* __restrict pp = plane.p;
-        std::fill(pp, pp + Hp * ldp + KW, T(0));
+        T* xp = gx + n * z.CHW + c * H * W;
+        T* pp = plane.zeroed(xp);
         for (int64_t t = 0; t < KK; ++t) {
           const T* __restrict src = dcols.p + (c * KK + t) * Lp;
           T* __restrict dst = pp + (t / KW) * ldp + t % KW;
           for (int64_t i = 0; i < Lp; ++i) dst[i] += src[i];
         }
-        T* xp = gx + n * z.CHW + c * H * W;
-        for (int64_t h = 0; h < H; ++h)
-          std::copy(pp + (h + g.pad_h) * ldp + g.pad_w, pp + (h + g.pad_h) * ldp + g.pad_w + W, xp + h * W);
+        plane.store(xp);
       }
     }
   });
