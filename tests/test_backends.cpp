@@ -93,7 +93,9 @@ std::vector<Conv2dGeometry> geometries() {
           {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1},    // everything size 1
           {2, 2, 4, 5, 4, 5, 1, 1, 0, 0, 1, 1},    // kernel covers the image: 1x1 output
           {1, 3, 6, 6, 1, 1, 3, 3, 0, 0, 1, 1},    // 1x1 kernel, stride 3
-          {2, 3, 9, 10, 2, 2, 2, 2, 0, 0, 1, 1},   // the 2x2/2 pooling fast path, odd height
+          {2, 3, 9, 10, 2, 2, 2, 2, 0, 0, 1, 1},   // the 2x2/2 pooling fast path, odd height (4-wide blocks)
+          {2, 2, 6, 21, 2, 2, 2, 2, 0, 0, 1, 1},   // 2x2/2 with 10 outputs a row (8-wide blocks, overlap)
+          {1, 2, 4, 7, 2, 2, 2, 2, 0, 0, 1, 1},    // 2x2/2 with 3 outputs a row (one at a time)
           {2, 2, 8, 9, 5, 5, 1, 1, 2, 2, 1, 1}};   // 5x5 "same" (the zoo CNNs' convolutions)
 }
 std::string geom_str(const Conv2dGeometry& g) {

@@ -636,48 +636,125 @@ void for_window(const Conv2dGeometry& g, int64_t oh, int64_t ow, F&& f) {
 }
 
 // The common 2x2, stride 2, no padding window (every CNN in the zoo): the four taps read directly, in the
-// same (kh, kw) order and with the same first-maximum/NaN rule as the general path.
+// same (kh, kw) order and with the same first-maximum/NaN rule as the general path. Each row pair is done
+// with plain comparisons that also note whether a NaN was seen; only then is it redone with the exact
+// scalar rule (the first NaN wins and stays). out/idx point at the output row; base = 2*oh*W.
+
+// Plain comparisons, one output at a time (double, and compilers without vector shuffles).
+template <class T>
+bool pool_row_pair_plain(const T* r0, const T* r1, int64_t W, int64_t OW, int64_t base, T* out, int64_t* idx) {
+  int nan = 0;
+  for (int64_t ow = 0; ow < OW; ++ow) {
+    const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+    nan |= int(a != a) | int(b != b) | int(c != c) | int(d != d);
+    T best = a;
+    int64_t off = 0;
+    off = b > best ? 1 : off, best = b > best ? b : best;
+    off = c > best ? W : off, best = c > best ? c : best;
+    off = d > best ? W + 1 : off, best = d > best ? d : best;
+    out[ow] = best;
+    idx[ow] = base + 2 * ow + off;
+  }
+  return nan != 0;
+}
+
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector) && __has_builtin(__builtin_convertvector)
+#define ADVGRAD_POOL_SHUFFLE 1
+#endif
+#endif
+
+#ifdef ADVGRAD_POOL_SHUFFLE
+// float: L outputs at once (GCC/Clang vector types). The even and odd columns of 2L inputs are separated
+// with two shuffles, which the compiler cannot find on its own for the stride-2 reads of the loop above.
+template <int L> struct PoolVectors;
+template <> struct PoolVectors<8> {
+  typedef float F __attribute__((vector_size(32)));
+  typedef int32_t I __attribute__((vector_size(32)));
+  typedef int64_t X __attribute__((vector_size(64)));
+  static F even(F p, F q) { return __builtin_shufflevector(p, q, 0, 2, 4, 6, 8, 10, 12, 14); }
+  static F odd(F p, F q) { return __builtin_shufflevector(p, q, 1, 3, 5, 7, 9, 11, 13, 15); }
+};
+template <> struct PoolVectors<4> {
+  typedef float F __attribute__((vector_size(16)));
+  typedef int32_t I __attribute__((vector_size(16)));
+  typedef int64_t X __attribute__((vector_size(32)));
+  static F even(F p, F q) { return __builtin_shufflevector(p, q, 0, 2, 4, 6); }
+  static F odd(F p, F q) { return __builtin_shufflevector(p, q, 1, 3, 5, 7); }
+};
+template <int L>
+struct PoolLanes : PoolVectors<L> {
+  using F = typename PoolVectors<L>::F;
+  using I = typename PoolVectors<L>::I;
+  using X = typename PoolVectors<L>::X;
+  using PoolVectors<L>::even;
+  using PoolVectors<L>::odd;
+  // Outputs ow .. ow+L-1 of the row pair (reads inputs 2*ow .. 2*ow+2L-1 of both rows).
+  static void block(const float* r0, const float* r1, int64_t W, int64_t ow, int64_t base, float* out,
+                    int64_t* idx, I& nan) {
+    F p0, p1, q0, q1;
+    std::memcpy(&p0, r0 + 2 * ow, sizeof(F));
+    std::memcpy(&p1, r0 + 2 * ow + L, sizeof(F));
+    std::memcpy(&q0, r1 + 2 * ow, sizeof(F));
+    std::memcpy(&q1, r1 + 2 * ow + L, sizeof(F));
+    const F a = even(p0, p1), b = odd(p0, p1), c = even(q0, q1), d = odd(q0, q1);
+    nan |= (a != a) | (b != b) | (c != c) | (d != d);
+    F best = a;
+    I off = I{} + 0, m = b > best;  // off: the winner's position relative to tap (0, 0)
+    best = m ? b : best, off = m ? I{} + 1 : off;
+    m = c > best, best = m ? c : best, off = m ? I{} + int32_t(W) : off;
+    m = d > best, best = m ? d : best, off = m ? I{} + int32_t(W + 1) : off;
+    X pos = __builtin_convertvector(off, X);
+    for (int i = 0; i < L; ++i) pos[i] += base + 2 * (ow + i);
+    std::memcpy(out + ow, &best, sizeof(F));
+    std::memcpy(idx + ow, &pos, sizeof(X));
+  }
+  // The whole row in blocks of L; the last block overlaps the one before (same values rewritten).
+  static bool row(const float* r0, const float* r1, int64_t W, int64_t OW, int64_t base, float* out,
+                  int64_t* idx) {
+    I nan = I{} + 0;
+    int64_t ow = 0;
+    for (; ow + L <= OW; ow += L) block(r0, r1, W, ow, base, out, idx, nan);
+    if (ow < OW) block(r0, r1, W, OW - L, base, out, idx, nan);
+    int any = 0;
+    for (int i = 0; i < L; ++i) any |= nan[i];
+    return any != 0;
+  }
+};
+#endif
+
+template <class T>
+bool pool_row_pair_fast(const T* r0, const T* r1, int64_t W, int64_t OW, int64_t base, T* out, int64_t* idx) {
+#ifdef ADVGRAD_POOL_SHUFFLE
+  if constexpr (std::is_same_v<T, float>) {
+    if (OW >= 8 && W < (int64_t(1) << 30)) return PoolLanes<8>::row(r0, r1, W, OW, base, out, idx);
+    if (OW >= 4 && W < (int64_t(1) << 30)) return PoolLanes<4>::row(r0, r1, W, OW, base, out, idx);
+  }
+#endif
+  return pool_row_pair_plain(r0, r1, W, OW, base, out, idx);
+}
+
 template <class T>
 void max_pool_2x2_typed(const T* x, const Conv2dGeometry& g, T* out, int64_t* idx) {
   const int64_t W = g.width, HW = g.height * g.width, OH = g.out_h(), OW = g.out_w();
   for_planes(g, OH * OW * 4, [&](int64_t q0, int64_t q1) {
-    std::vector<int32_t> tap(static_cast<size_t>(OW));  // which of the 4 taps won, per output of the row
-    for (int64_t q = q0; q < q1; ++q) {
-      const T* xp = x + q * HW;
+    for (int64_t q = q0; q < q1; ++q)
       for (int64_t oh = 0; oh < OH; ++oh) {
-        const T* r0 = xp + 2 * oh * W;
+        const T* r0 = x + q * HW + 2 * oh * W;
         const T* r1 = r0 + W;
         T* op = out + q * OH * OW + oh * OW;
-        int32_t* k = tap.data();
-        // One pass of plain ternaries (vector max/blend over ow) that also notes whether a NaN was seen;
-        // only then is the row pair redone with the exact scalar rule (the first NaN wins and stays).
-        int nan = 0;
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          const T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
-          nan |= int(a != a) | int(b != b) | int(c != c) | int(d != d);
-          T best = a;
-          int32_t arg = 0;
-          arg = b > best ? 1 : arg, best = b > best ? b : best;
-          arg = c > best ? 2 : arg, best = c > best ? c : best;
-          arg = d > best ? 3 : arg, best = d > best ? d : best;
-          op[ow] = best;
-          k[ow] = arg;
-        }
-        if (nan) {
-          for (int64_t ow = 0; ow < OW; ++ow) {
-            T best = r0[2 * ow];
-            int32_t arg = 0;
-            const T v[3] = {r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
-            for (int32_t j = 0; j < 3; ++j)
-              if (v[j] > best || (is_nan(v[j]) && !is_nan(best))) best = v[j], arg = j + 1;
-            op[ow] = best;
-            k[ow] = arg;
-          }
-        }
         int64_t* ip = idx + q * OH * OW + oh * OW;
-        for (int64_t ow = 0; ow < OW; ++ow) ip[ow] = 2 * oh * W + 2 * ow + (k[ow] & 1) + (k[ow] >> 1) * W;
+        if (!pool_row_pair_fast(r0, r1, W, OW, 2 * oh * W, op, ip)) continue;
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          const int64_t pos[4] = {2 * ow, 2 * ow + 1, W + 2 * ow, W + 2 * ow + 1};
+          const T v[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+          int j_best = 0;
+          for (int j = 1; j < 4; ++j)
+            if (v[j] > v[j_best] || (is_nan(v[j]) && !is_nan(v[j_best]))) j_best = j;
+          op[ow] = v[j_best];
+          ip[ow] = 2 * oh * W + pos[j_best];
+        }
       }
-    }
   });
 }
 
