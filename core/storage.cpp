@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <map>
 #include <mutex>
 #include <new>
@@ -18,8 +21,22 @@ struct BlockCache {
   size_t cached_bytes = 0;
 };
 
+// Eigen's GEMM packs its operands into buffers it mallocs and frees on every product. glibc hands blocks
+// above 128 KiB back to the OS when they are freed (mmap/munmap, or trimming the heap's top), so each
+// product page-faulted its buffers in anew: ~190 faults per small_cnn training step at batch 128, 5% of
+// its time and 25% of small_cnn inference (each fault is expensive in a virtual machine). Keeping blocks up
+// to 32 MiB in the heap and never trimming below 1 GiB makes a steady loop fault-free; like the block cache
+// below, it trades memory that stays mapped after a peak for speed. Set once, before the first tensor.
+void keep_freed_memory_mapped() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
 BlockCache& cache() {
-  static BlockCache* c = new BlockCache();  // never destroyed: storages may be freed during static destruction
+  // Never destroyed: storages may be freed during static destruction.
+  static BlockCache* c = (keep_freed_memory_mapped(), new BlockCache());
   return *c;
 }
 
