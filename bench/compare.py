@@ -8,7 +8,7 @@ In one run: Eigen SGEMM (the machine's yardstick), advgrad at 1 and 2 threads an
 samples/s of advgrad over PyTorch: advgrad@2 against PyTorch's best of 1 and 2 threads, and advgrad@1
 against PyTorch@1, with geometric means over the workloads both sides ran. Standard library only.
 """
-import argparse, json, math, os, subprocess, sys
+import argparse, json, math, os, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -23,16 +23,37 @@ FWD_FLOP = {'small_cnn': 2 * 2_980_200, 'madry_cnn': 2 * 13_883_904, 'lstm': 2 *
 PASSES = {'infer': 1, 'train_step': 3, 'pgd10_attack': 20, 'pgd7_at_step': 17}
 
 
-def run_lines(cmd):
+def peer_env(threads):
+    """The peer's environment with its thread count pinned everywhere. torch.set_num_threads() covers
+    PyTorch's OpenMP pool only; Debian's PyTorch does its BLAS calls (linear layers, convolution GEMMs)
+    in OpenBLAS, whose own pthread pool defaults to one thread per core. Without this, the peer's
+    "1 thread" ran on both cores (process CPU time twice the wall time) and was fast or slow depending
+    on whether the other core happened to be idle."""
+    env = dict(os.environ)
+    env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    return env
+
+
+CPU_USE = {}  # label -> CPU seconds per wall second of the whole run (1.0 = one busy core)
+
+
+def run_lines(cmd, env=None, label=None):
     print('$ ' + ' '.join(cmd), file=sys.stderr, flush=True)
-    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
+    start = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    if status != 0:
+        raise SystemExit('failed: ' + ' '.join(cmd))
+    if label:
+        CPU_USE[label] = (usage.ru_utime + usage.ru_stime) / max(time.monotonic() - start, 1e-9)
     return [json.loads(l) for l in out.splitlines() if l.startswith('{')]
 
 
-def peak_rss_mib(cmd):
+def peak_rss_mib(cmd, env=None):
     """Runs cmd to completion and returns its peak resident set size in MiB, as the kernel counted it."""
     print('$ ' + ' '.join(cmd), file=sys.stderr, flush=True)
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
     _, status, usage = os.wait4(p.pid, 0)
     if status != 0:
         raise SystemExit('failed: ' + ' '.join(cmd))
@@ -63,11 +84,11 @@ def main():
     for t in (1, 2):
         rows += run_lines([sgemm, '--threads', str(t)])
     for t in (1, 2):
-        rows += run_lines([bench, '--threads', str(t), '--iters', str(a.iters)])
+        rows += run_lines([bench, '--threads', str(t), '--iters', str(a.iters)], label='advgrad@%d' % t)
     peer = have_torch() and os.path.exists(PEER)
     if peer:
         for t in (1, 2):
-            rows += run_lines([PEER_PYTHON, PEER, '--threads', str(t), '--iters', str(a.iters)])
+            rows += run_lines([PEER_PYTHON, PEER, '--threads', str(t), '--iters', str(a.iters)], peer_env(t), 'torch@%d' % t)
     else:
         print('(PyTorch peer not available: advgrad figures only)', file=sys.stderr)
     # Peak memory of a steady loop of madry_cnn pgd7_at_step (the issue's memory target), each side in its
@@ -75,7 +96,7 @@ def main():
     rss = {'advgrad': peak_rss_mib([bench, '--threads', '2', '--iters', '10', '--only', 'madry_cnn/pgd7_at_step'])}
     if peer:
         rss['torch'] = peak_rss_mib([PEER_PYTHON, os.path.join(HERE, 'torch_pgd7_loop.py'), '--threads', '2',
-                                     '--iters', '10'])
+                                     '--iters', '10'], peer_env(2))
         rss['torch_import'] = peak_rss_mib([PEER_PYTHON, '-c', 'import torch'])
     rows.append(dict(kind='peak_rss_mib', loop='madry_cnn/pgd7_at_step x 11', **{k: round(v, 1) for k, v in rss.items()}))
     if a.out:
@@ -115,6 +136,8 @@ def main():
         print('| geometric mean | | | | | | | **%.2fx** | **%.2fx** |' % (geomean(r2), geomean(r1)))
         print('workloads below 1.0x: @2 %d, @1 %d (of %d)' %
               (sum(q < 1 for q in r2), sum(q < 1 for q in r1), len(r2)))
+    # A check that each side ran on the cores it was given (a 1-thread run near 1.0, 2 threads up to 2.0).
+    print('CPU seconds per wall second: ' + ', '.join('%s %.2f' % kv for kv in CPU_USE.items()))
     line = 'Peak RSS, madry_cnn pgd7_at_step loop (11 steps, 2 threads): advgrad %.0f MiB' % rss['advgrad']
     if 'torch' in rss:
         line += ', PyTorch %.0f MiB (of which %.0f MiB is `import torch` alone)' % (rss['torch'], rss['torch_import'])

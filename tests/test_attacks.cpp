@@ -8,6 +8,7 @@
 #include "attacks/apgd.h"
 #include "attacks/evaluate.h"
 #include "attacks/square.h"
+#include "attacks/threat_model.h"
 #include "autograd/engine.h"
 #include "core/parallel.h"
 #include "nn/models.h"
@@ -75,6 +76,45 @@ TEST_CASE("every attack keeps x_adv in the eps-ball and in [0,1], on a CNN and a
       }
     }
   }
+}
+
+// project() in L-inf: every element lands in [max(x - eps, 0), min(x + eps, 1)] computed exactly (in
+// double), at the representable value nearest to the clamped step: the step itself when it is inside,
+// the closest value inside the interval when it is outside, and x where the step is NaN.
+template <class T>
+void check_linf_projection(Generator& g) {
+  const double eps = 0.1 / 3;  // not a float: x +- eps rounds both ways
+  const int64_t n = 4000;
+  std::vector<T> x(n), adv(n);
+  std::vector<double> u = uniform({n}, 0, 1, g, DType::F64).template to_vector<double>();
+  std::vector<double> v = uniform({n}, -0.2, 0.2, g, DType::F64).template to_vector<double>();
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = i % 17 == 0 ? T(0) : i % 19 == 0 ? T(1) : T(u[i]);
+    adv[i] = i % 23 == 0 ? std::numeric_limits<T>::quiet_NaN() : T(double(x[i]) + v[i]);
+  }
+  std::vector<T> out = project(from_vector(adv), from_vector(x), eps, Norm::Linf).template to_vector<T>();
+  int64_t bad = 0, rounded_down = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double lo = std::max(double(x[i]) - eps, 0.0), hi = std::min(double(x[i]) + eps, 1.0);
+    const double o = double(out[i]);
+    bool ok = o >= lo && o <= hi;
+    if (std::isnan(adv[i])) ok = ok && out[i] == x[i];
+    else if (double(adv[i]) > hi) {
+      ok = ok && double(std::nextafter(out[i], T(2))) > hi;  // the largest value <= hi
+      rounded_down += double(T(hi)) > hi;
+    } else if (double(adv[i]) < lo) ok = ok && double(std::nextafter(out[i], T(-1))) < lo;  // the smallest >= lo
+    else ok = ok && out[i] == adv[i];
+    bad += !ok;
+  }
+  CHECK(bad == 0);
+  // In float, the case where plain rounding would leave the ball was exercised (a double hi is exact).
+  if (std::is_same_v<T, float>) CHECK(rounded_down > 0);
+}
+
+TEST_CASE("project (L-inf): the nearest value inside the eps-ball and [0,1], x where the step is NaN") {
+  Generator g(31);
+  check_linf_projection<float>(g);
+  check_linf_projection<double>(g);
 }
 
 TEST_CASE("the model's mode is restored and no parameter .grad changes") {
