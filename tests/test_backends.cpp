@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/backends/conv_gemm_kernel.h"
 #include "core/tensor.h"
 
 using namespace advgrad;
@@ -637,11 +638,14 @@ TEST_CASE("agree: whole convolution, forward (with and without bias), input and 
   Conv2dGeometry big = geos.back();
   big.batch = 37;
   geos.push_back(big);
+  // 12*25 = 300 input rows per column (more than one block of K in the float GEMM kernel) and, below,
+  // 9 output channels (a full tile of 8 rows plus one).
+  geos.push_back({2, 12, 6, 7, 5, 5, 1, 1, 2, 2, 1, 1});
   for (DType dt : kFloatTypes)
     for (const auto& geo : geos)
       for (bool with_bias : {false, true}) {
         INFO(dname(dt) << " " << geom_str(geo) << " bias " << with_bias);
-        const int64_t O = 4;
+        const int64_t O = geo.channels == 12 ? 9 : 4;
         const Shape out_shape{geo.batch, O, geo.out_h(), geo.out_w()}, w_shape{O, geo.channels, geo.kernel_h, geo.kernel_w};
         Pair x = uniform_pair(input_shape(geo), -1, 1, g, dt), w = uniform_pair(w_shape, -1, 1, g, dt);
         Pair b = with_bias ? uniform_pair({O}, -1, 1, g, dt) : Pair{Tensor(), Tensor()};
@@ -800,4 +804,38 @@ TEST_CASE("agree: random values are bit-identical and depend only on (seed, stre
   CHECK(bitwise_equal(rand({7, 13}, g1, DType::F32, Device::Reference), rand({7, 13}, g2, DType::F32, Device::CPU)));
   CHECK(bitwise_equal(randn({5}, g1, DType::F64, Device::Reference), randn({5}, g2, DType::F64, Device::CPU)));
   CHECK(bitwise_equal(randint(0, 10, {9}, g1, Device::Reference), randint(0, 10, {9}, g2, Device::CPU)));
+}
+
+TEST_CASE("conv_gemm: the float kernel against a double-precision product, every tile shape") {
+  // Rows 1..17 (tails of the 8-row tiles), columns around the 16-float vectors and 48-column tiles,
+  // K around the 256 block (0: C is zeroed or kept), row strides wider than N, accumulating or not.
+  Generator g(14);
+  for (int64_t M : {1, 3, 7, 8, 9, 17})
+    for (int64_t N : {1, 15, 16, 17, 33, 48, 50, 97})
+      for (int64_t K : {0, 1, 5, 256, 300})
+        for (bool accumulate : {false, true}) {
+          INFO("M " << M << " N " << N << " K " << K << " accumulate " << accumulate);
+          const int64_t ldb = N + 3, ldc = N + 2;
+          auto at = uniform({K * M}, -1, 1, g, DType::F32).to_vector<float>();
+          auto b = uniform({K * ldb + conv_gemm::kSlack}, -1, 1, g, DType::F32).to_vector<float>();
+          auto c = uniform({M * ldc}, -1, 1, g, DType::F32).to_vector<float>();
+          const std::vector<float> c0 = c;
+          conv_gemm::gemm(M, N, K, at.data(), b.data(), ldb, c.data(), ldc, accumulate);
+          int64_t bad = 0;
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < ldc; ++j) {
+              const size_t o = size_t(i * ldc + j);
+              if (j >= N) {  // outside C's N columns: untouched
+                bad += c[o] != c0[o];
+                continue;
+              }
+              double want = accumulate ? double(c0[o]) : 0.0, scale = std::fabs(want);
+              for (int64_t k = 0; k < K; ++k) {
+                const double p = double(at[size_t(k * M + i)]) * double(b[size_t(k * ldb + j)]);
+                want += p, scale += std::fabs(p);
+              }
+              bad += std::fabs(double(c[o]) - want) > 1e-6 * (scale + 1);
+            }
+          CHECK(bad == 0);
+        }
 }

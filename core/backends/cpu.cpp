@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/backends/conv_gemm_kernel.h"
 #include "core/parallel.h"
 #include "core/storage.h"
 
@@ -534,14 +535,23 @@ ConvSizes conv_sizes(const Conv2dGeometry& g, int64_t O) {
 template <class T>
 void conv2d_typed(const T* x, const T* w, const T* bias, const Conv2dGeometry& g, int64_t O, T* out) {
   const ConvSizes z = conv_sizes(g, O);
+  constexpr bool f32 = std::is_same_v<T, float>;
+  // float: conv_gemm's kernel, which takes the weights transposed ([C*KK, O]); double: Eigen.
+  Scratch<T> wt(f32 ? z.CKK * z.O : 0);
+  if (f32)
+    for (int64_t o = 0; o < z.O; ++o)
+      for (int64_t k = 0; k < z.CKK; ++k) wt.p[k * z.O + o] = w[o * z.CKK + k];
   parallel_for(g.batch, grain_for(z.O * z.CKK * z.L, kConvSampleWork), [&](int64_t n0, int64_t n1) {
-    Scratch<T> cols(z.CKK * z.L);
+    Scratch<T> cols(z.CKK * z.L + conv_gemm::kSlack);
     for (int64_t n = n0; n < n1; ++n) {
       im2col_typed(x + n * z.CHW, z.one, cols.p);
       T* o = out + n * z.O * z.L;
       if (bias)  // start from the bias; the GEMM accumulates onto it
         for (int64_t c = 0; c < z.O; ++c) std::fill(o + c * z.L, o + (c + 1) * z.L, bias[c]);
-      gemm_single<T>(false, false, z.O, z.L, z.CKK, T(1), w, cols.p, bias ? T(1) : T(0), o);
+      if constexpr (f32)
+        conv_gemm::gemm(z.O, z.L, z.CKK, wt.p, cols.p, z.L, o, z.L, bias != nullptr);
+      else
+        gemm_single<T>(false, false, z.O, z.L, z.CKK, T(1), w, cols.p, bias ? T(1) : T(0), o);
     }
   });
 }
@@ -563,22 +573,32 @@ void conv2d_backward_input_typed(const T* gout, const T* w, const Conv2dGeometry
   for (int64_t i = 0; unit && i < z.O * z.CKK; ++i) unit = std::isfinite(w[i]);
   if (!unit) {
     parallel_for(g.batch, grain_for(z.O * z.CKK * z.L, kConvSampleWork), [&](int64_t n0, int64_t n1) {
-      Scratch<T> dcols(z.CKK * z.L);
+      Scratch<T> dcols(z.CKK * z.L), gn(std::is_same_v<T, float> ? z.O * z.L + conv_gemm::kSlack : 0);
       for (int64_t n = n0; n < n1; ++n) {
-        gemm_single<T>(true, false, z.CKK, z.L, z.O, T(1), w, gout + n * z.O * z.L, T(0), dcols.p);  // W^T dout_n
+        const T* go = gout + n * z.O * z.L;
+        if constexpr (std::is_same_v<T, float>) {  // W^T dout_n, dout_n copied to a buffer with the kernel's slack
+          std::copy(go, go + z.O * z.L, gn.p);
+          conv_gemm::gemm(z.CKK, z.L, z.O, w, gn.p, z.L, dcols.p, z.L, false);
+        } else {
+          gemm_single<T>(true, false, z.CKK, z.L, z.O, T(1), w, go, T(0), dcols.p);
+        }
         col2im_typed(dcols.p, z.one, gx + n * z.CHW);
       }
     });
     return;
   }
   parallel_for(g.batch, grain_for(z.O * z.CKK * Lp, kConvSampleWork), [&](int64_t n0, int64_t n1) {
-    Scratch<T> wide(z.O * Lp), dcols(z.CKK * Lp);
+    Scratch<T> wide(z.O * Lp + conv_gemm::kSlack), dcols(z.CKK * Lp);
     PaddedPlane<T> plane(z.one, KW);  // slack: the last tap's run overhangs the padded plane by KW - 2
     std::fill(wide.p, wide.p + z.O * Lp, T(0));  // the extra columns stay 0
     for (int64_t n = n0; n < n1; ++n) {
       const T* gn = gout + n * z.O * z.L;
       for (int64_t r = 0; r < z.O * OH; ++r) copy_row(wide.p + r * ldp, gn + r * OW, OW);
-      gemm_single<T>(true, false, z.CKK, Lp, z.O, T(1), w, wide.p, T(0), dcols.p);  // W^T dout_n, widened
+      // W^T dout_n, widened; conv_gemm takes A = W^T transposed, which is w as stored
+      if constexpr (std::is_same_v<T, float>)
+        conv_gemm::gemm(z.CKK, Lp, z.O, w, wide.p, Lp, dcols.p, Lp, false);
+      else
+        gemm_single<T>(true, false, z.CKK, Lp, z.O, T(1), w, wide.p, T(0), dcols.p);
       for (int64_t c = 0; c < g.channels; ++c) {
         T* xp = gx + n * z.CHW + c * H * W;
         T* pp = plane.zeroed(xp);
