@@ -532,11 +532,24 @@ ConvSizes conv_sizes(const Conv2dGeometry& g, int64_t O) {
   return z;
 }
 
+// C[M x N] = A B (+ C when accumulate) for a per-sample convolution product whose B is one of our own
+// buffers (with conv_gemm::kSlack room past its end, contiguous rows of N). float goes to conv_gemm's
+// kernel, which takes A transposed (`at`, K x M); double to Eigen, which takes A as stored in `a`
+// (transposed when ta).
+template <class T>
+void column_product(int64_t M, int64_t N, int64_t K, const T* at, bool ta, const T* a, const T* b, T* c,
+                    bool accumulate) {
+  if constexpr (std::is_same_v<T, float>)
+    conv_gemm::gemm(M, N, K, at, b, N, c, N, accumulate);
+  else
+    gemm_single<T>(ta, false, M, N, K, T(1), a, b, accumulate ? T(1) : T(0), c);
+}
+
 template <class T>
 void conv2d_typed(const T* x, const T* w, const T* bias, const Conv2dGeometry& g, int64_t O, T* out) {
   const ConvSizes z = conv_sizes(g, O);
+  // The weights transposed ([C*KK, O]) for the float kernel (see column_product).
   constexpr bool f32 = std::is_same_v<T, float>;
-  // float: conv_gemm's kernel, which takes the weights transposed ([C*KK, O]); double: Eigen.
   Scratch<T> wt(f32 ? z.CKK * z.O : 0);
   if (f32)
     for (int64_t o = 0; o < z.O; ++o)
@@ -548,10 +561,7 @@ void conv2d_typed(const T* x, const T* w, const T* bias, const Conv2dGeometry& g
       T* o = out + n * z.O * z.L;
       if (bias)  // start from the bias; the GEMM accumulates onto it
         for (int64_t c = 0; c < z.O; ++c) std::fill(o + c * z.L, o + (c + 1) * z.L, bias[c]);
-      if constexpr (f32)
-        conv_gemm::gemm(z.O, z.L, z.CKK, wt.p, cols.p, z.L, o, z.L, bias != nullptr);
-      else
-        gemm_single<T>(false, false, z.O, z.L, z.CKK, T(1), w, cols.p, bias ? T(1) : T(0), o);
+      column_product<T>(z.O, z.L, z.CKK, wt.p, false, w, cols.p, o, bias != nullptr);
     }
   });
 }
@@ -573,15 +583,12 @@ void conv2d_backward_input_typed(const T* gout, const T* w, const Conv2dGeometry
   for (int64_t i = 0; unit && i < z.O * z.CKK; ++i) unit = std::isfinite(w[i]);
   if (!unit) {
     parallel_for(g.batch, grain_for(z.O * z.CKK * z.L, kConvSampleWork), [&](int64_t n0, int64_t n1) {
-      Scratch<T> dcols(z.CKK * z.L), gn(std::is_same_v<T, float> ? z.O * z.L + conv_gemm::kSlack : 0);
+      Scratch<T> dcols(z.CKK * z.L), gn(z.O * z.L + conv_gemm::kSlack);
       for (int64_t n = n0; n < n1; ++n) {
         const T* go = gout + n * z.O * z.L;
-        if constexpr (std::is_same_v<T, float>) {  // W^T dout_n, dout_n copied to a buffer with the kernel's slack
-          std::copy(go, go + z.O * z.L, gn.p);
-          conv_gemm::gemm(z.CKK, z.L, z.O, w, gn.p, z.L, dcols.p, z.L, false);
-        } else {
-          gemm_single<T>(true, false, z.CKK, z.L, z.O, T(1), w, go, T(0), dcols.p);
-        }
+        std::copy(go, go + z.O * z.L, gn.p);  // into a buffer with the kernel's slack
+        // W^T dout_n; A = W^T transposed is w as stored
+        column_product<T>(z.CKK, z.L, z.O, w, true, w, gn.p, dcols.p, false);
         col2im_typed(dcols.p, z.one, gx + n * z.CHW);
       }
     });
@@ -594,11 +601,7 @@ void conv2d_backward_input_typed(const T* gout, const T* w, const Conv2dGeometry
     for (int64_t n = n0; n < n1; ++n) {
       const T* gn = gout + n * z.O * z.L;
       for (int64_t r = 0; r < z.O * OH; ++r) copy_row(wide.p + r * ldp, gn + r * OW, OW);
-      // W^T dout_n, widened; conv_gemm takes A = W^T transposed, which is w as stored
-      if constexpr (std::is_same_v<T, float>)
-        conv_gemm::gemm(z.CKK, Lp, z.O, w, wide.p, Lp, dcols.p, Lp, false);
-      else
-        gemm_single<T>(true, false, z.CKK, Lp, z.O, T(1), w, wide.p, T(0), dcols.p);
+      column_product<T>(z.CKK, Lp, z.O, w, true, w, wide.p, dcols.p, false);  // W^T dout_n, widened
       for (int64_t c = 0; c < g.channels; ++c) {
         T* xp = gx + n * z.CHW + c * H * W;
         T* pp = plane.zeroed(xp);
@@ -720,7 +723,7 @@ struct PoolLanes : PoolVectors<L> {
     const F a = even(p0, p1), b = odd(p0, p1), c = even(q0, q1), d = odd(q0, q1);
     nan |= (a != a) | (b != b) | (c != c) | (d != d);
     F best = a;
-    I off = I{} + 0, m = b > best;  // off: the winner's position relative to tap (0, 0)
+    I off = I{}, m = b > best;  // off: the winner's position relative to tap (0, 0)
     best = m ? b : best, off = m ? I{} + 1 : off;
     m = c > best, best = m ? c : best, off = m ? I{} + int32_t(W) : off;
     m = d > best, best = m ? d : best, off = m ? I{} + int32_t(W + 1) : off;
@@ -732,7 +735,7 @@ struct PoolLanes : PoolVectors<L> {
   // The whole row in blocks of L; the last block overlaps the one before (same values rewritten).
   static bool row(const float* r0, const float* r1, int64_t W, int64_t OW, int64_t base, float* out,
                   int64_t* idx) {
-    I nan = I{} + 0;
+    I nan = I{};
     int64_t ow = 0;
     for (; ow + L <= OW; ow += L) block(r0, r1, W, ow, base, out, idx, nan);
     if (ow < OW) block(r0, r1, W, OW - L, base, out, idx, nan);
@@ -747,8 +750,10 @@ template <class T>
 bool pool_row_pair_fast(const T* r0, const T* r1, int64_t W, int64_t OW, int64_t base, T* out, int64_t* idx) {
 #ifdef ADVGRAD_POOL_SHUFFLE
   if constexpr (std::is_same_v<T, float>) {
-    if (OW >= 8 && W < (int64_t(1) << 30)) return PoolLanes<8>::row(r0, r1, W, OW, base, out, idx);
-    if (OW >= 4 && W < (int64_t(1) << 30)) return PoolLanes<4>::row(r0, r1, W, OW, base, out, idx);
+    if (W < (int64_t(1) << 30)) {  // the lanes hold offsets up to W + 1 as int32
+      if (OW >= 8) return PoolLanes<8>::row(r0, r1, W, OW, base, out, idx);
+      if (OW >= 4) return PoolLanes<4>::row(r0, r1, W, OW, base, out, idx);
+    }
   }
 #endif
   return pool_row_pair_plain(r0, r1, W, OW, base, out, idx);
