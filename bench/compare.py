@@ -37,27 +37,29 @@ def peer_env(threads):
 CPU_USE = {}  # label -> CPU seconds per wall second of the whole run (1.0 = one busy core)
 
 
-def run_lines(cmd, env=None, label=None):
+def run_child(cmd, env=None, capture=True):
+    """Runs cmd to completion; returns its stdout (or '' when not captured), its resource usage as the
+    kernel counted it (wait4), and its wall time in seconds."""
     print('$ ' + ' '.join(cmd), file=sys.stderr, flush=True)
     start = time.monotonic()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
-    out = p.stdout.read()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE if capture else subprocess.DEVNULL, text=True, env=env)
+    out = p.stdout.read() if capture else ''
     _, status, usage = os.wait4(p.pid, 0)
     if status != 0:
         raise SystemExit('failed: ' + ' '.join(cmd))
+    return out, usage, time.monotonic() - start
+
+
+def run_lines(cmd, env=None, label=None):
+    out, usage, wall = run_child(cmd, env)
     if label:
-        CPU_USE[label] = (usage.ru_utime + usage.ru_stime) / max(time.monotonic() - start, 1e-9)
+        CPU_USE[label] = (usage.ru_utime + usage.ru_stime) / max(wall, 1e-9)
     return [json.loads(l) for l in out.splitlines() if l.startswith('{')]
 
 
 def peak_rss_mib(cmd, env=None):
-    """Runs cmd to completion and returns its peak resident set size in MiB, as the kernel counted it."""
-    print('$ ' + ' '.join(cmd), file=sys.stderr, flush=True)
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
-    _, status, usage = os.wait4(p.pid, 0)
-    if status != 0:
-        raise SystemExit('failed: ' + ' '.join(cmd))
-    return usage.ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
+    """Runs cmd to completion and returns its peak resident set size in MiB."""
+    return run_child(cmd, env, capture=False)[1].ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
 
 
 def have_torch():

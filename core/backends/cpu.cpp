@@ -183,8 +183,10 @@ template <class T> bool is_nan(T v) { return v != v; }  // false for int64
 struct Plus {
   template <class T> T operator()(T acc, T v) const { return acc + v; }
 };
+// Whether v replaces the running maximum m (scanning in order): it is larger, or the first NaN.
+template <class T> bool beats_max(T v, T m) { return v > m || (is_nan(v) && !is_nan(m)); }
 struct MaxNan {
-  template <class T> T operator()(T m, T v) const { return (v > m || (is_nan(v) && !is_nan(m))) ? v : m; }
+  template <class T> T operator()(T m, T v) const { return beats_max(v, m) ? v : m; }
 };
 struct MinNan {
   template <class T> T operator()(T m, T v) const { return (v < m || (is_nan(v) && !is_nan(m))) ? v : m; }
@@ -775,7 +777,7 @@ void max_pool_2x2_typed(const T* x, const Conv2dGeometry& g, T* out, int64_t* id
           const T v[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
           int j_best = 0;
           for (int j = 1; j < 4; ++j)
-            if (v[j] > v[j_best] || (is_nan(v[j]) && !is_nan(v[j_best]))) j_best = j;
+            if (beats_max(v[j], v[j_best])) j_best = j;
           op[ow] = v[j_best];
           ip[ow] = 2 * oh * W + pos[j_best];
         }
@@ -800,7 +802,7 @@ void max_pool_typed(const T* x, const Conv2dGeometry& g, T* out, int64_t* idx) {
           int64_t arg = -1;
           for_window(g, oh, ow, [&](int64_t pos) {
             const T v = xp[pos];
-            if (arg < 0 || v > best || (is_nan(v) && !is_nan(best))) {
+            if (arg < 0 || beats_max(v, best)) {
               best = v;
               arg = pos;
             }
