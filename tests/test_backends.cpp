@@ -732,7 +732,9 @@ TEST_CASE("agree: max_pool2d with NaN inputs (the first NaN in a window wins, as
 TEST_CASE("agree: lstm_cell and lstm_cell_backward") {
   Generator g(77);
   for (DType dt : kFloatTypes) {
-    for (auto [rows, H] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 5}, {37, 20}, {128, 128}}) {
+    for (const auto& shape : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 5}, {37, 20}, {128, 128}}) {
+      // Named copies, not a structured binding: doctest's INFO captures in a lambda (C++20 for bindings).
+      const int64_t rows = shape.first, H = shape.second;
       INFO(dname(dt) << " rows " << rows << " H " << H);
       // Pre-activations from -12 to 12 reach the saturated ends of sigmoid and tanh.
       Pair gates = uniform_pair({rows, 4 * H}, -12, 12, g, dt), c_prev = uniform_pair({rows, H}, -2, 2, g, dt);

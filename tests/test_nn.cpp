@@ -247,13 +247,16 @@ TEST_CASE("gradcheck through whole modules in float64 (LSTM, GRU, RNN, BatchNorm
   Tensor y = from_vector(std::vector<int64_t>{0, 3, 2});
   Tensor t = from_vector(std::vector<int64_t>{1, 0, 3});
   Tensor z = randn({3, 5}, g, DType::F64);
-  for (auto [name, f] : std::vector<std::pair<const char*, std::function<Tensor(const std::vector<Tensor>&)>>>{
+  for (const auto& loss_case : std::vector<std::pair<const char*, std::function<Tensor(const std::vector<Tensor>&)>>>{
            {"ce+smoothing", [&](const std::vector<Tensor>& in) { return cross_entropy(in[0], y, Reduction::Mean, 0.2); }},
            {"kl_div", [&](const std::vector<Tensor>& in) { return kl_div(log_softmax(in[0], 1), softmax(z, 1)); }},
            {"cw", [&](const std::vector<Tensor>& in) { return cw_margin_loss(in[0], y, Reduction::Sum); }},
            {"dlr", [&](const std::vector<Tensor>& in) { return dlr_loss(in[0], y, Reduction::None); }},
            {"dlr_t", [&](const std::vector<Tensor>& in) { return dlr_targeted_loss(in[0], y, t, Reduction::Mean); }},
        }) {
+    // Named copies, not a structured binding: CHECK_MESSAGE captures them in a lambda (C++20 for bindings).
+    const char* name = loss_case.first;
+    const auto& f = loss_case.second;
     auto r = gradcheck(f, {randn({3, 5}, g, DType::F64)});
     CHECK_MESSAGE(r.ok, name, ": ", r.to_string());
   }

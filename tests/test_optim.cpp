@@ -153,7 +153,9 @@ TEST_CASE("schedules match PyTorch's schedulers") {
                                                d("warmup_cosine.eta_min")),
            n("warmup_cosine.warmup"), d("warmup_cosine.start_factor"))},
   };
-  for (const auto& [name, sched] : schedules) {
+  for (const auto& entry_pair : schedules) {
+    const std::string& name = entry_pair.first;  // named, not bound: CAPTURE captures it in a lambda
+    const auto& sched = entry_pair.second;
     CAPTURE(name);
     const std::vector<double> lrs = entry(f, name + ".lr").to_vector<double>();
     std::vector<double> moms;
@@ -308,7 +310,7 @@ TEST_CASE("state() / load_state() resume training bit-exactly") {
     for (size_t i = 0; i < params.size(); ++i) CHECK(bitwise_equal(resumed_params[i], params[i]));
     const StateDict a = opt->state(), b = resumed->state();
     REQUIRE(a.size() == b.size());
-    for (const auto& [k, t] : a) CHECK_MESSAGE(bitwise_equal(t, b.at(k)), k);
+    for (const auto& kv : a) CHECK_MESSAGE(bitwise_equal(kv.second, b.at(kv.first)), kv.first);
     if (kind > 0) CHECK(a.at("1.step").item() == a.at("0.step").item() - 1);
   }
 }

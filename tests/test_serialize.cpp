@@ -121,7 +121,9 @@ TEST_CASE("round trip of every dtype, 0-d, empty and rank-4 tensors, with metada
   SafetensorsFile f = load_safetensors(path);
   CHECK(f.metadata == meta);
   REQUIRE(f.tensors.size() == sd.size());
-  for (const auto& [name, t] : sd) {
+  for (const auto& entry : sd) {
+    const std::string& name = entry.first;  // named, not bound: INFO captures it in a lambda
+    const Tensor& t = entry.second;
     INFO(name);
     REQUIRE(f.tensors.count(name));
     const Tensor& got = f.tensors.at(name);
@@ -157,7 +159,9 @@ TEST_CASE("non-contiguous inputs are written as their row-major elements") {
   CHECK_FALSE(sd["expanded"].is_contiguous());
   save_safetensors(dir.file("v.safetensors"), sd);
   SafetensorsFile f = load_safetensors(dir.file("v.safetensors"));
-  for (const auto& [name, t] : sd) {
+  for (const auto& entry : sd) {
+    const std::string& name = entry.first;  // named, not bound: INFO captures it in a lambda
+    const Tensor& t = entry.second;
     INFO(name);
     CHECK(same(f.tensors.at(name), t.clone()));
   }
