@@ -1,12 +1,10 @@
 #include "data/image_folder.h"
 
-#include <stb/stb_image.h>
-#include <stb/stb_image_resize.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include "core/error.h"
@@ -26,10 +24,6 @@ bool is_image_file_name(const std::string& name) {
 namespace {
 
 std::string size_str(int64_t h, int64_t w) { return std::to_string(h) + "x" + std::to_string(w); }
-
-struct StbFree {
-  void operator()(unsigned char* p) const { stbi_image_free(p); }
-};
 
 // Sorted names of the non-hidden entries of dir for which keep(entry) holds. Filesystem errors become an
 // IOError naming dir.
@@ -57,55 +51,7 @@ bool is_image_entry(const fs::directory_entry& e) {
   return !e.is_directory(ec) && is_image_file_name(e.path().filename().string());
 }
 
-// Both 0 (keep) or both positive and within the limits for decoded images.
-void check_resize_size(int64_t height, int64_t width, const char* op) {
-  if (height < 0 || width < 0 || (height == 0) != (width == 0))
-    throw ValueError(std::string(op) + ": resize size " + size_str(height, width) +
-                     " must be both positive or both 0 (keep)");
-  if (height > kMaxImageSide || width > kMaxImageSide || height * width > kMaxImagePixels)
-    throw ValueError(std::string(op) + ": resize size " + size_str(height, width) + " exceeds the limit of " +
-                     std::to_string(kMaxImageSide) + " px a side and " + std::to_string(kMaxImagePixels) + " px");
-}
-
 }  // namespace
-
-DecodedImage decode_image(const uint8_t* data, size_t size, const std::string& name, int channels,
-                          int64_t height, int64_t width) {
-  if (channels != 1 && channels != 3)
-    throw ValueError("decode_image: channels must be 1 or 3, got " + std::to_string(channels));
-  check_resize_size(height, width, "decode_image");
-  if (size == 0) throw IOError(name + ": empty file (0 bytes)");
-  if (size > size_t(INT32_MAX)) throw IOError(name + ": too large to decode");
-  // Dims come from the header first, so an absurd claim is refused before stb allocates for it.
-  int w = 0, h = 0, comp = 0;
-  if (!stbi_info_from_memory(data, int(size), &w, &h, &comp))
-    throw IOError(name + ": cannot decode image: " + stbi_failure_reason());
-  if (w <= 0 || h <= 0 || w > kMaxImageSide || h > kMaxImageSide || int64_t(w) * h > kMaxImagePixels)
-    throw IOError(name + ": image size " + size_str(h, w) + " (HxW) is outside the accepted range (at most " +
-                  std::to_string(kMaxImageSide) + " px a side and " + std::to_string(kMaxImagePixels) + " px)");
-  std::unique_ptr<unsigned char, StbFree> pixels(stbi_load_from_memory(data, int(size), &w, &h, &comp, channels));
-  if (!pixels) throw IOError(name + ": cannot decode image: " + stbi_failure_reason());
-
-  const unsigned char* hwc = pixels.get();
-  std::vector<unsigned char> resized;
-  DecodedImage out;
-  out.height = h;
-  out.width = w;
-  if (height > 0 && width > 0 && (height != h || width != w)) {
-    resized.resize(size_t(height * width * channels));
-    if (!stbir_resize_uint8(hwc, w, h, 0, resized.data(), int(width), int(height), 0, channels))
-      throw IOError(name + ": cannot resize image from " + size_str(h, w) + " to " + size_str(height, width));
-    hwc = resized.data();
-    out.height = height;
-    out.width = width;
-  }
-  // stb gives interleaved HWC; Dataset keeps CHW (the layout of conv2d inputs).
-  const int64_t plane = out.height * out.width;
-  out.chw.resize(size_t(plane * channels));
-  for (int64_t p = 0; p < plane; ++p)
-    for (int c = 0; c < channels; ++c) out.chw[size_t(c * plane + p)] = hwc[p * channels + c];
-  return out;
-}
 
 Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& options) {
   check_resize_size(options.height, options.width, "load_image_folder");
@@ -125,27 +71,51 @@ Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& opti
     }
   }
 
-  // Decode in parallel, one file per chunk. Exceptions must not leave a parallel region, so each file
-  // keeps its own error and the first one in file order is thrown afterwards (same error at any thread count).
+  // Exceptions must not leave a parallel region, so each file keeps its own error and the first one in
+  // file order is thrown afterwards (same error at any thread count).
   const int channels = options.grayscale ? 1 : 3;
   const int64_t n = int64_t(files.size());
-  std::vector<DecodedImage> decoded(files.size());
   std::vector<std::string> errors(files.size());
-  parallel_for(n, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      try {
-        std::vector<uint8_t> bytes = read_file_bytes(files[size_t(i)]);
-        decoded[size_t(i)] = decode_image(bytes.data(), bytes.size(), files[size_t(i)], channels, options.height,
-                                          options.width);
-      } catch (const IOError& e) {
-        errors[size_t(i)] = e.what();  // already names the file
-      } catch (const std::exception& e) {
-        errors[size_t(i)] = files[size_t(i)] + ": " + e.what();  // e.g. bad_alloc
+  auto first_error = [&] {
+    for (const std::string& e : errors)
+      if (!e.empty()) throw IOError(e);
+  };
+  auto for_each_file = [&](const std::function<void(size_t)>& f) {
+    parallel_for(n, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        try {
+          f(size_t(i));
+        } catch (const IOError& e) {
+          errors[size_t(i)] = e.what();  // already names the file
+        } catch (const std::exception& e) {
+          errors[size_t(i)] = files[size_t(i)] + ": " + e.what();  // e.g. bad_alloc
+        }
       }
-    }
+    });
+    first_error();
+  };
+
+  // First the headers of every file: a folder of small files claiming huge sizes is refused before
+  // anything is decoded (24 PNGs of 16384x4096 zeros are 4.6 MB on disk and 4.5 GiB decoded).
+  std::vector<uint64_t> kept(files.size());
+  for_each_file([&](size_t i) {
+    std::vector<uint8_t> bytes = read_file_bytes(files[i]);
+    ImageHeader hd = probe_image(bytes.data(), bytes.size(), files[i]);
+    const int64_t h = options.height > 0 ? options.height : hd.height, w = options.width > 0 ? options.width : hd.width;
+    kept[i] = uint64_t(h) * uint64_t(w) * uint64_t(channels);  // each factor is bounded: no overflow
   });
-  for (const std::string& e : errors)
-    if (!e.empty()) throw IOError(e);
+  uint64_t total = 0;
+  for (uint64_t k : kept) total += k;  // at most 2^26 px * 3 per file, so no overflow below 2^40 files
+  if (total > options.max_total_bytes)
+    throw IOError(dir + ": the " + std::to_string(files.size()) + " images decode to " + std::to_string(total) +
+                  " bytes, more than the " + std::to_string(options.max_total_bytes) +
+                  "-byte limit for an image folder (set a smaller resize size or use fewer images)");
+
+  std::vector<DecodedImage> decoded(files.size());
+  for_each_file([&](size_t i) {
+    std::vector<uint8_t> bytes = read_file_bytes(files[i]);
+    decoded[i] = decode_image(bytes.data(), bytes.size(), files[i], channels, options.height, options.width);
+  });
 
   Dataset d;
   d.kind = "image-folder";

@@ -135,6 +135,39 @@ Bytes to_chw(const Bytes& hwc, int h, int w, int comp) {
   return chw;
 }
 
+
+// Encoded bytes from stb_image_write (libstb) for the decoder tests.
+void append_bytes(void* ctx, void* data, int size) {
+  auto* out = static_cast<Bytes*>(ctx);
+  out->insert(out->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+}
+Bytes encode(const char* format, int h, int w, int comp, const Bytes& px) {
+  Bytes out;
+  const std::string f = format;
+  if (f == "png") REQUIRE(stbi_write_png_to_func(append_bytes, &out, w, h, comp, px.data(), w * comp));
+  if (f == "bmp") REQUIRE(stbi_write_bmp_to_func(append_bytes, &out, w, h, comp, px.data()));
+  if (f == "jpg") REQUIRE(stbi_write_jpg_to_func(append_bytes, &out, w, h, comp, px.data(), 95));
+  REQUIRE(!out.empty());
+  return out;
+}
+Bytes text_bytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
+void put_be32(Bytes& b, size_t at, uint32_t v) {
+  for (int k = 0; k < 4; ++k) b[at + size_t(k)] = uint8_t(v >> (24 - 8 * k));
+}
+// A PNG of signature, IHDR (8-bit RGB, h x w) and IEND, with no pixel data: enough for the header checks.
+Bytes png_header_only(uint32_t h, uint32_t w) {
+  Bytes b{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 0, 0, 0, 0, 0,
+          8, 2, 0, 0, 0};
+  put_be32(b, 16, w);
+  put_be32(b, 20, h);
+  uint32_t crc = uint32_t(crc32(0, b.data() + 12, 17));
+  b.resize(b.size() + 4);
+  put_be32(b, 29, crc);
+  const uint8_t iend[] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+  b.insert(b.end(), iend, iend + sizeof iend);
+  return b;
+}
+
 // A synthetic dataset whose sample i has every byte derived from i, so batches can be traced back.
 Dataset synthetic(int64_t n, Shape chw) {
   Dataset d;
@@ -466,9 +499,98 @@ TEST_CASE("image folder: bad folders and files are IOErrors naming the path") {
     huge[size_t(k)] = 0x00, huge[size_t(k + 1)] = 0x01, huge[size_t(k + 2)] = 0x86, huge[size_t(k + 3)] = 0xa0;
   }
   write_bytes(dir / "b/1.png", huge);
-  std::string msg = io_error([&] { load_image_folder(d); });
-  CHECK(contains(msg, dir / "b/1.png"));
-  CHECK((contains(msg, "outside the accepted range") || contains(msg, "cannot decode image")));
+  CHECK_IO_ERROR(load_image_folder(d), dir / "b/1.png", "image size 100000x100000 (HxW) is outside the accepted range");
+}
+
+TEST_CASE("image decoding: only PNG, JPEG and BMP pass, recognised by their bytes whatever the name says") {
+  TempDir dir;
+  // Each of these is decodable by a full stb_image (so was accepted as 1.png before), and the 16-bit PGM
+  // made Debian's stb_image 2.27 read past its heap block (SIGSEGV for 4096x4096).
+  Bytes tga{0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 2, 0, 24, 0};  // uncompressed 2x2 RGB TGA
+  tga.resize(tga.size() + 12, 200);
+  Bytes pgm16 = text_bytes("P5\n4096 4096\n65535\n");
+  pgm16.resize(pgm16.size() + 64, 7);
+  Bytes pgm_small = text_bytes("P5\n2 2\n255\n");
+  pgm_small.insert(pgm_small.end(), {1, 2, 3, 4});
+  Bytes gif = text_bytes("GIF89a");
+  gif.insert(gif.end(), {1, 0, 1, 0, 0, 0, 0, ',', 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 'D', 1, 0, ';'});
+  const std::vector<std::pair<Bytes, std::string>> refused{
+      {pgm16, "PNM"}, {pgm_small, "PNM"}, {gif, "GIF"}, {text_bytes("8BPS\x00\x01"), "PSD"},
+      {text_bytes("#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 2 +X 2\n"), "HDR"},
+      {Bytes{0x53, 0x80, 0xF6, 0x34, 0, 0, 0, 0}, "PIC"}, {tga, "first bytes 00 00 02 00"}};
+  for (size_t k = 0; k < refused.size(); ++k) {
+    const Bytes& bytes = refused[k].first;
+    const std::string looks = refused[k].second;
+    CAPTURE(looks);
+    const std::string name = dir / ("c" + std::to_string(k) + "/1.png");
+    write_bytes(name, bytes);
+    CHECK_IO_ERROR(decode_image(bytes.data(), bytes.size(), name, 3), name, looks);
+    CHECK_IO_ERROR(decode_image(bytes.data(), bytes.size(), name, 1), name, "only PNG, JPEG and BMP");
+    CHECK_IO_ERROR(load_image_folder(dir.path.string()), name, looks);
+    fs::remove_all(dir / ("c" + std::to_string(k)));
+  }
+
+  // The three accepted formats decode through our own stb_image (PNG and BMP exactly; JPEG is lossy).
+  Bytes px = png_pixels(3, 5, 3, 4);
+  for (const char* format : {"png", "bmp"}) {
+    Bytes file = encode(format, 3, 5, 3, px);
+    DecodedImage img = decode_image(file.data(), file.size(), format, 3);
+    CHECK(img.height == 3);
+    CHECK(img.width == 5);
+    CHECK(img.chw == to_chw(px, 3, 5, 3));
+  }
+  Bytes flat(4 * 6 * 3, 90);
+  Bytes jpg = encode("jpg", 4, 6, 3, flat);
+  DecodedImage j = decode_image(jpg.data(), jpg.size(), "x.jpg", 1);
+  CHECK(j.height == 4);
+  CHECK(j.width == 6);
+  CHECK(std::all_of(j.chw.begin(), j.chw.end(), [](uint8_t v) { return std::abs(int(v) - 90) <= 2; }));
+  CHECK(probe_image(jpg.data(), jpg.size(), "x.jpg").format == ImageFormat::JPEG);
+
+  // Headers claiming sizes beyond the limits are refused naming the file and the size, for every format.
+  Bytes huge_png = png_header_only(100000, 100000);
+  CHECK_IO_ERROR(decode_image(huge_png.data(), huge_png.size(), "huge.png", 3), "huge.png", "image size 100000x100000");
+  Bytes huge_bmp = encode("bmp", 3, 5, 3, px);
+  huge_bmp[18] = 0x20, huge_bmp[19] = 0x4e, huge_bmp[20] = 0, huge_bmp[21] = 0;  // width 20000
+  CHECK_IO_ERROR(decode_image(huge_bmp.data(), huge_bmp.size(), "huge.bmp", 3), "huge.bmp", "image size 3x20000");
+  Bytes huge_jpg = jpg;
+  size_t sof = 2;
+  while (sof + 1 < huge_jpg.size() && !(huge_jpg[sof] == 0xFF && huge_jpg[sof + 1] == 0xC0)) ++sof;
+  REQUIRE(sof + 9 < huge_jpg.size());
+  huge_jpg[sof + 5] = 0x4e, huge_jpg[sof + 6] = 0x20;  // height 20000
+  CHECK_IO_ERROR(decode_image(huge_jpg.data(), huge_jpg.size(), "huge.jpg", 3), "huge.jpg", "image size 20000x6");
+  Bytes zero_side = png_header_only(0, 4);
+  CHECK_IO_ERROR(decode_image(zero_side.data(), zero_side.size(), "z.png", 3), "z.png", "image size 0x4");
+  // Magic bytes without the size behind them.
+  Bytes sig(huge_png.begin(), huge_png.begin() + 8);
+  CHECK_IO_ERROR(decode_image(sig.data(), sig.size(), "sig.png", 3), "sig.png", "truncated or corrupt PNG header");
+  Bytes soi{0xFF, 0xD8, 0xFF, 0xD9};
+  CHECK_IO_ERROR(decode_image(soi.data(), soi.size(), "soi.jpg", 3), "soi.jpg", "truncated or corrupt JPEG header");
+}
+
+TEST_CASE("image folder: the decoded size of all files is checked from their headers before decoding") {
+  TempDir dir;
+  // 24 headers of 16384x4096 RGB: 4.5 GiB decoded, refused at the default 1 GiB before any decoding (the
+  // files hold no pixel data, so decoding would fail with a different message).
+  Bytes big = png_header_only(16384, 4096);
+  for (int i = 0; i < 24; ++i) write_bytes(dir / ("c/" + std::to_string(100 + i) + ".png"), big);
+  const std::string d = dir.path.string();
+  CHECK_IO_ERROR(load_image_folder(d), d, "decode to 4831838208 bytes, more than the 1073741824-byte limit");
+  // The budget counts what is kept: resized to 16x16 they fit, and then decoding fails on the first file.
+  ImageFolderOptions small;
+  small.height = 16;
+  small.width = 16;
+  CHECK_IO_ERROR(load_image_folder(d, small), dir / "c/100.png", "cannot decode image");
+  // The limit is exact: 3 RGB images of 4x4 are 144 bytes.
+  TempDir ok;
+  for (int i = 0; i < 3; ++i) write_png(ok / ("c/" + std::to_string(i) + ".png"), 4, 4, 3, i);
+  ImageFolderOptions limit;
+  limit.max_total_bytes = 144;
+  CHECK(load_image_folder(ok.path.string(), limit).size() == 3);
+  limit.max_total_bytes = 143;
+  CHECK_IO_ERROR(load_image_folder(ok.path.string(), limit), ok.path.string(), "decode to 144 bytes, more than the 143");
+  limit.grayscale = true;  // 1 channel: 48 bytes
+  CHECK(load_image_folder(ok.path.string(), limit).size() == 3);
 }
 
 TEST_CASE("image folder: decoding is identical at 1, 2 and 3 threads and reports the first bad file") {

@@ -1,0 +1,201 @@
+// Image decoding: the format is recognised by its magic bytes and only PNG, JPEG and BMP reach stb_image,
+// which is compiled here from Debian's header with only those decoders. stb_image alone picks a decoder
+// from the bytes, whatever the file name says, and Debian's libstb also carries PNM/GIF/PSD/HDR/PIC/TGA
+// decoders with known memory bugs (a 16-bit PGM named 1.png over-reads the heap in 2.27): none of them is
+// compiled in, and the linked libstb is used only for stb_image_resize and stb_image_write.
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "core/error.h"
+#include "data/image_folder.h"
+
+// STB_IMAGE_STATIC: every stbi_ symbol is local to this file, so nothing clashes with libstb's copy.
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_NO_STDIO
+#define STBI_NO_LINEAR
+#define STBI_NO_HDR
+// stb's own dimension check (defence in depth: probe_image refuses larger sides first).
+#define STBI_MAX_DIMENSIONS 16384
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include <stb/stb_image.h>
+#pragma GCC diagnostic pop
+
+#include <stb/stb_image_resize.h>
+
+namespace advgrad {
+
+static_assert(STBI_MAX_DIMENSIONS == kMaxImageSide, "stb's limit must match kMaxImageSide");
+
+namespace {
+
+std::string size_str(int64_t h, int64_t w) { return std::to_string(h) + "x" + std::to_string(w); }
+
+struct StbFree {
+  void operator()(unsigned char* p) const { stbi_image_free(p); }
+};
+
+bool starts_with(const uint8_t* data, size_t size, const char* magic, size_t n) {
+  return size >= n && std::equal(data, data + n, reinterpret_cast<const uint8_t*>(magic));
+}
+
+uint32_t be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
+uint32_t le32(const uint8_t* p) { return uint32_t(p[3]) << 24 | uint32_t(p[2]) << 16 | uint32_t(p[1]) << 8 | p[0]; }
+
+// What refused bytes look like, for the message: the formats stb could decode but we do not accept, else
+// the first bytes in hex.
+std::string describe_bytes(const uint8_t* data, size_t size) {
+  if (size >= 2 && data[0] == 'P' && data[1] >= '1' && data[1] <= '7') return "PNM/PGM/PPM (netpbm) data";
+  if (starts_with(data, size, "GIF8", 4)) return "GIF data";
+  if (starts_with(data, size, "8BPS", 4)) return "PSD (Photoshop) data";
+  if (starts_with(data, size, "#?RADIANCE", 10) || starts_with(data, size, "#?RGBE", 6)) return "HDR (Radiance) data";
+  if (starts_with(data, size, "\x53\x80\xF6\x34", 4)) return "PIC (Softimage) data";
+  if (starts_with(data, size, "RIFF", 4)) return "RIFF (e.g. WebP) data";
+  if (starts_with(data, size, "\x89PNG", 4) || starts_with(data, size, "\xFF\xD8", 2) || starts_with(data, size, "BM", 2))
+    return "a truncated PNG, JPEG or BMP header";
+  static const char* hex = "0123456789abcdef";
+  std::string s = "unrecognised data (first bytes";
+  for (size_t i = 0; i < std::min<size_t>(size, 8); ++i) s += std::string(" ") + hex[data[i] >> 4] + hex[data[i] & 15];
+  return s + ")";
+}
+
+// JPEG: the frame size is in the first SOF segment; markers before it are skipped by their lengths.
+bool jpeg_size(const uint8_t* data, size_t size, int64_t& h, int64_t& w) {
+  size_t p = 2;
+  while (p + 1 < size) {
+    if (data[p] != 0xFF) return false;
+    uint8_t m = data[p + 1];
+    if (m == 0xFF) {  // fill byte
+      ++p;
+      continue;
+    }
+    p += 2;
+    if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;  // markers without a length
+    if (m == 0xD8 || m == 0xD9 || m == 0xDA) return false;  // a scan (or end) before any frame header
+    if (p + 2 > size) return false;
+    const size_t len = size_t(data[p]) << 8 | data[p + 1];
+    if (len < 2) return false;
+    const bool sof = m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC;
+    if (sof) {
+      if (len < 7 || p + 7 > size) return false;
+      h = int64_t(data[p + 3]) << 8 | data[p + 4];
+      w = int64_t(data[p + 5]) << 8 | data[p + 6];
+      return true;
+    }
+    p += len;
+  }
+  return false;
+}
+
+}  // namespace
+
+ImageHeader probe_image(const uint8_t* data, size_t size, const std::string& name) {
+  if (size == 0) throw IOError(name + ": empty file (0 bytes)");
+  ImageHeader hd;
+  bool sized = false;
+  if (starts_with(data, size, "\x89PNG\r\n\x1a\n", 8)) {
+    hd.format = ImageFormat::PNG;
+    // The first chunk must be IHDR: width and height are big-endian uint32 at bytes 16 and 20.
+    if (size >= 24 && starts_with(data + 12, size - 12, "IHDR", 4)) {
+      hd.width = be32(data + 16);
+      hd.height = be32(data + 20);
+      sized = true;
+    }
+  } else if (starts_with(data, size, "\xFF\xD8\xFF", 3)) {
+    hd.format = ImageFormat::JPEG;
+    sized = jpeg_size(data, size, hd.height, hd.width);
+  } else if (starts_with(data, size, "BM", 2)) {
+    hd.format = ImageFormat::BMP;
+    // The info header at 14 starts with its own size: 12 for the old OS/2 header (16-bit sides),
+    // otherwise signed 32-bit sides (a negative height means top-down rows).
+    if (size >= 26) {
+      const uint32_t info = le32(data + 14);
+      if (info == 12) {
+        hd.width = int64_t(data[18] | data[19] << 8);
+        hd.height = int64_t(data[20] | data[21] << 8);
+      } else {
+        hd.width = int32_t(le32(data + 18));
+        hd.height = int32_t(le32(data + 22));
+        if (hd.height < 0) hd.height = -hd.height;
+      }
+      sized = true;
+    }
+  } else {
+    throw IOError(name + ": cannot decode image: not a PNG, JPEG or BMP file (the bytes look like " +
+                  describe_bytes(data, size) + "); only PNG, JPEG and BMP images are accepted");
+  }
+  static const char* format_names[] = {"PNG", "JPEG", "BMP"};
+  if (!sized)
+    throw IOError(name + ": cannot decode image: truncated or corrupt " + format_names[int(hd.format)] +
+                  " header (no image size found)");
+  if (hd.width <= 0 || hd.height <= 0 || hd.width > kMaxImageSide || hd.height > kMaxImageSide ||
+      hd.width * hd.height > kMaxImagePixels)
+    throw IOError(name + ": image size " + size_str(hd.height, hd.width) + " (HxW) is outside the accepted range " +
+                  "(at most " + std::to_string(kMaxImageSide) + " px a side and " + std::to_string(kMaxImagePixels) +
+                  " px)");
+  return hd;
+}
+
+void check_resize_size(int64_t height, int64_t width, const char* op) {
+  if (height < 0 || width < 0 || (height == 0) != (width == 0))
+    throw ValueError(std::string(op) + ": resize size " + size_str(height, width) +
+                     " must be both positive or both 0 (keep)");
+  if (height > kMaxImageSide || width > kMaxImageSide || height * width > kMaxImagePixels)
+    throw ValueError(std::string(op) + ": resize size " + size_str(height, width) + " exceeds the limit of " +
+                     std::to_string(kMaxImageSide) + " px a side and " + std::to_string(kMaxImagePixels) + " px");
+}
+
+DecodedImage decode_image(const uint8_t* data, size_t size, const std::string& name, int channels,
+                          int64_t height, int64_t width) {
+  if (channels != 1 && channels != 3)
+    throw ValueError("decode_image: channels must be 1 or 3, got " + std::to_string(channels));
+  check_resize_size(height, width, "decode_image");
+  const ImageHeader hd = probe_image(data, size, name);  // format and size are checked before stb sees the data
+  if (size > size_t(INT32_MAX)) throw IOError(name + ": too large to decode");
+  int w = 0, h = 0, comp = 0;
+  if (!stbi_info_from_memory(data, int(size), &w, &h, &comp))
+    throw IOError(name + ": cannot decode image: " + stbi_failure_reason());
+  if (w != hd.width || h != hd.height)
+    throw IOError(name + ": cannot decode image: corrupt header (size " + size_str(hd.height, hd.width) +
+                  " in the header, " + size_str(h, w) + " found by the decoder)");
+  // 8-bit output only (16-bit PNGs are converted by stb), `channels` interleaved components.
+  std::unique_ptr<unsigned char, StbFree> pixels(stbi_load_from_memory(data, int(size), &w, &h, &comp, channels));
+  if (!pixels) throw IOError(name + ": cannot decode image: " + stbi_failure_reason());
+  if (w != hd.width || h != hd.height)
+    throw IOError(name + ": cannot decode image: decoded size " + size_str(h, w) + " differs from the header's " +
+                  size_str(hd.height, hd.width));
+
+  const unsigned char* hwc = pixels.get();
+  std::vector<unsigned char> resized;
+  DecodedImage out;
+  out.height = h;
+  out.width = w;
+  if (height > 0 && width > 0 && (height != h || width != w)) {
+    resized.resize(size_t(height * width * channels));
+    if (!stbir_resize_uint8(hwc, w, h, 0, resized.data(), int(width), int(height), 0, channels))
+      throw IOError(name + ": cannot resize image from " + size_str(h, w) + " to " + size_str(height, width));
+    hwc = resized.data();
+    out.height = height;
+    out.width = width;
+    pixels.reset();  // the full-size pixels are no longer needed
+  }
+  // stb gives interleaved HWC; Dataset keeps CHW (the layout of conv2d inputs).
+  const int64_t plane = out.height * out.width;
+  out.chw.resize(size_t(plane * channels));
+  for (int64_t p = 0; p < plane; ++p)
+    for (int c = 0; c < channels; ++c) out.chw[size_t(c * plane + p)] = hwc[p * channels + c];
+  return out;
+}
+
+}  // namespace advgrad
