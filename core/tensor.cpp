@@ -123,7 +123,8 @@ Tensor Tensor::to(Device d) const {
   if (d == device()) return *this;
   Tensor src = dense();
   Tensor out = empty(shape(), dtype(), d);
-  std::memcpy(out.raw_data(), src.raw_data(), size_t(numel()) * dtype_size(dtype()));  // both live in host memory
+  // Both live in host memory. An empty tensor may have no buffer at all: memcpy of null is undefined even for 0 bytes.
+  if (numel() > 0) std::memcpy(out.raw_data(), src.raw_data(), size_t(numel()) * dtype_size(dtype()));
   return out;
 }
 

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages advgrad needs (apt-get only; nothing is downloaded at build time).
 # As root, missing packages are installed; otherwise the exact apt-get line is printed and we exit 1.
-# Usage: scripts/setup.sh [--peer]   (--peer adds PyTorch + OpenBLAS for golden fixtures and benchmarks)
+# Usage: scripts/setup.sh [--peer] [--sanitizers]
+#   --peer        adds PyTorch + OpenBLAS (golden fixtures and the benchmark peer; never needed to build)
+#   --sanitizers  adds clang with its sanitizer/libFuzzer runtimes and OpenMP (scripts/sanitize.sh, fuzz.sh)
 set -euo pipefail
 
 packages=(build-essential cmake libeigen3-dev doctest-dev libstb-dev zlib1g-dev libcli11-dev nlohmann-json3-dev
           dataset-fashion-mnist)
-if [[ "${1:-}" == "--peer" ]]; then packages+=(python3-torch python3-numpy libopenblas0-pthread); fi
+for arg in "$@"; do
+  case "$arg" in
+    --peer) packages+=(python3-torch python3-numpy libopenblas0-pthread) ;;
+    --sanitizers) packages+=(clang libclang-rt-14-dev libomp-14-dev) ;;
+    *) echo "scripts/setup.sh: unknown option '$arg' (options: --peer, --sanitizers)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

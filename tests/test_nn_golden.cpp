@@ -180,7 +180,9 @@ void load_params(Module& m, const Golden& g) {
 void check_param_grads(const Module& m, const Golden& g) {
   auto named = m.named_parameters();
   CHECK(named.size() == g.with_prefix("grad.param.").size());
-  for (const auto& [key, p] : named) {
+  for (const auto& entry : named) {
+    const std::string& key = entry.first;  // named: doctest's INFO lambda cannot capture a binding (C++17)
+    const Tensor& p = entry.second;
     INFO("parameter " << key);
     REQUIRE(g.has("grad.param." + key));
     check_close("grad.param." + key, p.grad(), g["grad.param." + key]);
@@ -191,7 +193,9 @@ void check_param_grads(const Module& m, const Golden& g) {
 void check_state_after(const Module& m, const Golden& g) {
   StateDict after = g.with_prefix("after.param."), own = m.state_dict();
   CHECK(after.size() == own.size());
-  for (const auto& [key, expected] : after) {
+  for (const auto& entry : after) {
+    const std::string& key = entry.first;  // named: doctest's message lambda cannot capture a binding (C++17)
+    const Tensor& expected = entry.second;
     REQUIRE_MESSAGE(own.count(key), "module has no state '" << key << "'");
     if (expected.dtype() == DType::I64)
       check_equal("after.param." + key, own[key], expected);

@@ -756,7 +756,9 @@ TEST_CASE("gradcheck: cross_entropy, nll_loss, mse_loss with each reduction") {
     Generator g(127);
     Tensor x = normal({4, 5}, g, d);
     Tensor t = labels({1, 0, 4, 2}, d);
-    for (const auto& [rname, red] : reductions) {
+    for (const auto& entry : reductions) {
+      const std::string& rname = entry.first;  // named: doctest's INFO lambda cannot capture a binding (C++17)
+      const Reduction red = entry.second;
       INFO(rname);
       CHECK(allclose(cross_entropy(x, t, red), nll_loss(log_softmax(x, 1), t, red), 1e-12, 1e-12));
     }
