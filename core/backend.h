@@ -18,21 +18,25 @@
 namespace advgrad {
 
 enum class UnaryOp {
-  Neg, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Relu, Sign,  // sign(0) = 0
+  // Relu: x < 0 ? 0 : x -- NaN and -0 pass through unchanged, as PyTorch's relu. sign(0) = sign(NaN) = 0.
+  Neg, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Relu, Sign,
   Square, Reciprocal,
-  LeakyRelu,   // x > 0 ? x : a*x
+  LeakyRelu,   // x > 0 ? x : a*x (NaN stays NaN)
   PowScalar,   // x^a
-  Clamp,       // min(max(x, a), b)
+  Clamp,       // min(max(x, a), b); a NaN x stays NaN
   AddScalar,   // x + a
   MulScalar,   // x * a
   Affine,      // a*x + b
 };
 
 enum class BinaryOp {
-  Add, Sub, Mul, Div, Pow, Minimum, Maximum,
+  Add, Sub, Mul, Div, Pow,
+  Minimum, Maximum,  // a NaN operand gives NaN; a tie returns the first operand
   // Comparisons write 1 or 0 in the output dtype (which equals the input dtype).
   Eq, Ne, Lt, Le, Gt, Ge,
-  PassPositive,  // b > 0 ? a : 0 -- ReLU's backward (gradient a where the output b is positive) in one pass
+  // b <= 0 ? 0 : a -- ReLU's backward in one pass (gradient a where the output b is not <= 0): a NaN
+  // output passes the gradient, as PyTorch's threshold_backward(grad, result, 0).
+  PassPositive,
 };
 
 enum class ReduceOp { Sum, Max, Min };
@@ -73,7 +77,8 @@ class Backend {
   // ---- reductions; src dense, viewed as [outer, n, inner], reduced over n ----
   // dst dense [outer, inner]. Sum accepts I64. n == 0 gives 0 for Sum and is never asked for Max/Min.
   virtual void reduce(ReduceOp op, const Tensor& src, int64_t outer, int64_t n, int64_t inner, Tensor& dst) = 0;
-  // idx dense I64 [outer, inner]: position in [0, n) of the first maximum (Max) or minimum (Min).
+  // idx dense I64 [outer, inner]: position in [0, n) of the first maximum (Max) or minimum (Min); a NaN
+  // counts as the extremum and the first NaN is chosen (torch.argmax / torch.max(dim)).
   virtual void arg_reduce(ReduceOp op, const Tensor& src, int64_t outer, int64_t n, int64_t inner, Tensor& idx) = 0;
   // dst[o, i] = src[o, idx[o, i], i]; src dense [outer, n, inner], idx dense I64 [outer, inner] (values in [0, n)).
   virtual void gather(const Tensor& src, const Tensor& idx, int64_t outer, int64_t n, int64_t inner, Tensor& dst) = 0;
@@ -112,7 +117,9 @@ class Backend {
   virtual void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Conv2dGeometry& g,
                                       Tensor& grad_w);
   // out dense [batch, channels, out_h, out_w]; idx dense I64 same shape, holding the flat h*width+w input
-  // position of the first maximum in the window (padding counts as -inf and is never chosen).
+  // position of the first maximum in the window (padding counts as -inf and is never chosen). A NaN beats
+  // everything, and a later NaN beats an earlier one: the LAST NaN of the window in (kh, kw) order is
+  // chosen, as PyTorch's CPU max_pool2d (`val > maxval || isnan(val)`), so the gradient goes where its does.
   virtual void max_pool2d(const Tensor& x, const Conv2dGeometry& g, Tensor& out, Tensor& idx) = 0;
   // grad_x (dense, overwritten) = grad_out routed to the positions in idx (summed where windows overlap).
   virtual void max_pool2d_backward(const Tensor& grad_out, const Tensor& idx, const Conv2dGeometry& g,

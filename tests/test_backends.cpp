@@ -707,7 +707,7 @@ TEST_CASE("agree: max_pool2d and avg_pool2d, forward and backward, with ties") {
       }
 }
 
-TEST_CASE("agree: max_pool2d with NaN inputs (the first NaN in a window wins, as in PyTorch)") {
+TEST_CASE("agree: max_pool2d with NaN inputs (the last NaN in a window wins, as in PyTorch)") {
   // The cpu 2x2 fast path computes with plain comparisons and redoes a row pair only when it saw a NaN.
   Generator g(13);
   for (DType dt : kFloatTypes)
@@ -726,6 +726,175 @@ TEST_CASE("agree: max_pool2d with NaN inputs (the first NaN in a window wins, as
       bool any_nan = false;
       for (double v : values(out[0])) any_nan = any_nan || std::isnan(v);
       if (n > 3) CHECK(any_nan);
+    }
+}
+
+namespace {
+const double kInf = std::numeric_limits<double>::infinity();
+// The special values every NaN test below feeds in, in this order.
+const std::vector<double> kSpecials = {kNaN, kInf, -kInf, 0.0, -0.0, 1.0, -1.0};
+
+// `reps` copies of v end to end: long enough (> 64k elements) for the cpu backend's vector loops and
+// parallel chunks, not just a scalar tail.
+std::vector<double> tiled(const std::vector<double>& v, int64_t reps) {
+  std::vector<double> out;
+  for (int64_t r = 0; r < reps; ++r) out.insert(out.end(), v.begin(), v.end());
+  return out;
+}
+
+// Bit-level agreement with an expected vector: NaN where it has NaN, and the sign of zero too.
+void expect_bitwise(const Tensor& got, const std::vector<double>& want, const std::string& what) {
+  const std::vector<double> v = values(got);
+  REQUIRE(v.size() % want.size() == 0);
+  int64_t bad = 0, first = -1;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const double w = want[i % want.size()];
+    const bool ok = std::isnan(w) ? std::isnan(v[i]) : (v[i] == w && std::signbit(v[i]) == std::signbit(w));
+    if (!ok && bad++ == 0) first = int64_t(i);
+  }
+  std::ostringstream msg;
+  if (bad) msg << what << ": " << bad << " wrong, first at " << first << ": got " << v[size_t(first)] << " want " << want[size_t(first) % want.size()];
+  CHECK_MESSAGE(bad == 0, msg.str());
+}
+}  // namespace
+
+// Expected values printed by PyTorch 1.13 (python3-torch) for the inputs kSpecials, forward and backward:
+// relu(NaN) is NaN (not 0) and relu(-0) is -0; relu's backward passes the gradient where the output is NaN.
+TEST_CASE("both backends: NaN, +-inf and +-0 through relu, leaky_relu, clamp, minimum/maximum as PyTorch") {
+  struct UCase { UnaryOp op; const char* name; double a, b; std::vector<double> want; };
+  const UCase ucases[] = {
+      {UnaryOp::Relu, "relu", 0, 0, {kNaN, kInf, 0.0, 0.0, -0.0, 1.0, 0.0}},
+      {UnaryOp::LeakyRelu, "leaky_relu 0.25", 0.25, 0, {kNaN, kInf, -kInf, 0.0, -0.0, 1.0, -0.25}},
+      {UnaryOp::Clamp, "clamp -0.5 0.5", -0.5, 0.5, {kNaN, 0.5, -0.5, 0.0, -0.0, 0.5, -0.5}},
+      {UnaryOp::Clamp, "clamp 0 1", 0, 1, {kNaN, 1.0, 0.0, 0.0, -0.0, 1.0, 0.0}},
+      {UnaryOp::Sign, "sign", 0, 0, {0.0, 1.0, -1.0, 0.0, 0.0, 1.0, -1.0}},
+  };
+  // maximum/minimum(kSpecials, b): against zeros, and against kSpecials reversed (NaN on either side).
+  const std::vector<double> zeros7(7, 0.0), reversed(kSpecials.rbegin(), kSpecials.rend());
+  struct BCase { BinaryOp op; const char* name; const std::vector<double>* b; std::vector<double> want; };
+  const BCase bcases[] = {
+      {BinaryOp::Maximum, "maximum(x, 0)", &zeros7, {kNaN, kInf, 0.0, 0.0, -0.0, 1.0, 0.0}},
+      {BinaryOp::Minimum, "minimum(x, 0)", &zeros7, {kNaN, 0.0, -kInf, 0.0, -0.0, 0.0, -1.0}},
+      {BinaryOp::Maximum, "maximum(x, reversed)", &reversed, {kNaN, kInf, -0.0, 0.0, -0.0, kInf, kNaN}},
+      {BinaryOp::Minimum, "minimum(x, reversed)", &reversed, {kNaN, 1.0, -kInf, 0.0, -kInf, 1.0, kNaN}},
+  };
+  // relu's backward: gradient 1 through the relu outputs of kSpecials (NaN passes, as threshold_backward).
+  const std::vector<double> relu_out = {kNaN, kInf, 0.0, 0.0, -0.0, 1.0, 0.0};
+  const std::vector<double> relu_grad = {1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0};
+  for (DType dt : kFloatTypes)
+    for (int64_t reps : {int64_t(1), int64_t(12001)})
+      for (int k : {0, 1}) {
+        INFO(dname(dt) << " " << backend(k).name() << " " << reps * 7 << " elements");
+        const Shape shape{reps * 7};
+        Tensor x = from_vector(tiled(kSpecials, reps), shape, Device::Reference).to(dt).to(k ? Device::CPU : Device::Reference);
+        for (const UCase& c : ucases) {
+          Tensor y = Tensor::empty(shape, dt, x.device());
+          backend(k).unary(c.op, x, y, c.a, c.b);
+          expect_bitwise(y, c.want, c.name);
+        }
+        for (const BCase& c : bcases) {
+          Tensor b = from_vector(tiled(*c.b, reps), shape, Device::Reference).to(dt).to(x.device());
+          Tensor y = Tensor::empty(shape, dt, x.device());
+          backend(k).binary(c.op, x, b, y);
+          expect_bitwise(y, c.want, c.name);
+        }
+        Tensor ones = full(shape, 1.0, dt, x.device());
+        Tensor out = from_vector(tiled(relu_out, reps), shape, Device::Reference).to(dt).to(x.device());
+        Tensor gx = Tensor::empty(shape, dt, x.device());
+        backend(k).binary(BinaryOp::PassPositive, ones, out, gx);
+        expect_bitwise(gx, relu_grad, "relu backward (PassPositive)");
+      }
+}
+
+// Expected outputs and indices printed by PyTorch 1.13's F.max_pool2d(..., return_indices=True) on the
+// same inputs: the LAST NaN of a window is chosen (PyTorch's CPU kernel takes `val > max || isnan(val)`),
+// a NaN beats +inf, and a window of -inf picks its first pixel.
+TEST_CASE("both backends: max_pool2d picks PyTorch's index for NaN, inf and -inf windows") {
+  // 8x16 plane: x = flat index - 64, with NaN, inf and -inf placed; 2x2/2 gives 8 outputs a row (the
+  // float fast path's 8-wide blocks).
+  std::vector<double> plane(128);
+  for (int i = 0; i < 128; ++i) plane[size_t(i)] = i - 64;
+  for (int i : {1, 16, 52, 66, 67, 83}) plane[size_t(i)] = kNaN;
+  plane[37] = kInf;
+  for (int i : {104, 105, 120, 121}) plane[size_t(i)] = -kInf;
+  const std::vector<double> want2 = {kNaN, -45, -43, -41, -39, -37, -35, -33, -15, -13, kNaN, -9, -7, -5, -3, -1,
+                                     17, kNaN, 21, 23, 25, 27, 29, 31, 49, 51, 53, 55, -kInf, 59, 61, 63};
+  const std::vector<int64_t> idx2 = {16, 19, 21, 23, 25, 27, 29, 31, 49, 51, 52, 55, 57, 59, 61, 63,
+                                     81, 83, 85, 87, 89, 91, 93, 95, 113, 115, 117, 119, 104, 123, 125, 127};
+  // 4x5 plane through the general path: 3x3 stride 1, 3x3 stride 2 pad 1, 2x2 stride 1.
+  const std::vector<double> small = {1, kNaN, 3, -kInf, 2, kNaN, 5, 6, kNaN, 0, 7, 8, 9, kInf, kNaN, -1, kNaN, -2, -3, -4};
+  struct Case { Conv2dGeometry geo; const std::vector<double>* in; std::vector<double> want; std::vector<int64_t> idx; };
+  const Case cases[] = {
+      {{1, 1, 8, 16, 2, 2, 2, 2, 0, 0, 1, 1}, &plane, want2, idx2},
+      {{1, 1, 4, 5, 3, 3, 1, 1, 0, 0, 1, 1}, &small, {kNaN, kNaN, kNaN, kNaN, kNaN, kNaN}, {5, 8, 14, 16, 16, 14}},
+      {{1, 1, 4, 5, 3, 3, 2, 2, 1, 1, 1, 1}, &small, {kNaN, kNaN, kNaN, kNaN, kNaN, kNaN}, {5, 8, 8, 16, 16, 14}},
+      {{1, 1, 4, 5, 2, 2, 1, 1, 0, 0, 1, 1}, &small, {kNaN, kNaN, kNaN, kNaN, kNaN, 9, kNaN, kNaN, kNaN, kNaN, kInf, kNaN},
+       {5, 1, 8, 8, 5, 12, 8, 14, 16, 16, 13, 14}},
+  };
+  for (DType dt : kFloatTypes)
+    for (const Case& c : cases)
+      for (int k : {0, 1}) {
+        INFO(dname(dt) << " " << backend(k).name() << " " << geom_str(c.geo));
+        const Device dev = k ? Device::CPU : Device::Reference;
+        Tensor x = from_vector(*c.in, input_shape(c.geo), Device::Reference).to(dt).to(dev);
+        Tensor out = Tensor::empty(pooled_shape(c.geo), dt, dev), idx = Tensor::empty(pooled_shape(c.geo), DType::I64, dev);
+        backend(k).max_pool2d(x, c.geo, out, idx);
+        expect_bitwise(out, c.want, "max_pool2d values");
+        CHECK(idx.to_vector<int64_t>() == c.idx);
+      }
+}
+
+// Agreement on inputs full of NaN, +-inf and +-0 (random positions), for every unary and binary op that
+// is defined there: NaN positions must match exactly (expect_agree), and the sign of every zero too.
+TEST_CASE("agree: unary and binary ops on NaN, +-inf and +-0 inputs, bitwise") {
+  Generator g(21);
+  auto specials = [&](const Shape& s, DType dt) {
+    Tensor pick = randint(0, 10, s, g, Device::Reference);
+    Tensor u = uniform(s, -3, 3, g, DType::F64, Device::Reference);
+    std::vector<double> v = u.to_vector<double>();
+    const std::vector<int64_t> p = pick.to_vector<int64_t>();
+    for (size_t i = 0; i < v.size(); ++i)
+      if (p[i] < 7) v[i] = kSpecials[size_t(p[i])];  // 70% specials, 30% ordinary numbers
+    return both(from_vector(v, s, Device::Reference).to(dt));
+  };
+  auto signs_agree = [](const Pair& p, const std::string& what) {
+    const auto r = values(p[0]), c = values(p[1]);
+    int64_t bad = 0;
+    for (size_t i = 0; i < r.size(); ++i)
+      if (r[i] == 0 && c[i] == 0 && std::signbit(r[i]) != std::signbit(c[i])) ++bad;
+    CHECK_MESSAGE(bad == 0, what << ": " << bad << " zeros with different signs");
+  };
+  const UnaryOp uops[] = {UnaryOp::Neg, UnaryOp::Exp, UnaryOp::Abs, UnaryOp::Tanh, UnaryOp::Sigmoid,
+                          UnaryOp::Relu, UnaryOp::Sign, UnaryOp::Square, UnaryOp::LeakyRelu, UnaryOp::Clamp,
+                          UnaryOp::AddScalar, UnaryOp::MulScalar};
+  const BinaryOp bops[] = {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Minimum, BinaryOp::Maximum,
+                           BinaryOp::Eq, BinaryOp::Ne, BinaryOp::Lt, BinaryOp::Le, BinaryOp::Gt, BinaryOp::Ge,
+                           BinaryOp::PassPositive};
+  for (DType dt : kFloatTypes)
+    for (const Shape& s : {Shape{7, 13}, Shape{301, 257}}) {
+      for (UnaryOp op : uops) {
+        const std::string what = "unary op " + std::to_string(int(op)) + " " + dname(dt) + " " + std::to_string(s[0]);
+        Pair x = specials(s, dt), y = out_buffer(s, dt);
+        for (int k : {0, 1}) backend(k).unary(op, x[k], y[k], op == UnaryOp::Clamp ? -0.5 : 0.1, 0.8);
+        expect_agree(y, what);
+        signs_agree(y, what);
+      }
+      for (BinaryOp op : bops) {
+        const std::string what = "binary op " + std::to_string(int(op)) + " " + dname(dt) + " " + std::to_string(s[0]);
+        Pair a = specials(s, dt), b = specials(s, dt), y = out_buffer(s, dt);
+        for (int k : {0, 1}) backend(k).binary(op, a[k], b[k], y[k]);
+        expect_agree(y, what);
+        signs_agree(y, what);
+      }
+      // max_pool2d on such planes (2x2/2 fast path and a 3x3 general window): same values and indices.
+      for (const Conv2dGeometry& geo : {Conv2dGeometry{1, 1, s[0] - 1, s[1] - 1, 2, 2, 2, 2, 0, 0, 1, 1},
+                                        Conv2dGeometry{1, 1, s[0], s[1], 3, 3, 2, 2, 1, 1, 1, 1}}) {
+        Pair x = specials(input_shape(geo), dt);
+        Pair out = out_buffer(pooled_shape(geo), dt), idx = out_buffer(pooled_shape(geo), DType::I64);
+        for (int k : {0, 1}) backend(k).max_pool2d(x[k], geo, out[k], idx[k]);
+        expect_agree(out, "max_pool2d on specials " + geom_str(geo));
+        expect_agree(idx, "max_pool2d idx on specials " + geom_str(geo));
+      }
     }
 }
 

@@ -185,6 +185,9 @@ struct Plus {
 };
 // Whether v replaces the running maximum m (scanning in order): it is larger, or the first NaN.
 template <class T> bool beats_max(T v, T m) { return v > m || (is_nan(v) && !is_nan(m)); }
+// Max-pool's rule differs for NaN (PyTorch's CPU kernel: `val > maxval || isnan(val)`): the LAST NaN of a
+// window wins, so max_pool2d's index (and its gradient) lands where PyTorch's does.
+template <class T> bool beats_pool_max(T v, T m) { return v > m || is_nan(v); }
 struct MaxNan {
   template <class T> T operator()(T m, T v) const { return beats_max(v, m) ? v : m; }
 };
@@ -226,7 +229,8 @@ void unary_typed(UnaryOp op, const Tensor& src, Tensor& dst, T a, T b) {
         T e = std::exp(x);
         return e / (T(1) + e);
       });
-    case UnaryOp::Relu: return run([](T x) { return x > T(0) ? x : T(0); });
+    // NaN and -0 pass (PyTorch); `x < 0 ? 0 : x` is still one vector max (maxps(0, x) keeps x on NaN).
+    case UnaryOp::Relu: return run([](T x) { return x < T(0) ? T(0) : x; });
     case UnaryOp::Sign: return run([](T x) { return T((x > T(0)) - (x < T(0))); });
     case UnaryOp::Square: return run([](T x) { return x * x; });
     case UnaryOp::Reciprocal: return run([](T x) { return T(1) / x; });
@@ -257,7 +261,7 @@ void binary_typed(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& dst) {
     case BinaryOp::Le: return run([](T x, T y) { return T(x <= y); });
     case BinaryOp::Gt: return run([](T x, T y) { return T(x > y); });
     case BinaryOp::Ge: return run([](T x, T y) { return T(x >= y); });
-    case BinaryOp::PassPositive: return run([](T x, T y) { return y > T(0) ? x : T(0); });
+    case BinaryOp::PassPositive: return run([](T x, T y) { return y <= T(0) ? T(0) : x; });  // NaN y passes x
   }
 }
 
@@ -663,7 +667,7 @@ void for_window(const Conv2dGeometry& g, int64_t oh, int64_t ow, F&& f) {
 // The common 2x2, stride 2, no padding window (every CNN in the zoo): the four taps read directly, in the
 // same (kh, kw) order and with the same first-maximum/NaN rule as the general path. Each row pair is done
 // with plain comparisons that also note whether a NaN was seen; only then is it redone with the exact
-// scalar rule (the first NaN wins and stays). out/idx point at the output row; base = 2*oh*W.
+// scalar rule (beats_pool_max: the last NaN of the window wins). out/idx point at the output row; base = 2*oh*W.
 
 // Plain comparisons, one output at a time (double, and compilers without vector shuffles).
 template <class T>
@@ -777,7 +781,7 @@ void max_pool_2x2_typed(const T* x, const Conv2dGeometry& g, T* out, int64_t* id
           const T v[4] = {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
           int j_best = 0;
           for (int j = 1; j < 4; ++j)
-            if (beats_max(v[j], v[j_best])) j_best = j;
+            if (beats_pool_max(v[j], v[j_best])) j_best = j;
           op[ow] = v[j_best];
           ip[ow] = 2 * oh * W + pos[j_best];
         }
@@ -796,13 +800,13 @@ void max_pool_typed(const T* x, const Conv2dGeometry& g, T* out, int64_t* idx) {
       const T* xp = x + q * HW;
       for (int64_t oh = 0; oh < OH; ++oh)
         for (int64_t ow = 0; ow < OW; ++ow) {
-          // The first maximum in (kh, kw) order; NaN counts as the maximum. A window made only of
+          // The first maximum in (kh, kw) order; NaN counts as the maximum (the last NaN). A window made only of
           // padding (impossible for pad <= kernel/2) gives -inf and index -1.
           T best = -std::numeric_limits<T>::infinity();
           int64_t arg = -1;
           for_window(g, oh, ow, [&](int64_t pos) {
             const T v = xp[pos];
-            if (arg < 0 || beats_max(v, best)) {
+            if (arg < 0 || beats_pool_max(v, best)) {
               best = v;
               arg = pos;
             }

@@ -56,6 +56,13 @@ bool better(ReduceOp op, T v, T best) {
   return op == ReduceOp::Max ? v > best : v < best;
 }
 
+// Max-pool's rule (PyTorch's CPU kernel: `val > maxval || isnan(val)`): larger, or any NaN, so the first
+// maximum wins among numbers but the last NaN of the window wins among NaNs.
+template <class T>
+bool pool_better(T v, T best) {
+  return v > best || is_nan(v);
+}
+
 template <class T>
 T apply_unary(UnaryOp op, T x, T a, T b) {
   switch (op) {
@@ -71,7 +78,7 @@ T apply_unary(UnaryOp op, T x, T a, T b) {
       T e = std::exp(x);
       return e / (T(1) + e);
     }
-    case UnaryOp::Relu: return x > 0 ? x : T(0);
+    case UnaryOp::Relu: return x < 0 ? T(0) : x;  // NaN and -0 pass (PyTorch); x > 0 ? x : 0 hid NaN
     case UnaryOp::Sign: return T((x > 0) - (x < 0));  // sign(0) = 0
     case UnaryOp::Square: return x * x;
     case UnaryOp::Reciprocal: return T(1) / x;
@@ -107,7 +114,7 @@ T apply_binary(BinaryOp op, T x, T y) {
     case BinaryOp::Le: return x <= y ? T(1) : T(0);
     case BinaryOp::Gt: return x > y ? T(1) : T(0);
     case BinaryOp::Ge: return x >= y ? T(1) : T(0);
-    case BinaryOp::PassPositive: return y > T(0) ? x : T(0);
+    case BinaryOp::PassPositive: return y <= T(0) ? T(0) : x;  // a NaN output passes the gradient
   }
   return x;
 }
@@ -360,7 +367,7 @@ class ReferenceBackend : public Backend {
         T best = -std::numeric_limits<T>::infinity();
         int64_t best_pos = -1;
         for (int64_t p : pos)
-          if (best_pos < 0 || better(ReduceOp::Max, in[plane + p], best)) best = in[plane + p], best_pos = p;
+          if (best_pos < 0 || pool_better(in[plane + p], best)) best = in[plane + p], best_pos = p;
         y[o] = best;
         arg[o] = best_pos;
       });
