@@ -1,6 +1,7 @@
 #include "data/idx.h"
 
 #include <cstdint>
+#include <cstddef>
 #include <cstdio>
 
 #include "core/error.h"
@@ -30,7 +31,10 @@ std::string dims_str(const std::vector<uint32_t>& dims) {
   return s + "]";
 }
 
-IdxArray parse_raw(const uint8_t* data, size_t size, const std::string& name) {
+// owner, when given, holds the bytes at data: the elements are moved out of it instead of copied, so a
+// decompressed file is held once, not twice.
+IdxArray parse_raw(const uint8_t* data, size_t size, const std::string& name,
+                   std::vector<uint8_t>* owner = nullptr) {
   if (size < 4)
     throw IOError(name + ": truncated: " + std::to_string(size) + " bytes, too short for the 4-byte IDX magic");
   if (data[0] != 0 || data[1] != 0)
@@ -69,7 +73,12 @@ IdxArray parse_raw(const uint8_t* data, size_t size, const std::string& name) {
 
   IdxArray out;
   out.dims.assign(dims.begin(), dims.end());
-  out.data.assign(data + header, data + header + count);
+  if (owner) {
+    owner->erase(owner->begin(), owner->begin() + std::ptrdiff_t(header));  // in place, no allocation
+    out.data = std::move(*owner);
+  } else {
+    out.data.assign(data + header, data + header + count);
+  }
   return out;
 }
 
@@ -80,7 +89,7 @@ IdxArray parse_idx(const uint8_t* data, size_t size, const std::string& name) {
   if (is_gzip(data, size)) {
     std::vector<uint8_t> raw = gunzip(data, size, name);
     if (raw.empty()) throw IOError(name + ": empty file (0 bytes after gzip decompression)");
-    return parse_raw(raw.data(), raw.size(), name);
+    return parse_raw(raw.data(), raw.size(), name, &raw);
   }
   return parse_raw(data, size, name);
 }

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <new>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +24,44 @@
 #include "core/parallel.h"
 #include "data/data.h"
 #include "data/gzip.h"
+
+// Every operator new of this executable is counted, so a test can measure the peak of live heap bytes
+// during a call (std::vector buffers, which is what the parsers allocate). A 16-byte prefix keeps the size.
+namespace {
+std::atomic<int64_t> g_live_bytes{0}, g_peak_bytes{0};
+// noinline: once inlined into operator delete, GCC takes free() of the prefix for a mismatched delete.
+__attribute__((noinline)) void* counted_alloc(std::size_t n) {
+  void* p = std::malloc(n + 16);
+  if (!p) return nullptr;
+  *static_cast<std::size_t*>(p) = n;
+  const int64_t live = g_live_bytes.fetch_add(int64_t(n)) + int64_t(n);
+  int64_t peak = g_peak_bytes.load();
+  while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live)) {
+  }
+  return static_cast<char*>(p) + 16;
+}
+__attribute__((noinline)) void counted_free(void* p) {
+  if (!p) return;
+  char* base = static_cast<char*>(p) - 16;
+  g_live_bytes.fetch_sub(int64_t(*reinterpret_cast<std::size_t*>(base)));
+  std::free(base);
+}
+// Peak live heap bytes during f(), above what was live before.
+int64_t peak_heap_during(const std::function<void()>& f) {
+  const int64_t base = g_live_bytes.load();
+  g_peak_bytes.store(base);
+  f();
+  return g_peak_bytes.load() - base;
+}
+}  // namespace
+void* operator new(std::size_t n) {
+  if (void* p = counted_alloc(n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
+void operator delete(void* p) noexcept { counted_free(p); }
+void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { counted_free(p); }
 
 using namespace advgrad;
 namespace fs = std::filesystem;
@@ -292,6 +332,59 @@ TEST_CASE("gunzip: concatenated members, and the output cap is enforced while st
   Bytes bomb = gzip(Bytes(1 << 20, 0));  // 1 MiB of zeros in about 1 KB
   CHECK_IO_ERROR(gunzip(bomb.data(), bomb.size(), "bomb.gz", 4096), "bomb.gz", "more than the 4096-byte limit");
   CHECK(gunzip(bomb.data(), bomb.size(), "bomb.gz", 1 << 20).size() == size_t(1) << 20);  // exactly the cap
+}
+
+TEST_CASE("gunzip: memory stays within the output plus a constant, whatever the trailer claims") {
+  const uint64_t cap = uint64_t(64) << 20;  // 64 MiB
+  const int64_t slack = int64_t(1) << 20;   // what may come on top of the output itself
+  // A bomb: 128 MiB of zeros in about 128 KB. Refused at the cap without holding its output.
+  Bytes bomb = gzip(Bytes(size_t(128) << 20, 0));
+  int64_t peak = peak_heap_during(
+      [&] { CHECK_IO_ERROR(gunzip(bomb.data(), bomb.size(), "bomb.gz", cap), "bomb.gz", "-byte limit"); });
+  CHECK(peak < slack);
+  // Just under the cap, one member: one buffer of the output's size (growing by copies would hold 1.5x).
+  Bytes raw = pattern(size_t(60) << 20);
+  Bytes one = gzip(raw);
+  Bytes out;
+  peak = peak_heap_during([&] { out = gunzip(one.data(), one.size(), "one.gz", cap); });
+  CHECK(out == raw);
+  CHECK(peak < int64_t(raw.size()) + slack);
+  // Two members: the trailer gives only the last one's size; still one buffer of the total at a time.
+  Bytes half(raw.begin(), raw.begin() + std::ptrdiff_t(raw.size() / 2));
+  Bytes two = gzip(half), second = gzip(half);
+  two.insert(two.end(), second.begin(), second.end());
+  out.clear();
+  out.shrink_to_fit();
+  peak = peak_heap_during([&] { out = gunzip(two.data(), two.size(), "two.gz", cap); });
+  CHECK(out.size() == raw.size());
+  CHECK(std::equal(half.begin(), half.end(), out.begin() + std::ptrdiff_t(half.size())));
+  CHECK(peak < int64_t(raw.size()) + slack);
+  out.clear();
+  out.shrink_to_fit();
+  // A short file whose trailer claims 60 MiB: beyond deflate's ratio, so nothing is allocated for it.
+  Bytes liar = gzip(pattern(1000));
+  put_be32(liar, liar.size() - 4, 0);
+  liar[liar.size() - 2] = 0xC0, liar[liar.size() - 1] = 0x03;  // little-endian 0x03C00000 = 60 MiB
+  peak = peak_heap_during(
+      [&] { CHECK_IO_ERROR(gunzip(liar.data(), liar.size(), "liar.gz", cap), "liar.gz", "corrupt gzip data"); });
+  CHECK(peak < slack);
+  // Truncated and trailing-garbage streams keep their messages.
+  Bytes cut(one.begin(), one.begin() + 5000);
+  CHECK_IO_ERROR(gunzip(cut.data(), cut.size(), "cut.gz", cap), "cut.gz", "truncated gzip data");
+  Bytes junk = gzip(pattern(100));
+  junk.insert(junk.end(), {'j', 'u', 'n', 'k', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  CHECK_IO_ERROR(gunzip(junk.data(), junk.size(), "junk.gz", cap), "junk.gz", "corrupt gzip data");
+}
+
+TEST_CASE("IDX: a gzip file is held once after decompression (the elements are moved, not copied)") {
+  TempDir dir;
+  Bytes payload = pattern(size_t(8) << 20);
+  Bytes gz = gzip(idx_file({8, 1024, 1024}, payload));
+  write_bytes(dir / "big.idx.gz", gz);
+  IdxArray a;
+  const int64_t peak = peak_heap_during([&] { a = read_idx(dir / "big.idx.gz"); });
+  CHECK(a.data == payload);
+  CHECK(peak < int64_t(gz.size() + payload.size()) + (int64_t(1) << 20));
 }
 
 TEST_CASE("MNIST family: missing files, count mismatch, labels out of range, wrong rank") {
