@@ -13,9 +13,9 @@ namespace {
 constexpr size_t kPixels = 3 * 32 * 32;
 constexpr int64_t kCoarseClasses = 20;  // CIFAR-100 superclasses
 
+// A symlink loop or broken link is an IOError naming the file, not "absent" (see path_kind).
 bool exists_in(const std::string& dir, const std::string& name) {
-  std::error_code ec;
-  return fs::exists(fs::path(dir) / name, ec);
+  return path_kind((fs::path(dir) / name).string()) != PathKind::Missing;
 }
 
 // One name per non-empty line (trailing spaces and '\r' dropped), or "0".."n-1" when the file is absent.

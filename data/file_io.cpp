@@ -57,6 +57,19 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, uint64_t max_bytes
   return bytes;
 }
 
+PathKind path_kind(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) return S_ISDIR(st.st_mode) ? PathKind::Directory : PathKind::Other;
+  const int err = errno;
+  if (err == ENOENT || err == ENOTDIR) {
+    struct stat lst;
+    if (::lstat(path.c_str(), &lst) == 0 && S_ISLNK(lst.st_mode))
+      throw IOError(path + ": broken symbolic link (its target does not exist)");
+    return PathKind::Missing;
+  }
+  throw IOError(path + ": cannot access: " + os_error(err));
+}
+
 void require_directory(const std::string& dir) {
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) {

@@ -18,6 +18,13 @@ constexpr uint64_t kMaxDataFileBytes = uint64_t(1) << 30;
 // shrinks while being read, or is larger than max_bytes.
 std::vector<uint8_t> read_file_bytes(const std::string& path, uint64_t max_bytes = kMaxDataFileBytes);
 
+// What a path names, following symbolic links.
+enum class PathKind { Missing, Directory, Other };
+// Missing only when nothing is there (ENOENT, ENOTDIR). Any other failure is an IOError naming the path and
+// the cause, so that a symlink loop or an unreadable directory is reported as such instead of looking like
+// an absent file: "too many levels of symbolic links", "permission denied", or "broken symbolic link".
+PathKind path_kind(const std::string& path);
+
 // IOError "<dir>: no such directory" or "<dir>: is not a directory" unless dir is a directory.
 void require_directory(const std::string& dir);
 

@@ -41,14 +41,12 @@ std::vector<std::string> sorted_entries(const std::string& dir, Keep keep) {
   return names;
 }
 
-bool is_dir(const fs::directory_entry& e) {
-  std::error_code ec;
-  return e.is_directory(ec);  // follows symlinks, so a linked class folder counts
-}
+// Both follow symlinks (a linked class folder counts); a loop or broken link is an IOError naming it rather
+// than a class or an image silently left out.
+bool is_dir(const fs::directory_entry& e) { return path_kind(e.path().string()) == PathKind::Directory; }
 
 bool is_image_entry(const fs::directory_entry& e) {
-  std::error_code ec;
-  return !e.is_directory(ec) && is_image_file_name(e.path().filename().string());
+  return is_image_file_name(e.path().filename().string()) && path_kind(e.path().string()) != PathKind::Directory;
 }
 
 }  // namespace

@@ -12,9 +12,9 @@ namespace fs = std::filesystem;
 namespace advgrad {
 namespace {
 
+// Filesystem errors (a symlink loop, a broken link) are IOErrors naming the path, never "not recognised".
 bool exists_in(const fs::path& dir, const std::string& name) {
-  std::error_code ec;
-  return fs::exists(dir / name, ec);
+  return path_kind((dir / name).string()) != PathKind::Missing;
 }
 
 bool has_idx_files(const fs::path& dir) {
@@ -32,15 +32,18 @@ bool has_cifar_files(const fs::path& dir) {
 // True when some non-hidden subfolder of dir holds at least one image file (a quick look, not a load).
 bool looks_like_image_folder(const fs::path& dir) {
   std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+  fs::directory_iterator it(dir, ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
+    if (name.empty() || name[0] == '.' || path_kind(it->path().string()) != PathKind::Directory) continue;
     std::error_code ec2;
-    if (name.empty() || name[0] == '.' || !it->is_directory(ec2)) continue;
-    for (fs::directory_iterator f(it->path(), ec2); !ec2 && f != end; f.increment(ec2)) {
-      std::error_code ec3;
-      if (!f->is_directory(ec3) && is_image_file_name(f->path().filename().string())) return true;
-    }
+    fs::directory_iterator f(it->path(), ec2);
+    for (; !ec2 && f != end; f.increment(ec2))
+      if (is_image_file_name(f->path().filename().string()) && path_kind(f->path().string()) != PathKind::Directory)
+        return true;
+    if (ec2) throw IOError(it->path().string() + ": cannot list directory: " + ec2.message());
   }
+  if (ec) throw IOError(dir.string() + ": cannot list directory: " + ec.message());
   return false;
 }
 
@@ -55,8 +58,7 @@ DatasetLocation detect_dataset(const std::string& path, const std::string& split
   if (has_cifar_files(dir)) return {"cifar", path};
   for (const char* sub : {"cifar-10-batches-bin", "cifar-100-binary"})
     if (has_cifar_files(dir / sub)) return {"cifar", (dir / sub).string()};
-  std::error_code ec;
-  if (fs::is_directory(dir / split, ec) && looks_like_image_folder(dir / split))
+  if (path_kind((dir / split).string()) == PathKind::Directory && looks_like_image_folder(dir / split))
     return {"image-folder", (dir / split).string()};
   if (looks_like_image_folder(dir)) return {"image-folder", path};
   throw IOError(path + ": not a recognised dataset (no MNIST IDX files, no CIFAR .bin files, no class "

@@ -35,10 +35,9 @@ MnistVariant detect_mnist_variant(const std::string& dir) {
 }
 
 std::string find_idx_file(const std::string& dir, const std::string& base) {
-  std::error_code ec;
   for (const std::string& name : {base, base + ".gz"}) {
     fs::path p = fs::path(dir) / name;
-    if (fs::exists(p, ec)) return p.string();
+    if (path_kind(p.string()) != PathKind::Missing) return p.string();  // a symlink loop is an IOError here
   }
   return "";
 }

@@ -21,7 +21,8 @@ const std::vector<std::string>& mnist_class_names();          // "0".."9"
 const std::vector<std::string>& fashion_mnist_class_names();  // "T-shirt/top", "Trouser", ...
 MnistVariant detect_mnist_variant(const std::string& dir);    // Digits or Fashion, never Auto
 
-// The existing file for a base name in dir: dir/base, else dir/base.gz, else "" (none).
+// The existing file for a base name in dir: dir/base, else dir/base.gz, else "" (none). IOError naming the
+// path when it cannot be told (a symlink loop, a broken link: see path_kind).
 std::string find_idx_file(const std::string& dir, const std::string& base);
 
 // split is "train" or "test" (ValueError otherwise); kind is "mnist" or "fashion-mnist". IOError naming

@@ -738,6 +738,40 @@ TEST_CASE("load_dataset detects MNIST, CIFAR (also in its archive folder) and im
   CHECK_THROWS_AS(load_dataset(dir / "flat", "val"), ValueError);
 }
 
+TEST_CASE("load_dataset: symlink loops and broken links are reported naming the file and the cause") {
+  TempDir dir;
+  auto link = [](const std::string& target, const std::string& at) {
+    fs::create_directories(fs::path(at).parent_path());
+    fs::create_symlink(target, at);
+  };
+  // A link to itself: stat fails with ELOOP, which used to read as "no such file" and then "not recognised".
+  link("train-images-idx3-ubyte", dir / "loop/train-images-idx3-ubyte");
+  CHECK_IO_ERROR(load_dataset(dir / "loop", "train"), dir / "loop/train-images-idx3-ubyte",
+                 "Too many levels of symbolic links");
+  CHECK_IO_ERROR(find_idx_file(dir / "loop", "train-images-idx3-ubyte"), dir / "loop/train-images-idx3-ubyte",
+                 "Too many levels of symbolic links");
+  link("nowhere.bin", dir / "broken/test_batch.bin");
+  CHECK_IO_ERROR(load_dataset(dir / "broken", "test"), dir / "broken/test_batch.bin", "broken symbolic link");
+  // A names file that is a loop is an error, not a silent fall-back to numbered class names.
+  write_bytes(dir / "names/test_batch.bin", cifar_records(2, 1, 0, 10));
+  link("batches.meta.txt", dir / "names/batches.meta.txt");
+  CHECK_IO_ERROR(load_dataset(dir / "names", "test"), dir / "names/batches.meta.txt",
+                 "Too many levels of symbolic links");
+  // Image folders: a class folder that is a loop is reported, not left out (which would drop a class).
+  write_png(dir / "img/a/1.png", 3, 3, 3, 0);
+  link("b", dir / "img/b");
+  CHECK_IO_ERROR(load_dataset(dir / "img", "train"), dir / "img/b", "Too many levels of symbolic links");
+  CHECK_IO_ERROR(load_image_folder(dir / "img"), dir / "img/b", "Too many levels of symbolic links");
+  fs::remove(dir / "img/b");
+  link("2.png", dir / "img/a/2.png");
+  CHECK_IO_ERROR(load_image_folder(dir / "img"), dir / "img/a/2.png", "Too many levels of symbolic links");
+  // Links that resolve are followed as before.
+  fs::remove(dir / "img/a/2.png");
+  link("1.png", dir / "img/a/2.png");
+  link("a", dir / "img/c");
+  CHECK(load_dataset(dir / "img", "train").size() == 4);
+}
+
 // ---------------------------------------------------------------- DataLoader
 
 TEST_CASE("DataLoader: every sample exactly once per epoch; drop_last; batch contents") {
