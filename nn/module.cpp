@@ -66,18 +66,34 @@ StateDict Module::state_dict() const {
   return sd;
 }
 
-void Module::load_state_dict(const StateDict& state, bool strict) {
+void Module::load_state_dict(const StateDict& state, bool strict, bool allow_non_finite) {
   StateDict own = state_dict();
   std::vector<std::string> problems;
+  bool non_finite = false;
+  // Pass 1: every problem is found (and listed) before any value is copied.
+  std::vector<std::pair<Tensor, Tensor>> copies;  // (destination, source on its device and in its dtype)
   for (const auto& [key, t] : own) {
     auto it = state.find(key);
     if (it == state.end()) {
       if (strict) problems.push_back("missing key '" + key + "'");
       continue;
     }
-    if (it->second.shape() != t.shape())
+    if (it->second.shape() != t.shape()) {
       problems.push_back("'" + key + "': shape " + shape_str(it->second.shape()) + " in the file, " +
                          shape_str(t.shape()) + " in the model");
+      continue;
+    }
+    // Converted first (a float64 file into float32 weights), so that what is checked is what is loaded.
+    Tensor src = it->second.to(t.device());
+    if (is_floating(t.dtype())) src = src.to(t.dtype());
+    if (!allow_non_finite) {
+      const std::string bad = non_finite_summary(src);
+      if (!bad.empty()) {
+        problems.push_back("'" + key + "': " + bad);
+        non_finite = true;
+      }
+    }
+    copies.emplace_back(t, src);
   }
   if (strict)
     for (const auto& kv : state)
@@ -85,15 +101,13 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
   if (!problems.empty()) {
     std::string msg = "load_state_dict: " + std::to_string(problems.size()) + " problem(s): ";
     for (size_t i = 0; i < problems.size(); ++i) msg += (i ? "; " : "") + problems[i];
+    if (non_finite) msg += " (NaN/inf weights are refused unless allow_non_finite is set)";
     throw ValueError(msg);
   }
   NoGradGuard no_grad;
-  for (auto& [key, t] : own) {
-    auto it = state.find(key);
-    if (it == state.end()) continue;
-    Tensor dst = t;
-    Tensor src = it->second.device() == dst.device() ? it->second : it->second.to(dst.device());
-    dst.copy_(src);  // converts dtype (e.g. a float64 file into float32 weights)
+  for (auto& [dst, src] : copies) {
+    Tensor d = dst;
+    d.copy_(src);  // converts dtype where src kept its own (an int64 buffer, say)
   }
 }
 

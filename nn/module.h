@@ -40,7 +40,10 @@ class Module {
   StateDict state_dict() const;
   // Copies values into this module's tensors (their handles stay valid). strict: missing and unexpected
   // keys are errors; always: a shape mismatch is an error. ValueError lists every problem by key.
-  void load_state_dict(const StateDict& state, bool strict = true);
+  // allow_non_finite: NaN/inf values are refused (ValueError naming each such tensor, nothing changed)
+  // unless this is true (experiments on broken weights). Values are checked after conversion to the
+  // parameter's dtype, so a float64 1e300 headed for a float32 weight counts as +inf.
+  void load_state_dict(const StateDict& state, bool strict = true, bool allow_non_finite = false);
 
   // Converts every floating parameter and buffer in place (handles stay valid; gradients are dropped):
   // to(DType::F64) makes a whole model gradcheck-able, to(Device::Reference) runs it on the reference

@@ -107,7 +107,7 @@ StateDict Optimizer::state() const {
   return out;
 }
 
-void Optimizer::load_state(const StateDict& state) {
+void Optimizer::load_state(const StateDict& state, bool allow_non_finite) {
   const std::string where = name_ + ".load_state";
   // Pass 1: validate every entry and collect the new state; nothing changes if anything is wrong.
   auto new_buffers = std::vector<std::vector<Tensor>>(params_.size(), std::vector<Tensor>(buffer_names_.size()));
@@ -144,6 +144,12 @@ void Optimizer::load_state(const StateDict& state) {
     if (t.dtype() != p.dtype())
       throw ValueError(where + ": '" + key + "' is " + dtype_name(t.dtype()) + " but parameter " + std::to_string(i) +
                        " is " + dtype_name(p.dtype()));
+    if (!allow_non_finite) {
+      const std::string bad = non_finite_summary(t);
+      if (!bad.empty())
+        throw ValueError(where + ": '" + key + "' (buffer of parameter " + std::to_string(i) + ") holds " + bad +
+                         "; NaN/inf optimizer state is refused unless allow_non_finite is set");
+    }
     new_buffers[size_t(i)][k] = t.to(p.device()).clone();  // a private copy: training must not edit the dict
   }
   if (!has_global) throw ValueError(where + ": missing 'step'");

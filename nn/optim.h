@@ -57,8 +57,10 @@ class Optimizer {
   virtual StateDict state() const;
   // Restores buffers saved by state() (values are copied). Checks everything before changing anything;
   // ValueError naming the entry on an unknown name, a parameter index out of range, a shape or dtype that
-  // differs from the parameter's, an incomplete set of buffers for a parameter, or a bad step count.
-  virtual void load_state(const StateDict& state);
+  // differs from the parameter's, an incomplete set of buffers for a parameter, or a bad step count; and
+  // on a buffer holding NaN or inf (a NaN momentum buffer would make every later step NaN while the
+  // gradients stay finite) unless allow_non_finite is true.
+  virtual void load_state(const StateDict& state, bool allow_non_finite = false);
 
  protected:
   // params: defined floating-point tensors, each at most once (ValueError otherwise).

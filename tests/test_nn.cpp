@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "autograd/engine.h"
 #include "nn/losses.h"
@@ -90,6 +91,49 @@ TEST_CASE("load_state_dict: values copied into the same handles; errors name eve
   StateDict wrong_shape;
   wrong_shape["9.bias"] = ones({11});
   CHECK_THROWS_AS(m2->load_state_dict(wrong_shape, false), ValueError);
+}
+
+// NaN/inf weights would evaluate silently (relu and max-pool propagate them into every logit): refused
+// by default, naming the tensor and what is wrong, with nothing loaded; allow_non_finite loads them.
+TEST_CASE("load_state_dict refuses NaN and inf values unless allow_non_finite") {
+  Generator g(2);
+  auto src = make_model("small_cnn", g), m = make_model("small_cnn", g);
+  const StateDict before = m->state_dict();
+  StateDict bad = src->state_dict();
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  Tensor w = bad.at("3.weight").clone();
+  w.as_strided({w.numel()}, {1}, 0).set({7}, nan);
+  w.as_strided({w.numel()}, {1}, 0).set({9}, inf);
+  bad["3.weight"] = w;
+  Tensor b = bad.at("9.bias").clone();
+  b.set({4}, -inf);
+  bad["9.bias"] = b;
+  // float64 1e300 is finite in the file but +inf once converted to the model's float32.
+  Tensor b0 = bad.at("0.bias").to(DType::F64);
+  b0.set({0}, 1e300);
+  bad["0.bias"] = b0;
+  try {
+    m->load_state_dict(bad);
+    FAIL("expected ValueError");
+  } catch (const ValueError& e) {
+    const std::string msg = e.what();
+    CHECK_MESSAGE(msg.find("'3.weight': 2 non-finite values (the first, NaN, at flat index 7)") != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find("'9.bias': 1 non-finite value (the first, -inf, at flat index 4)") != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find("'0.bias': 1 non-finite value (the first, +inf, at flat index 0)") != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find("allow_non_finite") != std::string::npos, msg);
+  }
+  // Nothing was copied, not even the good tensors.
+  for (const auto& kv : m->state_dict()) CHECK_MESSAGE(bitwise_equal(kv.second, before.at(kv.first)), kv.first);
+  // Non-strict loading checks values as well.
+  StateDict only;
+  only["9.bias"] = b;
+  CHECK_THROWS_WITH_AS(m->load_state_dict(only, /*strict=*/false), doctest::Contains("'9.bias': 1 non-finite"), ValueError);
+  // The opt-out loads them as they are.
+  m->load_state_dict(bad, /*strict=*/true, /*allow_non_finite=*/true);
+  const StateDict now = m->state_dict();
+  CHECK(std::isnan(now.at("3.weight").to_vector<double>()[7]));
+  CHECK(now.at("9.bias").to_vector<double>()[4] == -inf);
+  CHECK(now.at("0.bias").to_vector<double>()[0] == inf);
 }
 
 TEST_CASE("train/eval, freezing, zero_grad") {

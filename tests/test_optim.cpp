@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -363,6 +364,49 @@ TEST_CASE("load_state rejects bad state and changes nothing then") {
   CHECK(opt.state().count("1.exp_avg") == 0);
   opt.load_state(good);
   CHECK(opt.state().count("1.exp_avg") == 1);
+}
+
+// A NaN momentum buffer in a checkpoint makes every later step NaN while the gradients stay finite (so a
+// NaN-gradient guard never fires): load_state refuses it, naming the entry, unless allow_non_finite.
+TEST_CASE("load_state refuses NaN and inf buffers unless allow_non_finite") {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  {
+    std::vector<Tensor> params = make_params(DType::F32, 4);
+    SGD opt(params, 0.1, 0.9);
+    for (Tensor& p : params) p.set_grad(ones_like(p));
+    opt.step();
+    const StateDict good = opt.state();
+    StateDict bad = good;
+    Tensor buf = good.at("1.momentum_buffer").clone();
+    buf.set({2}, nan);
+    bad["1.momentum_buffer"] = buf;
+    CHECK_THROWS_WITH_AS(opt.load_state(bad),
+                         doctest::Contains("SGD.load_state: '1.momentum_buffer' (buffer of parameter 1) holds 1 "
+                                           "non-finite value (the first, NaN, at flat index 2)"),
+                         ValueError);
+    for (const auto& kv : good) CHECK_MESSAGE(bitwise_equal(opt.state().at(kv.first), kv.second), kv.first);
+    // Allowed, it does what the guard cannot see: finite gradients, NaN weights after one step.
+    opt.load_state(bad, /*allow_non_finite=*/true);
+    for (Tensor& p : params) p.set_grad(ones_like(p));
+    opt.step();
+    CHECK(std::isnan(params[1].to_vector<double>()[2]));
+  }
+  {
+    std::vector<Tensor> params = make_params(DType::F64, 5);
+    Adam opt(params, 0.01);
+    for (Tensor& p : params) p.set_grad(ones_like(p));
+    opt.step();
+    StateDict bad = opt.state();
+    Tensor v = bad.at("0.exp_avg_sq").clone();
+    v.set({1, 3}, inf);
+    bad["0.exp_avg_sq"] = v;
+    CHECK_THROWS_WITH_AS(opt.load_state(bad),
+                         doctest::Contains("'0.exp_avg_sq' (buffer of parameter 0) holds 1 non-finite value (the "
+                                           "first, +inf, at flat index 7)"),
+                         ValueError);
+    opt.load_state(bad, true);
+    CHECK(opt.state().at("0.exp_avg_sq").to_vector<double>()[7] == inf);
+  }
 }
 
 TEST_CASE("hyper-parameter checks") {
