@@ -10,6 +10,15 @@
 
 namespace advgrad {
 
+namespace {
+// Epochs pick Philox streams 2 * epoch and 2 * epoch + 1: beyond 2^62 they would wrap onto earlier epochs.
+constexpr int64_t kMaxEpoch = int64_t(1) << 62;
+void check_epoch(int64_t epoch) {
+  if (epoch < 0 || epoch > kMaxEpoch)
+    throw ValueError("DataLoader: epoch must be in [0, 2^62], got " + std::to_string(epoch));
+}
+}  // namespace
+
 struct DataLoader::OrderCache {
   std::mutex mutex;
   int64_t epoch = -1;
@@ -40,12 +49,13 @@ DataLoader::DataLoader(const Dataset& data, LoaderOptions options)
 }
 
 int64_t DataLoader::num_batches() const {
+  // No n + b - 1: it overflows for a batch size near INT64_MAX (and gave 0 batches).
   const int64_t n = size(), b = options_.batch_size;
-  return options_.drop_last ? n / b : (n + b - 1) / b;
+  return n / b + (!options_.drop_last && n % b != 0 ? 1 : 0);
 }
 
 std::shared_ptr<const std::vector<int64_t>> DataLoader::order(int64_t epoch) const {
-  if (epoch < 0) throw ValueError("DataLoader: epoch must be >= 0, got " + std::to_string(epoch));
+  check_epoch(epoch);
   std::lock_guard<std::mutex> lock(cache_->mutex);
   if (cache_->order && cache_->epoch == epoch) return cache_->order;
   auto out = std::make_shared<std::vector<int64_t>>(pool_);
@@ -66,6 +76,7 @@ std::shared_ptr<const std::vector<int64_t>> DataLoader::order(int64_t epoch) con
 std::vector<int64_t> DataLoader::epoch_order(int64_t epoch) const { return *order(epoch); }
 
 Batch DataLoader::batch(int64_t epoch, int64_t index) const {
+  check_epoch(epoch);
   if (index < 0 || index >= num_batches())
     throw ValueError("DataLoader: batch index " + std::to_string(index) + " outside [0, " +
                      std::to_string(num_batches()) + ")");

@@ -41,7 +41,8 @@ class DataLoader {
   int64_t num_batches() const;
   // Dataset indices of epoch `epoch` in visiting order (the pool itself when not shuffling).
   std::vector<int64_t> epoch_order(int64_t epoch) const;
-  // Batch `index` of `epoch`; ValueError for a negative epoch or index outside [0, num_batches()).
+  // Exact for any positive batch size (ceil(size / batch_size), or floor with drop_last).
+  // Batch `index` of `epoch`; ValueError for an epoch outside [0, 2^62] or index outside [0, num_batches()).
   Batch batch(int64_t epoch, int64_t index) const;
 
   const Dataset& dataset() const { return *data_; }

@@ -8,6 +8,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -804,6 +805,38 @@ TEST_CASE("DataLoader: every sample exactly once per epoch; drop_last; batch con
   o.batch_size = 10;
   CHECK(DataLoader(d, o).epoch_order(0) == DataLoader(d, o).epoch_order(7));  // no shuffle: dataset order
   CHECK(DataLoader(d, o).epoch_order(0)[42] == 42);
+}
+
+TEST_CASE("DataLoader: batch counts are exact for any positive batch size, bad arguments are ValueErrors") {
+  Dataset d = synthetic(10, {1, 2, 2});
+  // {batch size, batches, batches with drop_last} for 10 samples.
+  const std::vector<std::array<int64_t, 3>> cases{{1, 10, 10}, {3, 4, 3}, {5, 2, 2}, {10, 1, 1}, {11, 1, 0},
+                                                   {INT64_MAX / 2, 1, 0}, {INT64_MAX - 1, 1, 0}, {INT64_MAX, 1, 0}};
+  for (const auto& c : cases) {
+    const int64_t batch = c[0];
+    CAPTURE(batch);
+    LoaderOptions o;
+    o.batch_size = batch;
+    DataLoader loader(d, o);
+    CHECK(loader.num_batches() == c[1]);
+    Batch last = loader.batch(0, loader.num_batches() - 1);
+    CHECK(int64_t(last.indices.size()) == 10 - (c[1] - 1) * std::min<int64_t>(batch, 10));
+    o.drop_last = true;
+    CHECK(DataLoader(d, o).num_batches() == c[2]);
+  }
+  LoaderOptions o;
+  o.batch_size = INT64_MAX;
+  o.shuffle = true;
+  DataLoader loader(d, o);
+  CHECK(loader.batch(3, 0).indices.size() == 10);
+  CHECK_THROWS_AS(loader.batch(0, 1), ValueError);
+  CHECK_THROWS_AS(loader.batch(-1, 0), ValueError);
+  CHECK_THROWS_AS(loader.batch(int64_t(1) << 62 | 1, 0), ValueError);  // would share epoch 1's Philox stream
+  CHECK(loader.batch(int64_t(1) << 62, 0).indices.size() == 10);
+  for (int64_t bad : {int64_t(0), int64_t(-1), INT64_MIN}) {
+    o.batch_size = bad;
+    CHECK_THROWS_WITH_AS(DataLoader(d, o), doctest::Contains("batch_size must be >= 1"), ValueError);
+  }
 }
 
 TEST_CASE("DataLoader: the epoch order depends only on seed and epoch") {
