@@ -134,7 +134,7 @@ void register_attack(CLI::App& app) {
   add_attack_options(*cmd, args->attack, "Attack", /*with_ensemble=*/false);
   cmd->add_option("--out", args->out, "PNG file to write (3 rows: clean, adversarial, perturbation)")->required();
   cmd->add_option("--scale", args->scale, "Integer upscaling of each image in the PNG")
-      ->check(CLI::Range(1, 64))
+      ->check(integer_in(1, 64))
       ->capture_default_str();
   cmd->callback([args, cmd] { run(*args, *cmd); });
 }

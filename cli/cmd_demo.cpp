@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "core/parallel.h"
 #include "train/trainer.h"
 
 namespace advgrad::cli {
@@ -42,9 +43,11 @@ void register_demo(CLI::App& app) {
   auto c = std::make_shared<TrainConfig>(demo_recipe());
   CLI::App* cmd = app.add_subcommand("demo", "Adversarially train small_cnn on Fashion-MNIST and evaluate it (make demo)");
   cmd->add_option("--out", c->out, "Run directory")->capture_default_str();
-  cmd->add_option("--threads", c->threads, "Threads (0: OMP_NUM_THREADS)")->check(at_least(0));
-  cmd->add_option("--epochs", c->epochs, "Epochs")->check(at_least(1))->capture_default_str();
-  cmd->add_option("--method", c->method, "Training method")->capture_default_str();
+  cmd->add_option("--threads", c->threads, "Threads (0: OMP_NUM_THREADS)")->check(integer_in(0, kMaxThreads));
+  cmd->add_option("--epochs", c->epochs, "Epochs")->check(integer_in(1, TrainLimits::max_epochs))->capture_default_str();
+  cmd->add_option("--method", c->method, "Training method")
+      ->check(CLI::IsMember({"natural", "pgd", "fgsm-rs", "free", "trades"}))
+      ->capture_default_str();
   cmd->add_option("--data", c->data, "Dataset directory (default: Debian's Fashion-MNIST)");
   cmd->add_flag("--quiet", c->quiet, "Only the final table");
   cmd->callback([c] {

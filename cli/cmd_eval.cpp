@@ -211,7 +211,7 @@ void register_eval(CLI::App& app) {
   auto args = std::make_shared<EvalArgs>();
   CLI::App* cmd = app.add_subcommand("eval", "Clean and robust accuracy of a model under attacks");
   add_model_data_options(*cmd, args->md, "Evaluate the first N samples only; 0: the whole split");
-  cmd->add_option("--batch", args->batch, "Samples per attack batch")->check(at_least(1))->capture_default_str();
+  cmd->add_option("--batch", args->batch, "Samples per attack batch")->check(integer_in(1, AttackLimits::max_batch))->capture_default_str();
   add_attack_options(*cmd, args->attack,
                      "One attack, a comma-separated list (robust = per-sample worst case), or ensemble "
                      "(APGD-CE, APGD-T, Square)",

@@ -1,11 +1,14 @@
 // advgrad train --model NAME --method natural|pgd|fgsm-rs|free|trades [...]: adversarial training with
 // per-epoch metrics, checkpoints, resume, and the run outputs of train/run_files.h.
 #include <cstdio>
+#include <limits>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/progress.h"
+#include "core/parallel.h"
 #include "train/trainer.h"
 
 namespace advgrad::cli {
@@ -17,38 +20,54 @@ struct TrainArgs {
   std::string resume;
 };
 
+std::vector<std::string> zoo_names() {
+  std::vector<std::string> names;
+  for (const auto& m : model_zoo()) names.push_back(m.name);
+  return names;
+}
+
+// Every option is checked here, so a bad value is a usage error naming the option; the bounds are
+// TrainConfig::validate()'s (TrainLimits), which checks library users and config.json the same way.
 void add_train_options(CLI::App& cmd, TrainConfig& c) {
-  cmd.add_option("--model", c.model, "Zoo model: small_cnn, madry_cnn, lstm, cifar_resnet")->capture_default_str();
+  using L = TrainLimits;
+  const double any = std::numeric_limits<double>::max();
+  cmd.add_option("--model", c.model, "Zoo model: small_cnn, madry_cnn, lstm, cifar_resnet")
+      ->check(CLI::IsMember(zoo_names()))->capture_default_str();
   cmd.add_option("--method", c.method, "natural, pgd (Madry), fgsm-rs (Wong), free (Shafahi), trades (Zhang)")
-      ->capture_default_str();
-  cmd.add_option("--eps", c.eps, "L-inf radius of the training attack")->check(at_least(0))->capture_default_str();
+      ->check(CLI::IsMember({"natural", "pgd", "fgsm-rs", "free", "trades"}))->capture_default_str();
+  cmd.add_option("--eps", c.eps, "L-inf radius of the training attack")->check(number_in(0, 1))->capture_default_str();
   cmd.add_option("--steps", c.steps, "Attack steps (pgd, trades; step 2.5 eps/steps) or replays (free)")
-      ->check(at_least(1))->capture_default_str();
-  cmd.add_option("--epochs", c.epochs, "Epochs")->check(at_least(1))->capture_default_str();
-  cmd.add_option("--batch", c.batch, "Batch size")->check(at_least(1))->capture_default_str();
-  cmd.add_option("--lr", c.lr, "Peak learning rate")->check(at_least(0, true))->capture_default_str();
-  cmd.add_option("--schedule", c.schedule, "onecycle, cosine, step or constant")->capture_default_str();
-  cmd.add_option("--optimizer", c.optimizer, "sgd (momentum 0.9, weight decay 5e-4) or adam")->capture_default_str();
+      ->check(integer_in(1, L::max_steps))->capture_default_str();
+  cmd.add_option("--epochs", c.epochs, "Epochs")->check(integer_in(1, L::max_epochs))->capture_default_str();
+  cmd.add_option("--batch", c.batch, "Batch size")->check(integer_in(1, L::max_batch))->capture_default_str();
+  cmd.add_option("--lr", c.lr, "Peak learning rate")->check(number_in(0, any, /*lo_open=*/true))->capture_default_str();
+  cmd.add_option("--schedule", c.schedule, "onecycle, cosine, step or constant")
+      ->check(CLI::IsMember({"onecycle", "cosine", "step", "constant"}))->capture_default_str();
+  cmd.add_option("--optimizer", c.optimizer, "sgd (momentum 0.9, weight decay 5e-4) or adam")
+      ->check(CLI::IsMember({"sgd", "adam"}))->capture_default_str();
   cmd.add_option("--eps-ramp", c.eps_ramp_epochs, "Grow eps linearly from 0 over this many epochs")
-      ->check(at_least(0))->capture_default_str();
+      ->check(integer_in(0, L::max_epochs))->capture_default_str();
   cmd.add_option("--adv-fraction", c.adv_fraction, "Share of each batch made adversarial (pgd, fgsm-rs)")
-      ->capture_default_str();
-  cmd.add_option("--beta", c.trades_beta, "TRADES trade-off beta")->capture_default_str();
-  cmd.add_option("--clip-norm", c.clip_norm, "Clip the global gradient norm (0: off)")->capture_default_str();
+      ->check(number_in(0, 1))->capture_default_str();
+  cmd.add_option("--beta", c.trades_beta, "TRADES trade-off beta")->check(number_in(0, any))->capture_default_str();
+  cmd.add_option("--clip-norm", c.clip_norm, "Clip the global gradient norm (0: off)")
+      ->check(number_in(0, any))->capture_default_str();
   cmd.add_flag("--co-fallback-pgd", c.co_fallback_pgd,
                "On catastrophic overfitting (fgsm-rs, free) continue with PGD instead of stopping");
-  cmd.add_option("--limit", c.limit, "Train on the first N training samples (0: all)")->check(at_least(0));
+  cmd.add_option("--limit", c.limit, "Train on the first N training samples (0: all)")
+      ->check(integer_in(0, L::max_samples));
   cmd.add_option("--val-size", c.val_size, "Training samples held out for per-epoch validation (>= 1)")
-      ->check(at_least(1))->capture_default_str();
+      ->check(integer_in(1, L::max_samples))->capture_default_str();
   cmd.add_option("--test-limit", c.test_limit, "Final evaluation on the first N test samples (0: all)")
-      ->check(at_least(0));
-  cmd.add_option("--seed", c.seed, "Seed of every random choice")->capture_default_str();
+      ->check(integer_in(0, L::max_samples));
+  cmd.add_option("--seed", c.seed, "Seed of every random choice")
+      ->check(integer_in(0, int64_t(L::max_seed)))->capture_default_str();
   cmd.add_option("--threads", c.threads, "Threads (0: OMP_NUM_THREADS); results are identical for any value")
-      ->check(at_least(0));
+      ->check(integer_in(0, kMaxThreads));
   cmd.add_option("--data", c.data, "Dataset directory (default: Debian's Fashion-MNIST)");
   cmd.add_option("--out", c.out, "Run directory for config, metrics, curves, pictures, weights, checkpoints");
   cmd.add_option("--stop-after", c.stop_after_epochs, "Stop after N epochs of this invocation (resume later)")
-      ->check(at_least(0));
+      ->check(integer_in(0, L::max_epochs));
   cmd.add_flag("--quiet", c.quiet, "Print nothing but errors");
 }
 

@@ -1,7 +1,9 @@
 #include "cli/common.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <cstdlib>
 #include <set>
@@ -17,19 +19,50 @@ namespace advgrad::cli {
 
 // ---- validators ----
 
-CLI::Validator at_least(double lo, bool strictly) {
-  char bound[32];
-  std::snprintf(bound, sizeof bound, "%s%g", strictly ? ">" : ">=", lo);
-  const std::string b = bound;
+namespace {
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+}  // namespace
+
+CLI::Validator number_in(double lo, double hi, bool lo_open) {
+  const bool unbounded = hi == std::numeric_limits<double>::max();
+  const std::string range = unbounded ? std::string(lo_open ? ">" : ">=") + number_text(lo)
+                                      : "in " + std::string(lo_open ? "(" : "[") + number_text(lo) + ", " +
+                                            number_text(hi) + "]";
   return CLI::Validator(
-      [b, lo, strictly](std::string& text) -> std::string {
+      [range, lo, hi, lo_open](std::string& text) -> std::string {
         char* end = nullptr;
+        errno = 0;
         const double v = std::strtod(text.c_str(), &end);
-        if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v) || v < lo || (strictly && v == lo))
-          return "must be a number " + b + ", got '" + text + "'";
-        return "";
+        const bool ok = !text.empty() && end == text.c_str() + text.size() && errno != ERANGE && std::isfinite(v) &&
+                        (lo_open ? v > lo : v >= lo) && v <= hi;
+        return ok ? "" : "must be a finite number " + range + ", got '" + text + "'";
       },
-      b);
+      range);
+}
+
+CLI::Validator at_least(double lo, bool strictly) {
+  return number_in(lo, std::numeric_limits<double>::max(), strictly);
+}
+
+CLI::Validator integer_in(int64_t lo, int64_t hi) {
+  const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  return CLI::Validator(
+      [range, lo, hi](std::string& text) -> std::string {
+        const size_t first = !text.empty() && text[0] == '-' ? 1 : 0;
+        bool ok = text.size() > first && text.size() <= 20 &&
+                  std::all_of(text.begin() + long(first), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+        if (ok) {
+          errno = 0;
+          const long long v = std::strtoll(text.c_str(), nullptr, 10);
+          ok = errno != ERANGE && v >= lo && v <= hi;
+        }
+        return ok ? "" : "must be a whole number in " + range + ", got '" + text + "'";
+      },
+      "INT in " + range);
 }
 
 // ---- model and data ----
@@ -44,7 +77,7 @@ void add_model_data_options(CLI::App& cmd, ModelDataArgs& args, const std::strin
   cmd.add_option("--data", args.data_dir, "Dataset directory (MNIST-family IDX, CIFAR binary or image folder)")
       ->capture_default_str();
   cmd.add_option("--split", args.split, "Dataset split")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
-  cmd.add_option("--limit", args.limit, limit_help)->check(at_least(0))->capture_default_str();
+  cmd.add_option("--limit", args.limit, limit_help)->check(integer_in(0, AttackLimits::max_samples))->capture_default_str();
 }
 
 std::shared_ptr<Module> load_model(const std::string& name, const std::string& weights_file) {
@@ -124,27 +157,29 @@ void add_attack_options(CLI::App& cmd, AttackArgs& args, const std::string& atta
   cmd.add_option("--attack", args.attack, attack_help + ": " + known_attacks(with_ensemble))->required();
   cmd.add_option("--eps", args.eps, "Perturbation budget: L-inf radius in [0,1] pixel units (pgd-l2: L2 radius)")
       ->required()
-      ->check(at_least(0));
-  cmd.add_option("--steps", args.steps, "Iterations of iterative attacks")->check(at_least(1))->capture_default_str();
+      ->check(number_in(0, AttackLimits::max_eps));
+  cmd.add_option("--steps", args.steps, "Iterations of iterative attacks")->check(integer_in(1, AttackLimits::max_steps))->capture_default_str();
   cmd.add_option("--step-size", args.step_size, "Step size; 0: the attack's default (PGD: 2.5 eps / steps)")
-      ->check(at_least(0))
+      ->check(number_in(0, AttackLimits::max_eps))
       ->capture_default_str();
   cmd.add_option("--restarts", args.restarts, "Random restarts (the per-sample worst case is kept)")
-      ->check(at_least(1))
+      ->check(integer_in(1, AttackLimits::max_restarts))
       ->capture_default_str();
   cmd.add_flag("--no-random-start", args.no_random_start, "Start PGD/APGD from the clean input");
   cmd.add_flag("--targeted", args.targeted,
                "Targeted attack toward the next class, (label + 1) mod classes (apgd-t picks its own targets)");
   cmd.add_option("--queries", args.queries, "Square attack: query budget per sample")
-      ->check(at_least(1))
+      ->check(integer_in(1, AttackLimits::max_queries))
       ->capture_default_str();
   if (with_ensemble)
     cmd.add_option("--effort", args.effort, "ensemble: scales APGD steps (100) and Square queries (5000)")
-        ->check(at_least(0, /*strictly=*/true))
+        ->check(number_in(0, AttackLimits::max_effort, /*lo_open=*/true))
         ->capture_default_str();
-  cmd.add_option("--seed", args.seed, "Seed of random starts and Square's sampling")->capture_default_str();
+  cmd.add_option("--seed", args.seed, "Seed of random starts and Square's sampling")
+      ->check(integer_in(0, AttackLimits::max_seed))
+      ->capture_default_str();
   cmd.add_option("--threads", args.threads, "Worker threads; 0: OMP_NUM_THREADS or all cores")
-      ->check(at_least(0))
+      ->check(integer_in(0, kMaxThreads))
       ->capture_default_str();
 }
 

@@ -14,8 +14,28 @@
 
 namespace advgrad::cli {
 
-// A CLI11 check: a finite number >= lo (> lo when strictly): "--eps: must be a number >=0, got '-1'".
+// CLI11 checks on the option's text (CLI11 prefixes the option's name to the message, and a failed
+// check is a usage error, exit status 2):
+// a finite number in [lo, hi] (lo excluded when `lo_open`): "--eps: must be a finite number in [0, 100], got 'nan'";
+CLI::Validator number_in(double lo, double hi, bool lo_open = false);
+// a finite number >= lo (> lo when strictly), with no upper bound;
 CLI::Validator at_least(double lo, bool strictly = false);
+// a whole number in [lo, hi], written in decimal digits with an optional '-' (so "-1" is never a
+// huge unsigned value, nor "1e3" or "0x10" a surprise).
+CLI::Validator integer_in(int64_t lo, int64_t hi);
+
+// Bounds of the attack options of eval and attack: far above any real use, low enough that nothing
+// downstream overflows or allocates absurdly.
+struct AttackLimits {
+  static constexpr double max_eps = 100;          // L2 radii can exceed 1 (sqrt of the pixel count at most)
+  static constexpr int max_steps = 100000;
+  static constexpr int max_restarts = 1000;
+  static constexpr int64_t max_queries = 10000000;
+  static constexpr double max_effort = 100;
+  static constexpr int64_t max_batch = int64_t(1) << 20;
+  static constexpr int64_t max_samples = int64_t(1) << 40;
+  static constexpr int64_t max_seed = INT64_MAX;
+};
 
 // ---- model and data ----
 

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/error.h"
+#include "core/parallel.h"
 
 #ifndef ADVGRAD_VERSION
 #error "ADVGRAD_VERSION must be defined (cli/CMakeLists.txt sets it from the project version)"
@@ -72,6 +73,10 @@ int main(int argc, char** argv) {
 #undef ADVGRAD_CLI_REGISTER
   app.footer("Run `advgrad COMMAND --help` for the options of a command.");  // after them: not inherited
 
+  // OpenMP reads OMP_NUM_THREADS itself and dies inside libgomp on absurd values (SIGSEGV at 100000,
+  // "Thread creation failed" at 32768+): refuse them before any parallel region can start.
+  const std::string threads_env = advgrad::check_omp_num_threads_env();
+  if (!threads_env.empty()) return fail(kUsage, threads_env);
   if (argc > 1 && argv[1][0] != '-' && !is_command(app, argv[1]))
     return fail(kUsage, "unknown command '" + std::string(argv[1]) + "' (commands: " + command_names(app) + ")");
   try {

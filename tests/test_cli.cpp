@@ -59,10 +59,11 @@ struct Run {
   std::string out, err;
 };
 
-// Runs `advgrad ARGS` through the shell (ARGS is shell text), capturing stdout and stderr.
-Run run_cli(const std::string& args) {
+// Runs `ENV advgrad ARGS` through the shell (both are shell text; ENV sets environment variables for the
+// command), capturing stdout and stderr.
+Run run_cli_env(const std::string& env, const std::string& args) {
   TempDir tmp;
-  const std::string cmd = std::string("'") + ADVGRAD_CLI + "' " + args + " >'" + (tmp / "out") + "' 2>'" + (tmp / "err") + "'";
+  const std::string cmd = env + " '" + ADVGRAD_CLI + "' " + args + " >'" + (tmp / "out") + "' 2>'" + (tmp / "err") + "'";
   const int raw = std::system(cmd.c_str());
   Run r;
   r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
@@ -70,6 +71,9 @@ Run run_cli(const std::string& args) {
   r.err = read_text(tmp / "err");
   return r;
 }
+
+// Runs `advgrad ARGS` through the shell (ARGS is shell text), capturing stdout and stderr.
+Run run_cli(const std::string& args) { return run_cli_env("", args); }
 
 // The failure contract: a non-zero status, nothing on stdout, exactly one stderr line "error: ...".
 void check_one_error_line(const Run& r, const std::string& must_contain) {
@@ -263,4 +267,115 @@ TEST_CASE("attack: writes a PNG of three rows and prints the predictions") {
   check_one_error_line(run_cli("attack --model small_cnn --weights '" + w + "' --attack pgd --eps 0.1 --out '" +
                                (dir / "no/such/dir/x.png") + "'"),
                        "x.png");
+}
+
+TEST_CASE("every numeric option is checked: a bad value is one error line naming it, status 2") {
+  TempDir dir;
+  // Nothing exists at these paths: a value that slipped past the checks fails later with status 1 and a
+  // message about the path, which the checks below catch, instead of training or attacking for real.
+  const std::string train = "train --data '" + (dir / "no_data") + "' ";
+  const std::string eval = "eval --model small_cnn --weights '" + (dir / "no.safetensors") + "' --attack pgd --eps 0.1 ";
+  const std::string attack = "attack --model small_cnn --weights '" + (dir / "no.safetensors") + "' --attack pgd --eps 0.1 --out '" +
+                             (dir / "x.png") + "' ";
+  const std::string demo = "demo --quiet --data '" + (dir / "no_data") + "' --out '" + (dir / "demo") + "' ";
+  struct Case {
+    std::string prefix, option, value;
+  };
+  const std::vector<Case> cases = {
+      {train, "--batch", "9223372036854775807"},  // overflowed DataLoader::num_batches: 0 steps, loss 0
+      {train, "--batch", "0"},
+      {train, "--clip-norm", "nan"},  // used to switch clipping off silently
+      {train, "--clip-norm", "-1"},
+      {train, "--seed", "-1"},  // used to wrap to 2^64 - 1
+      {train, "--seed", "18446744073709551616"},
+      {train, "--beta", "nan"},  // used to fail only after loading the data
+      {train, "--beta", "-1"},
+      {train, "--lr", "nan"},
+      {train, "--lr", "0"},
+      {train, "--eps", "inf"},
+      {train, "--eps", "1.5"},
+      {train, "--steps", "0"},
+      {train, "--steps", "1e3"},
+      {train, "--epochs", "4294967297"},
+      {train, "--limit", "-1"},
+      {train, "--val-size", "0"},
+      {train, "--test-limit", "0x10"},
+      {train, "--adv-fraction", "1.5"},
+      {train, "--adv-fraction", "nan"},
+      {train, "--eps-ramp", "-1"},
+      {train, "--stop-after", "-1"},
+      {train, "--threads", "100000"},  // SIGSEGV inside libgomp
+      {train, "--threads", "40000"},   // "libgomp: Thread creation failed", no error line
+      {train, "--threads", "-1"},
+      {train, "--method", "magic"},
+      {train, "--schedule", "sometimes"},
+      {train, "--optimizer", "lbfgs"},
+      {train, "--model", "no_such_net"},
+      {eval, "--eps", "nan"},
+      {eval, "--eps", "-0.1"},
+      {eval, "--steps", "0"},
+      {eval, "--steps", "2.5"},
+      {eval, "--step-size", "-1"},
+      {eval, "--step-size", "inf"},
+      {eval, "--restarts", "0"},
+      {eval, "--queries", "0"},
+      {eval, "--effort", "0"},
+      {eval, "--effort", "nan"},
+      {eval, "--seed", "-1"},
+      {eval, "--threads", "100000"},
+      {eval, "--batch", "0"},
+      {eval, "--batch", "9223372036854775807"},
+      {eval, "--limit", "-1"},
+      {attack, "--scale", "0"},
+      {attack, "--threads", "32768"},
+      {attack, "--limit", "-3"},
+      {attack, "--eps", "nan"},
+      {demo, "--threads", "100000"},
+      {demo, "--epochs", "0"},
+      {demo, "--method", "magic"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.prefix, c.option, " ", c.value);
+    Run r = run_cli(c.prefix + c.option + " '" + c.value + "'");
+    check_one_error_line(r, c.option);
+    CHECK(r.status == 2);
+  }
+  // In-range values pass the checks (and then fail on the missing files, status 1).
+  const std::vector<Case> fine = {
+      {train, "--seed", "9223372036854775807"}, {train, "--clip-norm", "0"}, {train, "--threads", "0"},
+      {train, "--threads", "256"},              {train, "--batch", "1048576"}, {eval, "--eps", "0"},
+      {eval, "--seed", "0"},                    {demo, "--threads", "1"},
+  };
+  for (const Case& c : fine) {
+    INFO(c.prefix, c.option, " ", c.value);
+    Run r = run_cli(c.prefix + c.option + " '" + c.value + "'");
+    check_one_error_line(r, "no");
+    CHECK(r.status == 1);
+  }
+}
+
+TEST_CASE("OMP_NUM_THREADS is checked at start, before OpenMP can crash on it") {
+  TempDir dir;
+  const std::string w = save_weights(dir, "small_cnn", "w.safetensors");
+  // Real weights and data, so that without the check the run reaches a parallel region.
+  const std::string eval = "eval --model small_cnn --weights '" + w + "' --attack fgsm --eps 0.1 --limit 4 --no-sanity-checks";
+  for (const char* value : {"100000", "40000", "4,100000"}) {
+    const std::string v = value;
+    INFO("OMP_NUM_THREADS=", v);
+    Run r = run_cli_env("OMP_NUM_THREADS='" + v + "'", eval);
+    check_one_error_line(r, "OMP_NUM_THREADS");
+    CHECK(r.status == 2);
+  }
+  if (!have_fashion_mnist()) return;
+  Run ok = run_cli_env("OMP_NUM_THREADS=2", eval + " --json");
+  INFO("stderr: ", ok.err);
+  CHECK(ok.status == 0);
+}
+
+TEST_CASE("train --resume: a run directory without a finished epoch is one clear error line") {
+  TempDir dir;
+  std::ofstream(dir / "config.json") << "{}";
+  Run r = run_cli("train --resume '" + dir.path.string() + "'");
+  check_one_error_line(r, "no epoch finished");
+  CHECK(r.err.find("start the run again") != std::string::npos);
 }

@@ -1,6 +1,7 @@
 // Trainers: reproducibility (threads, resume), the NaN guard, run outputs, and that training learns.
 #include <doctest/doctest.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,6 +10,9 @@
 
 #include "core/parallel.h"
 #include "data/mnist.h"
+#include "nn/models.h"
+#include "nn/optim.h"
+#include "nn/serialize.h"
 #include "train/run_files.h"
 #include "train/trainer.h"
 
@@ -31,6 +35,50 @@ std::string temp_dir(const std::string& name) {
   auto d = fs::temp_directory_path() / ("advgrad_test_train_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(d);
   return d.string();
+}
+
+void write_text(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+// The message of the IOError `f` throws ("" and a failed check when it throws none or another type).
+template <class F>
+std::string io_error_of(F&& f) {
+  try {
+    f();
+  } catch (const IOError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    FAIL_CHECK("expected an IOError, got: " << e.what());
+    return "";
+  }
+  FAIL_CHECK("expected an IOError, nothing was thrown");
+  return "";
+}
+
+// A real checkpoint of a fresh small_cnn and SGD (after one step, so momentum buffers exist), made without
+// any dataset: epoch 1 of 2 done.
+std::string make_checkpoint(const std::string& name) {
+  const std::string dir = temp_dir(name);
+  Generator gen(3);
+  auto model = make_model("small_cnn", gen);
+  SGD opt(model->parameters(), 0.1, 0.9);
+  for (auto& p : model->parameters()) p.set_grad(ones_like(p));
+  opt.step();
+  Checkpoint ck;
+  ck.config = small_run("pgd");
+  ck.epochs_done = 1, ck.method = "pgd", ck.best_val_pgd = 0.25, ck.co_best_pgd = -1, ck.best_epoch = 1;
+  EpochMetrics m;
+  m.epoch = 1, m.method = "pgd", m.train_loss = 2.0, m.val_pgd_acc = 0.25, m.lr = 0.01, m.eps = 0.1;
+  ck.history = {m};
+  const StateDict best = model->state_dict();
+  save_checkpoint(dir, ck, *model, opt, &best);
+  return dir;
+}
+
+// trainer.json of a checkpoint with one top-level field replaced by `value` (JSON text).
+void patch_trainer_json(const std::string& dir, const std::string& field, const std::string& value) {
+  auto j = nlohmann::json::parse(read_text(dir + "/trainer.json"));
+  j[field] = nlohmann::json::parse(value);
+  write_text(dir + "/trainer.json", j.dump(2));
 }
 
 }  // namespace
@@ -138,4 +186,232 @@ TEST_CASE("configs are validated") {
   CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("val_size"), ValueError);
   CHECK_THROWS_AS(TrainConfig::from_json("{\"model\": 3}", "x.json"), IOError);
   CHECK_THROWS_AS(TrainConfig::from_json("not json", "x.json"), IOError);
+}
+
+TEST_CASE("validate: every number finite and in range, named by its config.json field") {
+  struct Case {
+    const char* field;
+    void (*set)(TrainConfig&);
+  };
+  const Case cases[] = {
+      {"clip_norm", [](TrainConfig& c) { c.clip_norm = std::nan(""); }},  // NaN used to switch clipping off
+      {"clip_norm", [](TrainConfig& c) { c.clip_norm = -1; }},
+      {"trades_beta", [](TrainConfig& c) { c.trades_beta = std::nan(""); }},
+      {"seed", [](TrainConfig& c) { c.seed = uint64_t(-1); }},  // what "--seed -1" used to become
+      {"batch", [](TrainConfig& c) { c.batch = INT64_MAX; }},    // overflowed DataLoader::num_batches
+      {"lr", [](TrainConfig& c) { c.lr = HUGE_VAL; }},
+      {"momentum", [](TrainConfig& c) { c.momentum = 1; }},
+      {"weight_decay", [](TrainConfig& c) { c.weight_decay = -1e-4; }},
+      {"threads", [](TrainConfig& c) { c.threads = 100000; }},
+      {"steps", [](TrainConfig& c) { c.steps = 1 << 30; }},
+      {"epochs", [](TrainConfig& c) { c.epochs = 1 << 30; }},
+      {"eps_ramp_epochs", [](TrainConfig& c) { c.eps_ramp_epochs = -1; }},
+      {"stop_after_epochs", [](TrainConfig& c) { c.stop_after_epochs = -1; }},
+      {"adv_fraction", [](TrainConfig& c) { c.adv_fraction = std::nan(""); }},
+      {"model", [](TrainConfig& c) { c.model = "no_such_model"; }},
+  };
+  for (const Case& k : cases) {
+    TrainConfig c;
+    k.set(c);
+    CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains(k.field), ValueError);
+  }
+  TrainConfig ok;
+  ok.seed = uint64_t(INT64_MAX), ok.clip_norm = 0, ok.threads = kMaxThreads, ok.batch = TrainLimits::max_batch;
+  CHECK_NOTHROW(ok.validate());
+}
+
+TEST_CASE("config.json: integers are range-checked before narrowing; bad values name the file and field") {
+  const std::string good = TrainConfig{}.to_json();
+  auto with = [&](const std::string& field, const std::string& value) {
+    auto j = nlohmann::json::parse(good);
+    j[field] = nlohmann::json::parse(value);
+    return j.dump();
+  };
+  CHECK_NOTHROW(TrainConfig::from_json(good, "run/config.json"));
+  const std::pair<const char*, const char*> bad[] = {
+      {"epochs", "4294967297"},          // 2^32 + 1 used to be read as 1
+      {"steps", "2.5"},                  // used to become 2
+      {"batch", "1e3"},                  // a float where an integer belongs
+      {"seed", "-1"},                    // used to wrap to 2^64 - 1
+      {"seed", "18446744073709551615"},  // > 2^63 - 1
+      {"limit", "-5"},
+      {"eps", "\"0.1\""},
+      {"clip_norm", "-1"},
+      {"threads", "100000"},
+      {"val_size", "null"},
+      {"co_detect", "1"},
+  };
+  for (const auto& [field, value] : bad) {
+    const std::string f = field, v = value;  // named copies: doctest's INFO cannot capture bindings in C++17
+    INFO(f, " = ", v);
+    const std::string msg = io_error_of([&] { TrainConfig::from_json(with(f, v), "run/config.json"); });
+    CHECK(msg.find("run/config.json") != std::string::npos);
+    CHECK(msg.find(f) != std::string::npos);
+  }
+  auto missing = nlohmann::json::parse(good);
+  missing.erase("epochs");
+  CHECK(io_error_of([&] { TrainConfig::from_json(missing.dump(), "c.json"); }).find("'epochs'") != std::string::npos);
+  CHECK_THROWS_AS(TrainConfig::from_json("{\"model\": 3}", "x.json"), IOError);
+  CHECK_THROWS_AS(TrainConfig::from_json("{\"epochs\": 1e400}", "x.json"), IOError);  // not JSON
+}
+
+TEST_CASE("metrics lines: out-of-range, non-integer and NaN-ish values name the file and field") {
+  EpochMetrics m;
+  m.epoch = 3, m.method = "pgd", m.train_loss = 0.5, m.val_pgd_acc = 0.4, m.lr = 0.01, m.eps = 0.1;
+  const std::string line = metrics_json(m);
+  const EpochMetrics back = metrics_from_json(line, "metrics.jsonl");
+  CHECK(back.epoch == 3);
+  CHECK(back.train_loss == 0.5);
+  const std::pair<const char*, const char*> bad[] = {
+      {"epoch", "4294967299"}, {"epoch", "0"},          {"epoch", "1.5"},        {"val_pgd_acc", "2"},
+      {"train_loss", "null"},  {"train_loss", "-1"},    {"lr", "\"fast\""},      {"method", "\"magic\""},
+      {"seconds", "-3"},       {"train_clean_acc", "true"},
+  };
+  for (const auto& [field, value] : bad) {
+    const std::string f = field, v = value;
+    INFO(f, " = ", v);
+    auto j = nlohmann::json::parse(line);
+    j[f] = nlohmann::json::parse(v);
+    const std::string msg = io_error_of([&] { metrics_from_json(j.dump(), "run/metrics.jsonl"); });
+    CHECK(msg.find("run/metrics.jsonl") != std::string::npos);
+    CHECK(msg.find(f) != std::string::npos);
+  }
+}
+
+TEST_CASE("trainer.json: epochs_done and the other fields are checked, naming the file") {
+  {
+    const std::string dir = make_checkpoint("ck_good");
+    Checkpoint ck = load_checkpoint(dir, nullptr, nullptr);
+    CHECK(ck.epochs_done == 1);
+    CHECK(ck.best_epoch == 1);
+    fs::remove_all(dir);
+  }
+  const std::pair<const char*, const char*> bad[] = {
+      {"epochs_done", "4294967297"},  // 2^32 + 1 used to resume at epoch 1
+      {"epochs_done", "-1"},
+      {"epochs_done", "3"},  // more than the config's 2 epochs
+      {"epochs_done", "1.0"},
+      {"best_val_pgd", "7"},
+      {"co_best_pgd", "\"high\""},
+      {"method", "\"magic\""},
+      {"model_file", "\"../../etc/passwd\""},  // tensor files must sit in the checkpoint directory
+      {"optimizer_file", "\"/tmp/x.safetensors\""},
+      {"history", "[]"},  // one entry per finished epoch
+      {"best_epoch", "2"},
+      {"config", "{\"epochs\": 2}"},
+  };
+  for (const auto& [field, value] : bad) {
+    const std::string f = field, v = value;
+    INFO(f, " = ", v);
+    const std::string dir = make_checkpoint("ck_bad");
+    patch_trainer_json(dir, f, v);
+    Generator gen(0);
+    auto model = make_model("small_cnn", gen);
+    SGD opt(model->parameters(), 0.1, 0.9);
+    const std::string msg = io_error_of([&] { load_checkpoint(dir, model.get(), &opt); });
+    CHECK(msg.find(dir + "/trainer.json") != std::string::npos);
+    CHECK(msg.find(f == "config" ? "missing field" : f) != std::string::npos);
+    fs::remove_all(dir);
+  }
+}
+
+TEST_CASE("checkpoint: a bad model, optimizer or best-weights file is an IOError naming that file") {
+  Generator gen(1);
+  const StateDict lstm = make_model("lstm", gen)->state_dict();
+  for (const std::string file : {"model-e1.safetensors", "optimizer-e1.safetensors", "best-e1.safetensors"}) {
+    INFO(file);
+    const std::string dir = make_checkpoint("ck_files");
+    save_safetensors(dir + "/" + file, lstm);  // a valid file with the wrong tensors
+    auto model = make_model("small_cnn", gen);
+    SGD opt(model->parameters(), 0.1, 0.9);
+    StateDict best;
+    const std::string msg = io_error_of([&] { load_checkpoint(dir, model.get(), &opt, &best); });
+    CHECK(msg.find(dir + "/" + file) != std::string::npos);
+    fs::remove_all(dir);
+  }
+  const std::string dir = make_checkpoint("ck_truncated");
+  write_text(dir + "/model-e1.safetensors", "\x10\0\0\0");
+  auto model = make_model("small_cnn", gen);
+  CHECK(io_error_of([&] { load_checkpoint(dir, model.get(), nullptr); }).find("model-e1.safetensors") != std::string::npos);
+  write_text(dir + "/trainer.json", "{\"format\": ");
+  CHECK(io_error_of([&] { load_checkpoint(dir, nullptr, nullptr); }).find(dir + "/trainer.json") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("resume: a run killed before its first checkpoint says so instead of 'no such file'") {
+  const std::string dir = temp_dir("no_epoch");
+  fs::create_directories(dir);
+  write_text(dir + "/config.json", small_run("pgd").to_json());
+  TrainConfig resume;
+  resume.quiet = true;
+  const std::string msg = io_error_of([&] { Trainer(resume).run(dir); });
+  CHECK(msg.find("no epoch finished") != std::string::npos);
+  CHECK(msg.find("start the run again") != std::string::npos);
+  CHECK(io_error_of([&] { Trainer(resume).run(dir + "/nowhere"); }).find("no such run directory") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("the guard also checks parameters after each optimizer step") {
+  if (!have_fashion_mnist()) {
+    MESSAGE("Fashion-MNIST not installed; skipped");
+    return;
+  }
+  // A finite gradient times an LR beyond float's range: the weights become Inf in the first step, which
+  // the gradient check alone would only notice one step later (and blame on the gradient).
+  TrainConfig c = small_run("natural");
+  c.lr = 1e300, c.schedule = "constant", c.momentum = 0;
+  try {
+    Trainer(c).run();
+    FAIL("expected TrainingDiverged");
+  } catch (const TrainingDiverged& e) {
+    const std::string m = e.what();
+    INFO(m);
+    CHECK(m.find("epoch 1, step 1:") != std::string::npos);
+    CHECK(m.find("after the optimizer step") != std::string::npos);
+    CHECK(m.find("parameter '") != std::string::npos);
+  }
+}
+
+TEST_CASE("resume: stale temporaries are removed, a live process's are kept; the best weights come back") {
+  if (!have_fashion_mnist()) {
+    MESSAGE("Fashion-MNIST not installed; skipped");
+    return;
+  }
+  TrainConfig part = small_run("natural");
+  part.out = temp_dir("temporaries");
+  part.stop_after_epochs = 1;
+  Trainer(part).run();
+  // A pid that no longer runs: a child that has exited and been reaped.
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  const std::string dead = std::to_string(child), live = std::to_string(::getppid());
+  const std::vector<std::string> stale = {part.out + "/metrics.jsonl.tmp." + dead + ".0",
+                                          part.out + "/checkpoint/model-e2.safetensors.tmp." + dead + ".7",
+                                          part.out + "/checkpoint/trainer.json.tmp." + std::to_string(::getpid()) + ".3"};
+  const std::string in_flight = part.out + "/checkpoint/trainer.json.tmp." + live + ".1";
+  const std::string not_ours = part.out + "/notes.tmp.x.1";
+  for (const auto& f : stale) write_text(f, "partial");
+  write_text(in_flight, "partial");
+  write_text(not_ours, "kept");
+  // No later epoch may replace the best weights, so the resumed trainer must hold epoch 1's.
+  patch_trainer_json(part.out + "/checkpoint", "best_val_pgd", "1.0");
+  const StateDict best1 = load_safetensors(part.out + "/best.safetensors").tensors;
+
+  TrainConfig resume;
+  resume.quiet = true;
+  Trainer t(resume);
+  TrainSummary s = t.run(part.out);
+  CHECK(s.finished);
+  for (const auto& f : stale) CHECK_MESSAGE(!fs::exists(f), f);
+  CHECK(fs::exists(in_flight));
+  CHECK(fs::exists(not_ours));
+  REQUIRE(t.best_weights().size() == best1.size());
+  for (const auto& [key, tensor] : best1) {
+    const std::string k = key;
+    INFO(k);
+    REQUIRE(t.best_weights().count(k) == 1);
+    CHECK(t.best_weights().at(k).to_vector<double>() == tensor.to_vector<double>());
+  }
+  fs::remove_all(part.out);
 }

@@ -1,8 +1,14 @@
 #include "train/config.h"
 
+#include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "core/error.h"
+#include "core/parallel.h"
+#include "nn/models.h"
+#include "train/json_fields.h"
 
 namespace advgrad {
 
@@ -20,27 +26,65 @@ void for_each_field(Config& c, F&& f) {
       f("seed", c.seed), f("threads", c.threads), f("out", c.out), f("stop_after_epochs", c.stop_after_epochs),
       f("quiet", c.quiet);
 }
+
+[[noreturn]] void fail(const std::string& m) { throw ValueError("train: " + m); }
+
+void check_count(const char* name, int64_t v, int64_t lo, int64_t hi) {
+  if (v < lo || v > hi)
+    fail("setting '" + std::string(name) + "' must be a whole number in [" + std::to_string(lo) + ", " +
+         std::to_string(hi) + "], got " + std::to_string(v));
+}
+
+// A finite number in the interval; `lo_open` / `hi_open` exclude the ends.
+void check_number(const char* name, double v, double lo, double hi, bool lo_open = false, bool hi_open = false) {
+  const bool ok = std::isfinite(v) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+  if (!ok) {
+    const std::string range = hi == std::numeric_limits<double>::max()
+                                  ? std::string(lo_open ? "> " : ">= ") + nlohmann::json(lo).dump()
+                                  : std::string(lo_open ? "(" : "[") + nlohmann::json(lo).dump() + ", " +
+                                        nlohmann::json(hi).dump() + (hi_open ? ")" : "]");
+    fail("setting '" + std::string(name) + "' must be a finite number " + range + ", got " + std::to_string(v));
+  }
+}
+
+constexpr double kAnyPositive = std::numeric_limits<double>::max();
+
 }  // namespace
 
 void TrainConfig::validate() const {
-  auto fail = [](const std::string& m) { throw ValueError("train: " + m); };
+  using L = TrainLimits;
+  try {
+    model_info(model);
+  } catch (const Error& e) {
+    fail(std::string("setting 'model': ") + e.what());
+  }
   if (method != "natural" && method != "pgd" && method != "fgsm-rs" && method != "free" && method != "trades")
     fail("unknown method '" + method + "' (natural, pgd, fgsm-rs, free, trades)");
-  if (!(eps >= 0 && eps <= 1)) fail("eps must be in [0, 1]");
-  if (steps < 1) fail("steps must be >= 1");
-  if (epochs < 1) fail("epochs must be >= 1");
-  if (batch < 1) fail("batch must be >= 1");
-  if (!(lr > 0)) fail("lr must be > 0");
-  if (!(adv_fraction >= 0 && adv_fraction <= 1)) fail("adv_fraction must be in [0, 1]");
   if (optimizer != "sgd" && optimizer != "adam") fail("unknown optimizer '" + optimizer + "' (sgd, adam)");
   if (schedule != "onecycle" && schedule != "cosine" && schedule != "step" && schedule != "constant")
     fail("unknown schedule '" + schedule + "' (onecycle, cosine, step, constant)");
-  if (limit < 0 || val_size < 0 || test_limit < 0) fail("limit, val_size and test_limit must be >= 0");
+  check_number("eps", eps, 0, 1);
+  check_count("steps", steps, 1, L::max_steps);
+  check_number("adv_fraction", adv_fraction, 0, 1);
+  check_number("trades_beta", trades_beta, 0, kAnyPositive);
+  check_count("eps_ramp_epochs", eps_ramp_epochs, 0, L::max_epochs);
+  check_count("epochs", epochs, 1, L::max_epochs);
+  check_count("batch", batch, 1, L::max_batch);
+  check_number("lr", lr, 0, kAnyPositive, /*lo_open=*/true);
+  check_number("momentum", momentum, 0, 1, false, /*hi_open=*/true);
+  check_number("weight_decay", weight_decay, 0, kAnyPositive);
+  check_number("onecycle_pct", onecycle_pct, 0, 1, true, true);
+  check_number("clip_norm", clip_norm, 0, kAnyPositive);  // 0 is "off"; NaN or < 0 must not mean "off" silently
+  check_count("limit", limit, 0, L::max_samples);
   // Validation picks best.safetensors and shows robust overfitting; an empty set would silently score 0.
-  if (val_size < 1) fail("val_size must be >= 1 (the held-out images pick the best checkpoint)");
-  if (eps_ramp_epochs < 0 || stop_after_epochs < 0 || threads < 0) fail("counts must be >= 0");
-  if (!(onecycle_pct > 0 && onecycle_pct < 1)) fail("onecycle_pct must be in (0, 1)");
-  if (val_pgd_steps < 1 || final_pgd_steps < 1) fail("evaluation steps must be >= 1");
+  if (val_size < 1) fail("setting 'val_size' must be >= 1 (the held-out images pick the best checkpoint)");
+  check_count("val_size", val_size, 1, L::max_samples);
+  check_count("test_limit", test_limit, 0, L::max_samples);
+  check_count("val_pgd_steps", val_pgd_steps, 1, L::max_steps);
+  check_count("final_pgd_steps", final_pgd_steps, 1, L::max_steps);
+  if (seed > L::max_seed) fail("setting 'seed' must be a whole number in [0, 2^63 - 1], got " + std::to_string(seed));
+  check_count("threads", threads, 0, kMaxThreads);
+  check_count("stop_after_epochs", stop_after_epochs, 0, L::max_epochs);
 }
 
 std::string TrainConfig::to_json() const {
@@ -51,18 +95,31 @@ std::string TrainConfig::to_json() const {
 }
 
 TrainConfig TrainConfig::from_json(const std::string& text, const std::string& source) {
+  namespace jf = json_fields;
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) throw IOError(source + ": not a JSON object");
   TrainConfig c;
   for_each_field<nlohmann::json>(c, [&](const char* name, auto& v) {
-    if (!j.contains(name)) throw IOError(source + ": missing setting '" + name + "'");
-    try {
-      v = j.at(name).get<std::decay_t<decltype(v)>>();
-    } catch (const nlohmann::json::exception&) {
-      throw IOError(source + ": setting '" + std::string(name) + "' has the wrong type");
+    using T = std::decay_t<decltype(v)>;
+    if constexpr (std::is_same_v<T, std::string>) {
+      v = jf::get_string(j, name, source);
+    } else if constexpr (std::is_same_v<T, bool>) {
+      v = jf::get_bool(j, name, source);
+    } else if constexpr (std::is_same_v<T, double>) {
+      v = jf::get_number(j, name, std::numeric_limits<double>::lowest(), std::numeric_limits<double>::max(), source);
+    } else if constexpr (std::is_same_v<T, uint64_t>) {
+      v = T(jf::get_int(j, name, 0, int64_t(TrainLimits::max_seed), source));
+    } else {
+      static_assert(std::is_integral_v<T> && std::is_signed_v<T>, "a new field type needs a reader");
+      // Checked against the field's own type before narrowing; validate() then checks its real range.
+      v = T(jf::get_int(j, name, std::numeric_limits<T>::min(), std::numeric_limits<T>::max(), source));
     }
   });
-  c.validate();
+  try {
+    c.validate();
+  } catch (const ValueError& e) {
+    throw IOError(source + ": " + e.what());
+  }
   return c;
 }
 

@@ -6,6 +6,17 @@
 
 namespace advgrad {
 
+// Bounds of TrainConfig's counts, shared by validate() and the command line (cli/cmd_train.cpp). They are
+// far above any real run and low enough that no product of them (steps per epoch x epochs x replays,
+// eps-ramp x steps per epoch, stream numbers) can overflow.
+struct TrainLimits {
+  static constexpr int64_t max_batch = int64_t(1) << 20;
+  static constexpr int max_epochs = 100000;
+  static constexpr int max_steps = 10000;             // attack steps, Free replays, evaluation steps
+  static constexpr int64_t max_samples = int64_t(1) << 40;  // limit, val_size, test_limit
+  static constexpr uint64_t max_seed = uint64_t(INT64_MAX);  // seeds round-trip through JSON as int64
+};
+
 struct TrainConfig {
   // What to train, on what.
   std::string model = "small_cnn";
@@ -46,10 +57,13 @@ struct TrainConfig {
   int stop_after_epochs = 0;        // > 0: stop (with a checkpoint) after this many epochs, as if interrupted
   bool quiet = false;
 
-  // ValueError naming the first bad setting.
+  // ValueError naming the first bad setting (by its config.json name) and its allowed range: every
+  // number finite and in range, every name known.
   void validate() const;
   std::string to_json() const;                         // every field
-  static TrainConfig from_json(const std::string& text, const std::string& source);  // IOError naming source
+  // Every field must be present with the right JSON type; integers are read as int64 and range-checked
+  // before narrowing. IOError naming `source` and the field for anything wrong, validate() included.
+  static TrainConfig from_json(const std::string& text, const std::string& source);
 };
 
 }  // namespace advgrad

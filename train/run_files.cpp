@@ -1,15 +1,22 @@
 #include "train/run_files.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "data/file_io.h"
+#include "nn/models.h"
 #include "nn/serialize.h"
+#include "train/json_fields.h"
 
 namespace advgrad {
 
@@ -33,19 +40,75 @@ std::string metrics_json(const EpochMetrics& m) {
   return j.dump();
 }
 
+namespace {
+
+namespace jf = json_fields;
+
+bool known_method(const std::string& m) {
+  return m == "natural" || m == "pgd" || m == "fgsm-rs" || m == "free" || m == "trades";
+}
+
+constexpr double kAnyPositive = std::numeric_limits<double>::max();
+
+EpochMetrics metrics_from(const nlohmann::json& j, const std::string& source) {
+  if (!j.is_object()) throw IOError(source + ": a metrics line is not a JSON object");
+  EpochMetrics m;
+  m.epoch = int(jf::get_int(j, "epoch", 1, TrainLimits::max_epochs, source));
+  m.method = jf::get_string(j, "method", source);
+  if (!known_method(m.method)) throw IOError(source + ": field 'method' names no training method: '" + m.method + "'");
+  m.train_loss = jf::get_number(j, "train_loss", 0, kAnyPositive, source);
+  m.train_clean_acc = jf::get_number(j, "train_clean_acc", 0, 1, source);
+  m.train_adv_acc = jf::get_number(j, "train_adv_acc", 0, 1, source);
+  m.val_clean_acc = jf::get_number(j, "val_clean_acc", 0, 1, source);
+  m.val_pgd_acc = jf::get_number(j, "val_pgd_acc", 0, 1, source);
+  m.lr = jf::get_number(j, "lr", 0, kAnyPositive, source);
+  m.eps = jf::get_number(j, "eps", 0, 1, source);
+  m.seconds = jf::get_number(j, "seconds", 0, kAnyPositive, source);
+  m.note = jf::get_string(j, "note", source);
+  return m;
+}
+
+// A file name trainer.json may point at: a plain name inside the checkpoint directory, never a path.
+std::string plain_file_name(const nlohmann::json& j, const std::string& field, const std::string& source) {
+  std::string name = jf::get_string(j, field, source);
+  const bool plain = !name.empty() && name.size() <= 255 && name.find('/') == std::string::npos &&
+                     name.find('\0') == std::string::npos && name[0] != '.';
+  if (!plain) throw IOError(source + ": field '" + field + "' must be a file name in the checkpoint directory, got " + jf::shown(j.at(field)));
+  return name;
+}
+
+std::string best_file_name(int epoch) { return "best-e" + std::to_string(epoch) + ".safetensors"; }
+
+// model-e<N>.safetensors, optimizer-e<N>.safetensors or best-e<N>.safetensors (not their temporaries).
+bool is_checkpoint_tensor_file(const std::string& name) {
+  for (const char* prefix : {"model-e", "optimizer-e", "best-e"}) {
+    const std::string p = prefix, suffix = ".safetensors";
+    if (name.size() <= p.size() + suffix.size() || name.compare(0, p.size(), p) != 0 ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const std::string digits = name.substr(p.size(), name.size() - p.size() - suffix.size());
+    if (std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) return true;
+  }
+  return false;
+}
+
+// Runs `load` on the tensors of `file`; any failure becomes an IOError that names the file.
+template <class F>
+void load_tensor_file(const std::string& file, F&& load) {
+  try {
+    load(load_safetensors(file).tensors);
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    throw IOError(what.find(file) == std::string::npos ? file + ": " + what : what);
+  }
+}
+
+}  // namespace
+
 EpochMetrics metrics_from_json(const std::string& line, const std::string& source) {
   auto j = nlohmann::json::parse(line, nullptr, false);
   if (j.is_discarded() || !j.is_object()) throw IOError(source + ": a metrics line is not a JSON object");
-  EpochMetrics m;
-  try {
-    m.epoch = j.at("epoch"), m.method = j.at("method"), m.train_loss = j.at("train_loss");
-    m.train_clean_acc = j.at("train_clean_acc"), m.train_adv_acc = j.at("train_adv_acc");
-    m.val_clean_acc = j.at("val_clean_acc"), m.val_pgd_acc = j.at("val_pgd_acc");
-    m.lr = j.at("lr"), m.eps = j.at("eps"), m.seconds = j.at("seconds"), m.note = j.at("note");
-  } catch (const nlohmann::json::exception& e) {
-    throw IOError(source + ": bad metrics line (" + e.what() + ")");
-  }
-  return m;
+  return metrics_from(j, source);
 }
 
 std::string summary_json(const TrainSummary& s, const TrainConfig& c) {
@@ -102,48 +165,106 @@ std::string curves_svg(const std::vector<EpochMetrics>& h, const std::string& ti
   return o.str();
 }
 
-void save_checkpoint(const std::string& dir, const Checkpoint& ck, const Module& model, const Optimizer& opt) {
+void save_checkpoint(const std::string& dir, const Checkpoint& ck, const Module& model, const Optimizer& opt,
+                     const StateDict* best) {
   fs::create_directories(dir);
   const std::string tag = "-e" + std::to_string(ck.epochs_done);
-  save_safetensors(dir + "/model" + tag + ".safetensors", model.state_dict());
-  save_safetensors(dir + "/optimizer" + tag + ".safetensors", opt.state());
+  const std::string model_file = "model" + tag + ".safetensors", optimizer_file = "optimizer" + tag + ".safetensors";
+  const std::string best_file = ck.best_epoch > 0 ? best_file_name(ck.best_epoch) : "";
+  save_safetensors(dir + "/" + model_file, model.state_dict());
+  save_safetensors(dir + "/" + optimizer_file, opt.state());
+  if (best && !best_file.empty()) save_safetensors(dir + "/" + best_file, *best);
   nlohmann::ordered_json j;
   j["format"] = "advgrad-checkpoint-1";
   j["epochs_done"] = ck.epochs_done, j["method"] = ck.method;
   j["best_val_pgd"] = ck.best_val_pgd, j["co_best_pgd"] = ck.co_best_pgd;
-  j["model_file"] = "model" + tag + ".safetensors", j["optimizer_file"] = "optimizer" + tag + ".safetensors";
+  j["model_file"] = model_file, j["optimizer_file"] = optimizer_file;
+  if (!best_file.empty()) j["best_epoch"] = ck.best_epoch, j["best_file"] = best_file;
   j["config"] = nlohmann::ordered_json::parse(ck.config.to_json());
   nlohmann::ordered_json hist = nlohmann::ordered_json::array();
   for (const auto& m : ck.history) hist.push_back(nlohmann::ordered_json::parse(metrics_json(m)));
   j["history"] = hist;
   write_text_atomic(dir + "/trainer.json", j.dump(2));
-  // The previous epoch's tensor files are no longer referenced.
+  // The tensor files of earlier epochs are no longer referenced (temporaries are remove_stale_temporaries' job).
   for (const auto& entry : fs::directory_iterator(dir)) {
-    std::string name = entry.path().filename().string();
-    bool ours = (name.rfind("model-e", 0) == 0 || name.rfind("optimizer-e", 0) == 0);
-    if (ours && name.find(tag + ".safetensors") == std::string::npos) fs::remove(entry.path());
+    const std::string name = entry.path().filename().string();
+    if (is_checkpoint_tensor_file(name) && name != model_file && name != optimizer_file && name != best_file)
+      fs::remove(entry.path());
   }
 }
 
-Checkpoint load_checkpoint(const std::string& dir, Module* model, Optimizer* opt) {
-  const std::string path = dir + "/trainer.json";
-  auto j = nlohmann::json::parse(read_text(path), nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.value("format", "") != "advgrad-checkpoint-1")
-    throw IOError(path + ": not an advgrad checkpoint");
-  Checkpoint ck;
-  try {
-    ck.config = TrainConfig::from_json(j.at("config").dump(), path);
-    ck.epochs_done = j.at("epochs_done");
-    ck.method = j.at("method");
-    ck.best_val_pgd = j.at("best_val_pgd"), ck.co_best_pgd = j.at("co_best_pgd");
-    for (const auto& m : j.at("history")) ck.history.push_back(metrics_from_json(m.dump(), path));
-    if (model) model->load_state_dict(load_safetensors(dir + "/" + j.at("model_file").get<std::string>()).tensors);
-    if (opt) opt->load_state(load_safetensors(dir + "/" + j.at("optimizer_file").get<std::string>()).tensors);
-  } catch (const nlohmann::json::exception& e) {
-    throw IOError(path + ": " + e.what());
+CheckpointIndex parse_trainer_json(const std::string& text, const std::string& source) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw IOError(source + ": not an advgrad checkpoint (not a JSON object)");
+  if (jf::get_string(j, "format", source) != "advgrad-checkpoint-1")
+    throw IOError(source + ": not an advgrad checkpoint (format " + jf::shown(j.at("format")) + ")");
+  CheckpointIndex ix;
+  Checkpoint& ck = ix.ck;
+  const nlohmann::json& config = jf::field(j, "config", source);
+  if (!config.is_object()) throw IOError(source + ": field 'config' must be an object");
+  ck.config = TrainConfig::from_json(config.dump(), source + " (config)");
+  ck.epochs_done = int(jf::get_int(j, "epochs_done", 0, ck.config.epochs, source));
+  ck.method = jf::get_string(j, "method", source);
+  if (!known_method(ck.method)) throw IOError(source + ": field 'method' names no training method: '" + ck.method + "'");
+  ck.best_val_pgd = jf::get_number(j, "best_val_pgd", -1, 1, source);
+  ck.co_best_pgd = jf::get_number(j, "co_best_pgd", -1, 1, source);
+  ix.model_file = plain_file_name(j, "model_file", source);
+  ix.optimizer_file = plain_file_name(j, "optimizer_file", source);
+  if (j.contains("best_epoch")) {  // absent in checkpoints from before best weights were kept in them
+    ck.best_epoch = int(jf::get_int(j, "best_epoch", 1, ck.epochs_done, source));
+    ix.best_file = best_file_name(ck.best_epoch);
   }
-  if (ck.epochs_done < 0 || ck.epochs_done > ck.config.epochs) throw IOError(path + ": bad epoch count");
-  return ck;
+  const nlohmann::json& hist = jf::field(j, "history", source);
+  if (!hist.is_array() || hist.size() != size_t(ck.epochs_done))
+    throw IOError(source + ": field 'history' must be an array of one entry per finished epoch (" +
+                  std::to_string(ck.epochs_done) + ")");
+  for (const auto& m : hist) {
+    ck.history.push_back(metrics_from(m, source + " (history)"));
+    if (ck.history.back().epoch != int(ck.history.size()))
+      throw IOError(source + ": history entry " + std::to_string(ck.history.size()) + " says epoch " +
+                    std::to_string(ck.history.back().epoch));
+  }
+  return ix;
+}
+
+Checkpoint load_checkpoint(const std::string& dir, Module* model, Optimizer* opt, StateDict* best) {
+  const std::string path = dir + "/trainer.json";
+  CheckpointIndex ix = parse_trainer_json(read_text(path), path);
+  if (model) load_tensor_file(dir + "/" + ix.model_file, [&](const StateDict& t) { model->load_state_dict(t); });
+  if (opt) load_tensor_file(dir + "/" + ix.optimizer_file, [&](const StateDict& t) { opt->load_state(t); });
+  if (best && !ix.best_file.empty()) {
+    load_tensor_file(dir + "/" + ix.best_file, [&](const StateDict& t) {
+      // Checked as the model's weights (names, shapes, values) by loading them into a scratch copy.
+      Generator gen(0);
+      make_model(ix.ck.config.model, gen)->load_state_dict(t);
+      *best = t;
+    });
+  }
+  return ix.ck;
+}
+
+std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return removed;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    // NAME.tmp.<pid>.<n>, as write_file_atomic names them.
+    const size_t n_dot = name.rfind('.');
+    if (n_dot == std::string::npos || n_dot == 0) continue;
+    const size_t pid_dot = name.rfind('.', n_dot - 1);
+    if (pid_dot == std::string::npos || pid_dot < 4 || name.compare(pid_dot - 4, 4, ".tmp") != 0) continue;
+    const std::string pid_text = name.substr(pid_dot + 1, n_dot - pid_dot - 1), n_text = name.substr(n_dot + 1);
+    auto digits = [](const std::string& t) {
+      return !t.empty() && t.size() <= 9 && std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    if (!digits(pid_text) || !digits(n_text) || !entry.is_regular_file(ec)) continue;
+    const pid_t pid = pid_t(std::stol(pid_text));
+    const bool stale = pid == ::getpid() || pid <= 0 || (::kill(pid, 0) != 0 && errno == ESRCH);
+    if (stale && fs::remove(entry.path(), ec)) removed.push_back(name);
+  }
+  std::sort(removed.begin(), removed.end());
+  return removed;
 }
 
 }  // namespace advgrad

@@ -15,23 +15,42 @@ void write_text_atomic(const std::string& path, const std::string& text);
 std::string read_text(const std::string& path, size_t max_bytes = 64u << 20);  // IOError naming the path
 
 std::string metrics_json(const EpochMetrics& m);  // one line
+// IOError naming `source` and the field for a missing, mistyped or out-of-range value.
 EpochMetrics metrics_from_json(const std::string& line, const std::string& source);
 std::string summary_json(const TrainSummary& s, const TrainConfig& c);
 // Loss (left axis) and clean/robust validation accuracy (right axis) per epoch, as a standalone SVG.
 std::string curves_svg(const std::vector<EpochMetrics>& history, const std::string& title);
 
-// A checkpoint: model and optimizer tensors plus the trainer's counters, history and config. The
-// trainer.json written last names the tensor files of its epoch, so a crash mid-write leaves the previous
-// checkpoint intact.
+// A checkpoint: model and optimizer tensors, the best weights so far, plus the trainer's counters, history
+// and config. The trainer.json written last names the tensor files of its epoch, so a crash mid-write
+// leaves the previous checkpoint intact.
 struct Checkpoint {
   TrainConfig config;
   int epochs_done = 0;
   std::string method;  // may differ from config.method after a catastrophic-overfitting fallback
   double best_val_pgd = -1, co_best_pgd = -1;
+  int best_epoch = 0;  // the epoch of the best weights (best-e<N>.safetensors); 0: none saved
   std::vector<EpochMetrics> history;
 };
-void save_checkpoint(const std::string& dir, const Checkpoint& ck, const Module& model, const Optimizer& opt);
-// Loads counters and config; fills model and optimizer when given.
-Checkpoint load_checkpoint(const std::string& dir, Module* model, Optimizer* opt);
+// Writes the tensor files and then trainer.json. `best`, when given, is written as
+// best-e<ck.best_epoch>.safetensors (pass it when the best changed; the file of an unchanged best stays).
+void save_checkpoint(const std::string& dir, const Checkpoint& ck, const Module& model, const Optimizer& opt,
+                     const StateDict* best = nullptr);
+// Loads counters and config; fills model, optimizer and the best weights when given (best stays empty
+// for checkpoints written before best weights were kept in them). Errors name the file at fault.
+Checkpoint load_checkpoint(const std::string& dir, Module* model, Optimizer* opt, StateDict* best = nullptr);
+
+// What trainer.json holds, parsed and checked without touching any other file (also the fuzz entry).
+struct CheckpointIndex {
+  Checkpoint ck;
+  std::string model_file, optimizer_file, best_file;  // plain file names in the checkpoint directory
+};
+CheckpointIndex parse_trainer_json(const std::string& text, const std::string& source);
+
+// Removes the temporaries `NAME.tmp.<pid>.<n>` that an atomic write killed midway leaves in `dir` (not
+// recursive), when they are stale: their pid is no live process, or it is this process (which writes
+// synchronously and has no write in flight when it calls this). A live process's temporary is left alone,
+// since it may be mid-write. Returns the names removed.
+std::vector<std::string> remove_stale_temporaries(const std::string& dir);
 
 }  // namespace advgrad

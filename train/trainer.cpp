@@ -53,6 +53,7 @@ Trainer::Trainer(TrainConfig config) : s_(std::make_unique<State>()) {
 Trainer::~Trainer() = default;
 Module& Trainer::model() { return *s_->model; }
 const TrainConfig& Trainer::config() const { return s_->cfg; }
+const StateDict& Trainer::best_weights() const { return s_->best_weights; }
 
 namespace {
 
@@ -78,15 +79,41 @@ AttackOptions pgd_options(double eps, int steps, uint64_t seed) {
   return o;
 }
 
-// The first parameter whose gradient has a NaN or Inf, or "".
-std::string first_bad_gradient(const Module& m) {
+bool all_finite(const Tensor& t) {
+  Tensor d = t.to(Device::CPU).dense();
+  const int64_t n = d.numel();
+  if (d.dtype() == DType::F32) {
+    const float* p = d.data<float>();
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(p[i])) return false;
+  } else if (d.dtype() == DType::F64) {
+    const double* p = d.data<double>();
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(p[i])) return false;
+  }
+  return true;
+}
+
+// The first parameter whose gradient (or, with `values`, whose value) has a NaN or Inf, or "".
+std::string first_non_finite(const Module& m, bool values) {
   for (const auto& [name, p] : m.named_parameters()) {
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    for (double v : g.to_vector<double>())
-      if (!std::isfinite(v)) return name;
+    Tensor t = values ? p : p.grad();
+    if (t.defined() && !all_finite(t)) return name;
   }
   return "";
+}
+
+// Where a resumed run's checkpoint should be, and a clear error when it is not there: a run killed
+// before its first epoch finished has config.json but no checkpoint, and simply starts again.
+void check_resumable(const std::string& resume_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(resume_dir, ec)) throw IOError(resume_dir + ": --resume: no such run directory");
+  if (fs::exists(resume_dir + "/checkpoint/trainer.json", ec)) return;
+  if (fs::exists(resume_dir + "/config.json", ec))
+    throw IOError(resume_dir + ": nothing to resume: no epoch finished before the run stopped (there is no "
+                  "checkpoint/trainer.json yet); start the run again with the same options (its settings are in " +
+                  resume_dir + "/config.json)");
+  throw IOError(resume_dir + ": not a training run directory (no config.json, no checkpoint/trainer.json)");
 }
 
 }  // namespace
@@ -95,6 +122,7 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
   State& s = *s_;
   auto t_start = Clock::now();
   if (!resume_dir.empty()) {
+    check_resumable(resume_dir);
     // The checkpoint's config defines the run; only how it is watched and where it goes may change.
     Checkpoint probe = load_checkpoint(resume_dir + "/checkpoint", nullptr, nullptr);
     TrainConfig c = probe.config;
@@ -147,8 +175,22 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
   s.ck = Checkpoint{};
   s.ck.config = cfg, s.ck.method = cfg.method;
   if (!resume_dir.empty()) {
-    s.ck = load_checkpoint(resume_dir + "/checkpoint", s.model.get(), s.opt.get());
+    s.ck = load_checkpoint(resume_dir + "/checkpoint", s.model.get(), s.opt.get(), &s.best_weights);
     s.ck.config = cfg;
+    // Older checkpoints did not keep the best weights; the run directory's copy is the best there is.
+    const std::string old_best = resume_dir + "/best.safetensors";
+    if (s.best_weights.empty() && s.ck.best_val_pgd >= 0 && fs::exists(old_best)) {
+      s.best_weights = load_safetensors(old_best).tensors;
+      Generator gen(0);
+      try {
+        make_model(cfg.model, gen)->load_state_dict(s.best_weights);
+      } catch (const Error& e) {
+        throw IOError(old_best + ": " + e.what());
+      }
+    }
+    // Temporaries of writes a kill interrupted; only stale ones go (see remove_stale_temporaries).
+    for (const std::string& d : {resume_dir, resume_dir + "/checkpoint", cfg.out, cfg.out + "/checkpoint"})
+      remove_stale_temporaries(d);
   }
   if (!cfg.out.empty()) {
     fs::create_directories(cfg.out);
@@ -246,7 +288,7 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
           Tensor gx = x_in_leaf.grad();
           free_delta = sub(project(add(add(b.x, free_delta), mul(sign(gx), eps)), b.x, eps, Norm::Linf), b.x);
         }
-        const std::string bad = first_bad_gradient(model);
+        const std::string bad = first_non_finite(model, /*values=*/false);
         if (!bad.empty())
           throw TrainingDiverged("train: epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(i + 1) +
                                  ": the gradient of parameter '" + bad + "' is NaN or Inf (loss " +
@@ -256,6 +298,13 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
         apply_schedule(*s.opt, *s.schedule, step);
         m.lr = s.opt->lr();
         s.opt->step();
+        // A finite gradient can still give non-finite weights (a huge LR, a bad optimizer buffer).
+        const std::string bad_value = first_non_finite(model, /*values=*/true);
+        if (!bad_value.empty())
+          throw TrainingDiverged("train: epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(i + 1) +
+                                 ": parameter '" + bad_value + "' is NaN or Inf after the optimizer step (lr " +
+                                 std::to_string(m.lr) + "); the last good checkpoint is kept" +
+                                 (cfg.out.empty() ? "" : " in " + cfg.out + "/checkpoint"));
 
         if (r == replays - 1) {
           NoGradGuard ng;
@@ -286,11 +335,13 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
       m.val_clean_acc = vr.clean_accuracy;
       m.val_pgd_acc = vr.robust_accuracy;
     }
+    bool best_changed = false;
     if (m.val_pgd_acc > s.ck.best_val_pgd) {
       s.ck.best_val_pgd = m.val_pgd_acc;
+      s.ck.best_epoch = epoch + 1;
       s.best_weights.clear();
       for (const auto& [k, t] : model.state_dict()) s.best_weights[k] = t.clone();
-      if (!cfg.out.empty()) save_safetensors(cfg.out + "/best.safetensors", s.best_weights);
+      best_changed = true;
     }
 
     // Catastrophic overfitting (Wong et al.): on a fixed training batch, PGD accuracy collapses while
@@ -317,7 +368,10 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
     s.ck.epochs_done = epoch + 1;
     ++epochs_this_run;
     if (!cfg.out.empty()) {
-      save_checkpoint(cfg.out + "/checkpoint", s.ck, model, *s.opt);
+      // The best weights are written when they change, and once per process (a resume may write to a new --out).
+      const bool write_best = !s.best_weights.empty() && (best_changed || epochs_this_run == 1);
+      if (write_best) save_safetensors(cfg.out + "/best.safetensors", s.best_weights);
+      save_checkpoint(cfg.out + "/checkpoint", s.ck, model, *s.opt, write_best ? &s.best_weights : nullptr);
       std::string lines;
       for (const auto& h : s.ck.history) lines += metrics_json(h) + "\n";
       write_text_atomic(cfg.out + "/metrics.jsonl", lines);

@@ -37,7 +37,8 @@ struct TrainSummary {
   std::string stop_reason;
 };
 
-// Thrown by the NaN/Inf guard: names the epoch, the step and the first parameter whose gradient went bad.
+// Thrown by the NaN/Inf guard: names the epoch, the step and the first parameter whose gradient, or whose
+// value after the optimizer step, is NaN or Inf.
 struct TrainingDiverged : Error {
   using Error::Error;
 };
@@ -57,6 +58,9 @@ class Trainer {
 
   Module& model();
   const TrainConfig& config() const;
+  // The best weights by validation PGD accuracy so far (after a resume: those of the checkpoint), which
+  // the catastrophic-overfitting check restores; empty before the first epoch.
+  const StateDict& best_weights() const;
 
  private:
   struct State;
