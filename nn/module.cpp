@@ -1,5 +1,7 @@
 #include "nn/module.h"
 
+#include "nn/serialize.h"
+
 #include <set>
 #include <sstream>
 
@@ -169,6 +171,12 @@ Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
   for (const auto& kv : children()) h = kv.second->forward(h);
   return h;
+}
+
+// Declared in nn/serialize.h; defined here so that the safetensors reader does not depend on Module.
+std::map<std::string, std::string> load_safetensors_into(Module& model, const std::string& path, bool strict,
+                                                         bool allow_non_finite) {
+  return load_safetensors_into(path, model.state_dict(), strict, allow_non_finite);
 }
 
 }  // namespace advgrad

@@ -2,8 +2,11 @@
 // (1) the 8-byte header length is checked against the file size and a hard limit, (2) the JSON header is
 // parsed by a SAX handler that accepts only the format's exact shape and checks every entry (dtype, shape,
 // offsets, byte count) and then that the entries tile the data section, (3) only then is tensor data
-// copied, into tensors whose sizes were all checked against the bytes actually present.
+// read, one tensor at a time straight into its own tensor (never the whole data section at once), and
+// for load_safetensors_into only the tensors the destination expects, after names and shapes matched.
 #include "nn/serialize.h"
+
+#include "core/grad_mode.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -87,17 +90,8 @@ uint64_t read_u64_le(const unsigned char* b) {
   return v;
 }
 
-// One tensor as described by the header, offsets relative to the data section.
-struct Entry {
-  DType dtype = DType::F32;
-  Shape shape;
-  uint64_t begin = 0, end = 0;
-};
-
-struct Header {
-  std::map<std::string, Entry> entries;
-  std::map<std::string, std::string> metadata;
-};
+using Entry = SafetensorsTensorInfo;
+using Header = SafetensorsHeader;
 
 // Builds the entries straight from parse events, accepting only {name: {dtype, shape, data_offsets}} and
 // {"__metadata__": {key: string}}. Working on events rather than a parsed document means a hostile header
@@ -167,7 +161,7 @@ class HeaderParser final : public nlohmann::json_sax<nlohmann::json> {
 
   bool key(string_t& k) override {
     if (at_ == At::Root) {
-      if (k == "__metadata__" ? has_metadata_ : header.entries.count(k) > 0)
+      if (k == "__metadata__" ? has_metadata_ : header.tensors.count(k) > 0)
         return stop("duplicate key " + printable(k) + " in the header (JSON readers disagree on which one wins)");
       if (k == "__metadata__") has_metadata_ = true;
       name_ = k;
@@ -290,7 +284,7 @@ class HeaderParser final : public nlohmann::json_sax<nlohmann::json> {
                   " span " + std::to_string(length) + " bytes");
     entry_.begin = begin;
     entry_.end = end;
-    header.entries.emplace(name_, entry_);
+    header.tensors.emplace(name_, entry_);
     return true;
   }
 };
@@ -299,7 +293,7 @@ class HeaderParser final : public nlohmann::json_sax<nlohmann::json> {
 // tensors) and no holes (bytes that belong to nothing, room for a second file hidden in this one).
 void check_layout(const Header& h, uint64_t data_size, const std::string& file) {
   std::vector<std::tuple<uint64_t, uint64_t, const std::string*>> ranges;
-  for (const auto& [name, e] : h.entries)
+  for (const auto& [name, e] : h.tensors)
     if (e.end > e.begin) ranges.emplace_back(e.begin, e.end, &name);  // empty tensors occupy no bytes
   std::sort(ranges.begin(), ranges.end());
   uint64_t covered = 0;  // bytes [0, covered) belong to the tensors seen so far
@@ -345,18 +339,6 @@ Header parse_header(const char* text, size_t size, uint64_t data_size, const std
   return std::move(parser.header);
 }
 
-// `data` is the checked data section: every entry lies inside it.
-SafetensorsFile build(Header&& h, const char* data) {
-  SafetensorsFile out;
-  for (const auto& [name, e] : h.entries) {
-    Tensor t = from_blob(data + e.begin, e.shape, e.dtype, Device::CPU);
-    swap_bytes_if_big_endian(t.raw_data(), t.numel(), dtype_size(e.dtype));
-    out.tensors.emplace(name, std::move(t));
-  }
-  out.metadata = std::move(h.metadata);
-  return out;
-}
-
 // Closes the descriptor on every path out.
 struct FileDescriptor {
   int fd = -1;
@@ -379,6 +361,135 @@ void read_exact(int fd, uint64_t offset, void* dst, size_t n, const std::string&
     n -= size_t(got);
     offset += uint64_t(got);
   }
+}
+
+// Where the bytes come from: a file read with pread at given offsets (nothing is read that is not
+// asked for), or a buffer already in memory (tests, fuzzing). `size` is the whole file's size.
+struct Source {
+  std::string name;
+  uint64_t size = 0;
+  int fd = -1;
+  const char* memory = nullptr;
+  void read(uint64_t offset, void* dst, size_t n) const {
+    if (n == 0) return;
+    if (memory) std::memcpy(dst, memory + offset, n);
+    else read_exact(fd, offset, dst, n, name);
+  }
+};
+
+// Steps (1) and (2): the length, then the parsed and checked header. Reads 8 + header-length bytes.
+Header read_header(const Source& src) {
+  if (src.size < 8) fail(src.name, "file is " + std::to_string(src.size) + " bytes, shorter than the 8-byte header length");
+  unsigned char length[8];
+  src.read(0, length, 8);
+  const uint64_t header_length = read_u64_le(length);
+  check_header_length(header_length, src.size, src.name);
+  std::string text(size_t(header_length), '\0');
+  src.read(8, text.data(), text.size());
+  const uint64_t data_size = src.size - 8 - header_length;
+  Header h = parse_header(text.data(), text.size(), data_size, src.name);
+  h.data_offset = 8 + header_length;
+  h.data_size = data_size;
+  return h;
+}
+
+// One checked entry's bytes, read into a fresh dense CPU tensor of its dtype.
+Tensor read_tensor(const Source& src, const Header& h, const Entry& e) {
+  Tensor t = Tensor::empty(e.shape, e.dtype, Device::CPU);
+  src.read(h.data_offset + e.begin, t.raw_data(), size_t(e.end - e.begin));
+  swap_bytes_if_big_endian(t.raw_data(), t.numel(), dtype_size(e.dtype));
+  return t;
+}
+
+SafetensorsFile read_all(const Source& src, uint64_t max_data_bytes) {
+  Header h = read_header(src);
+  // The data section's size is the sum of the tensors' sizes (they tile it), so this bounds what is held.
+  if (h.data_size > max_data_bytes)
+    fail(src.name, "the tensors take " + std::to_string(h.data_size) + " bytes, over the limit of " +
+                       std::to_string(max_data_bytes) + " bytes for one file (nothing was read)");
+  SafetensorsFile out;
+  for (const auto& [name, e] : h.tensors) out.tensors.emplace(name, read_tensor(src, h, e));
+  out.metadata = std::move(h.metadata);
+  return out;
+}
+
+std::string describe_entry(const Entry& e) {
+  return std::string(format_dtype_name(e.dtype)) + " " + shape_str(e.shape) + ", " + std::to_string(e.end - e.begin) +
+         " bytes";
+}
+
+// load_safetensors_into: names and shapes against the destination before any tensor data is read; then
+// only the expected tensors, each converted to its destination's dtype/device and checked for NaN/inf;
+// then, with nothing wrong, the copies (so a refused file changes nothing).
+std::map<std::string, std::string> read_into(const Source& src, const StateDict& dest, bool strict,
+                                             bool allow_non_finite) {
+  Header h = read_header(src);
+  const std::string where = "load_safetensors_into: " + src.name + ": ";
+  auto refuse = [&](const std::vector<std::string>& problems, const std::string& note) {
+    std::string msg = where + std::to_string(problems.size()) + " problem(s): ";
+    for (size_t i = 0; i < problems.size(); ++i) msg += (i ? "; " : "") + problems[i];
+    throw ValueError(msg + note);
+  };
+  std::vector<std::string> problems;
+  for (const auto& [key, t] : dest) {
+    if (!t.defined()) throw ValueError(where + "destination " + printable(key) + " is an undefined tensor");
+    auto it = h.tensors.find(key);
+    if (it == h.tensors.end()) {
+      if (strict) problems.push_back("missing key " + printable(key));
+    } else if (it->second.shape != t.shape()) {
+      problems.push_back(printable(key) + ": shape " + shape_str(it->second.shape) + " in the file, " +
+                         shape_str(t.shape()) + " expected");
+    }
+  }
+  if (strict)
+    for (const auto& [name, e] : h.tensors)
+      if (!dest.count(name)) problems.push_back("unexpected key " + printable(name) + " (" + describe_entry(e) + ")");
+  if (!problems.empty()) refuse(problems, " (no tensor data was read)");
+
+  std::vector<std::pair<Tensor, Tensor>> copies;  // (destination, its new value in its dtype and device)
+  bool non_finite = false;
+  for (const auto& [key, t] : dest) {
+    auto it = h.tensors.find(key);
+    if (it == h.tensors.end()) continue;
+    Tensor v = read_tensor(src, h, it->second).to(t.device());
+    if (is_floating(t.dtype())) v = v.to(t.dtype());  // checked as it will be held: F64 1e300 into F32 is inf
+    if (!allow_non_finite) {
+      const std::string bad = non_finite_summary(v);
+      if (!bad.empty()) problems.push_back(printable(key) + ": " + bad), non_finite = true;
+    }
+    copies.emplace_back(t, std::move(v));
+  }
+  if (!problems.empty())
+    refuse(problems, non_finite ? " (NaN/inf values are refused unless allow_non_finite is set)" : "");
+  NoGradGuard no_grad;
+  for (auto& [d, v] : copies) d.copy_(v);
+  return std::move(h.metadata);
+}
+
+// The file at `path`, opened for Source reads; only regular files get past.
+struct OpenFile {
+  FileDescriptor f;
+  Source src;
+  explicit OpenFile(const std::string& path) : f(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)) {
+    // O_NONBLOCK so that opening a FIFO cannot hang; the fstat check then refuses it.
+    if (f.fd < 0) fail(path, "cannot open: " + os_error(errno));
+    struct stat st {};
+    if (::fstat(f.fd, &st) != 0) fail(path, "cannot stat: " + os_error(errno));
+    if (!S_ISREG(st.st_mode)) fail(path, "not a regular file");
+    src.name = path;
+    src.size = uint64_t(st.st_size);
+    src.fd = f.fd;
+  }
+};
+
+Source memory_source(const void* data, size_t size, const std::string& name, const char* fn) {
+  if (!data && size > 0) throw ValueError(std::string(fn) + ": null data with size " + std::to_string(size));
+  Source s;
+  s.name = name;
+  s.size = size;
+  s.memory = static_cast<const char*>(data);
+  if (!s.memory) s.memory = "";  // size 0: read_header refuses it before reading
+  return s;
 }
 
 void write_all(int fd, const void* src, size_t n, const std::string& what) {
@@ -484,40 +595,36 @@ void save_safetensors(const std::string& path, const StateDict& tensors,
   tmp.commit(path, what);
 }
 
-SafetensorsFile load_safetensors(const std::string& path) {
-  // O_NONBLOCK so that opening a FIFO cannot hang; only regular files get past the fstat check.
-  FileDescriptor f(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (f.fd < 0) fail(path, "cannot open: " + os_error(errno));
-  struct stat st {};
-  if (::fstat(f.fd, &st) != 0) fail(path, "cannot stat: " + os_error(errno));
-  if (!S_ISREG(st.st_mode)) fail(path, "not a regular file");
-  uint64_t size = uint64_t(st.st_size);
-  if (size < 8) fail(path, "file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
-
-  unsigned char length[8];
-  read_exact(f.fd, 0, length, 8, path);
-  uint64_t header_length = read_u64_le(length);
-  check_header_length(header_length, size, path);
-  std::string text(size_t(header_length), '\0');
-  read_exact(f.fd, 8, text.data(), text.size(), path);
-  uint64_t data_size = size - 8 - header_length;
-  Header h = parse_header(text.data(), text.size(), data_size, path);
-  // Only now, with every entry checked against data_size, is the data section read.
-  std::vector<char> data(static_cast<size_t>(data_size));
-  read_exact(f.fd, 8 + header_length, data.data(), data.size(), path);
-  return build(std::move(h), data.data());
+SafetensorsFile load_safetensors(const std::string& path, uint64_t max_data_bytes) {
+  OpenFile file(path);
+  return read_all(file.src, max_data_bytes);
 }
 
 SafetensorsFile load_safetensors_from_memory(const void* data, size_t size, const std::string& name_for_errors) {
-  if (size < 8)
-    fail(name_for_errors, "file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
-  if (!data) throw ValueError("load_safetensors_from_memory: null data with size " + std::to_string(size));
-  const char* bytes = static_cast<const char*>(data);
-  uint64_t header_length = read_u64_le(reinterpret_cast<const unsigned char*>(bytes));
-  check_header_length(header_length, size, name_for_errors);
-  uint64_t data_size = size - 8 - header_length;
-  Header h = parse_header(bytes + 8, size_t(header_length), data_size, name_for_errors);
-  return build(std::move(h), bytes + 8 + header_length);
+  return read_all(memory_source(data, size, name_for_errors, "load_safetensors_from_memory"), UINT64_MAX);
+}
+
+SafetensorsHeader read_safetensors_header(const std::string& path) {
+  OpenFile file(path);
+  return read_header(file.src);
+}
+
+SafetensorsHeader read_safetensors_header_from_memory(const void* data, size_t size, const std::string& name_for_errors) {
+  return read_header(memory_source(data, size, name_for_errors, "read_safetensors_header_from_memory"));
+}
+
+std::map<std::string, std::string> load_safetensors_into(const std::string& path, const StateDict& destination,
+                                                         bool strict, bool allow_non_finite) {
+  OpenFile file(path);
+  return read_into(file.src, destination, strict, allow_non_finite);
+}
+
+std::map<std::string, std::string> load_safetensors_into_from_memory(const void* data, size_t size,
+                                                                     const std::string& name_for_errors,
+                                                                     const StateDict& destination, bool strict,
+                                                                     bool allow_non_finite) {
+  return read_into(memory_source(data, size, name_for_errors, "load_safetensors_into_from_memory"), destination, strict,
+                   allow_non_finite);
 }
 
 }  // namespace advgrad

@@ -2,9 +2,12 @@
 // of a valid file (which must load or raise advgrad::Error, nothing else).
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdint>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -13,6 +16,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "nn/layers.h"
 #include "nn/serialize.h"
 
 using namespace advgrad;
@@ -439,4 +443,133 @@ TEST_CASE("random mutations of a valid file load or raise advgrad::Error, never 
   CHECK(loaded > 0);
   CHECK(rejected > 0);
   MESSAGE("mutations: " << loaded << " loaded, " << rejected << " rejected");
+}
+
+// ------------------------------------------------------------------------------------------------------
+// Reading only what is wanted: a valid file that names one extra huge tensor (a sparse file: the 2 GiB
+// are claimed, not written). Loading weights from it used to read the whole data section and copy it
+// (4.1 GiB RSS, ~40 s) before refusing the unexpected key.
+
+namespace {
+
+// Peak resident set of this process, in bytes (ru_maxrss is in KiB on Linux).
+int64_t peak_rss_bytes() {
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  return int64_t(ru.ru_maxrss) * 1024;
+}
+
+// w [4,3] = 0..11, b [3] = 100..102, then `extra` (F32 [extra_elems]) claimed to fill the rest of a
+// sparse file. Returns the path.
+std::string write_with_extra(const TempDir& dir, const std::string& name, const std::string& extra, int64_t extra_elems) {
+  std::vector<float> w(12), b = {100.f, 101.f, 102.f};
+  for (int i = 0; i < 12; ++i) w[size_t(i)] = float(i);
+  const uint64_t extra_bytes = uint64_t(extra_elems) * 4;
+  std::string header = "{\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
+                       "\"w\":{\"dtype\":\"F32\",\"shape\":[4,3],\"data_offsets\":[12,60]},"
+                       "\"" + extra + "\":{\"dtype\":\"F32\",\"shape\":[" + std::to_string(extra_elems) +
+                       "],\"data_offsets\":[60," + std::to_string(60 + extra_bytes) + "]}}";
+  const std::string path = dir.file(name);
+  write_bytes(path, file_bytes(header, raw(b) + raw(w)));
+  fs::resize_file(path, 8 + header.size() + 60 + extra_bytes);  // the extra tensor's bytes: a hole
+  return path;
+}
+
+StateDict destination() {
+  StateDict d;
+  d["w"] = zeros({4, 3});
+  d["b"] = zeros({3});
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("load_safetensors_into: an unexpected 2 GiB tensor is refused from the header, quickly, in little memory") {
+  TempDir dir;
+  const std::string path = write_with_extra(dir, "huge.safetensors", "huge", int64_t(1) << 29);  // 2 GiB of F32
+  const int64_t rss0 = peak_rss_bytes();
+  const auto t0 = std::chrono::steady_clock::now();
+  StateDict dest = destination();
+  try {
+    load_safetensors_into(path, dest);
+    FAIL("expected ValueError");
+  } catch (const ValueError& e) {
+    const std::string msg = e.what();
+    CHECK_MESSAGE(msg.find(path) != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find("unexpected key 'huge' (F32 [536870912], 2147483648 bytes)") != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find("no tensor data was read") != std::string::npos, msg);
+  }
+  CHECK(dest.at("w").to_vector<float>() == std::vector<float>(12, 0.f));  // nothing loaded
+  // Not strict: the extra tensor is ignored and never read; the wanted ones arrive.
+  auto meta = load_safetensors_into(path, dest, /*strict=*/false);
+  CHECK(meta.empty());
+  CHECK(dest.at("b").to_vector<float>() == std::vector<float>{100.f, 101.f, 102.f});
+  CHECK(dest.at("w").to_vector<float>()[11] == 11.f);
+  // The header alone: every entry, no data.
+  SafetensorsHeader h = read_safetensors_header(path);
+  REQUIRE(h.tensors.size() == 3);
+  CHECK(h.tensors.at("huge").shape == Shape{int64_t(1) << 29});
+  CHECK(h.tensors.at("huge").end - h.tensors.at("huge").begin == uint64_t(1) << 31);
+  CHECK(h.data_size == 60 + (uint64_t(1) << 31));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const int64_t grown = peak_rss_bytes() - rss0;
+  MESSAGE("three reads of a 2 GiB file: " << seconds << " s, peak RSS growth " << grown / 1024 << " KiB");
+  CHECK(seconds < 2.0);                       // was ~40 s
+  CHECK(grown < int64_t(64) << 20);           // was 4.1 GiB
+}
+
+TEST_CASE("load_safetensors_into: every mismatch listed with the file, NaN refused, nothing changed") {
+  TempDir dir;
+  const std::string path = dir.file("m.safetensors");
+  StateDict file;
+  file["w"] = from_vector(std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {4, 3});  // F64 into F32
+  file["b"] = from_vector(std::vector<float>{1, 2}, {2});
+  file["extra"] = zeros({1});
+  save_safetensors(path, file, {{"model", "test"}});
+  StateDict dest = destination();
+  dest["missing"] = zeros({2});
+  CHECK_THROWS_WITH_AS(load_safetensors_into(path, dest),
+                       doctest::Contains(std::string(path + ": 3 problem(s): 'b': shape [2] in the file, [3] expected; missing key "
+                                                "'missing'; unexpected key 'extra' (F32 [1], 4 bytes)").c_str()),
+                       ValueError);
+  file["b"] = from_vector(std::vector<float>{1, std::numeric_limits<float>::quiet_NaN(), 3}, {3});
+  file.erase("extra");
+  save_safetensors(path, file, {{"model", "test"}});
+  dest.erase("missing");
+  CHECK_THROWS_WITH_AS(load_safetensors_into(path, dest),
+                       doctest::Contains(std::string(path + ": 1 problem(s): 'b': 1 non-finite value (the first, NaN, at flat index 1)").c_str()),
+                       ValueError);
+  CHECK(dest.at("w").to_vector<float>() == std::vector<float>(12, 0.f));  // w was fine but is not loaded either
+  auto meta = load_safetensors_into(path, dest, true, /*allow_non_finite=*/true);
+  CHECK(meta.at("model") == "test");
+  CHECK(dest.at("w").dtype() == DType::F32);
+  CHECK(dest.at("w").to_vector<float>()[11] == 12.f);
+  CHECK(std::isnan(dest.at("b").to_vector<float>()[1]));
+  // Into a Module: its own tensors (the handles it holds) receive the values.
+  Generator g(0);
+  Linear lin(3, 2, g);
+  StateDict lsd;
+  lsd["weight"] = from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
+  lsd["bias"] = from_vector(std::vector<float>{7, 8}, {2});
+  save_safetensors(dir.file("lin.safetensors"), lsd);
+  load_safetensors_into(lin, dir.file("lin.safetensors"));
+  CHECK(lin.weight.to_vector<float>() == std::vector<float>{1, 2, 3, 4, 5, 6});
+  CHECK(lin.bias.to_vector<float>() == std::vector<float>{7, 8});
+}
+
+TEST_CASE("load_safetensors: a data-size limit, checked from the header before anything is allocated") {
+  TempDir dir;
+  CHECK(kMaxSafetensorsDataBytes == uint64_t(4) << 30);
+  // 2 MiB of tensor data against a 1 MiB limit; the same file loads under the default.
+  const std::string small = write_with_extra(dir, "2mib.safetensors", "x", int64_t(1) << 19);
+  CHECK_THROWS_WITH_AS(load_safetensors(small, uint64_t(1) << 20),
+                       doctest::Contains(std::string(small + ": the tensors take 2097212 bytes, over the limit of 1048576 bytes").c_str()),
+                       IOError);
+  CHECK(load_safetensors(small).tensors.at("x").numel() == int64_t(1) << 19);
+  // Just over the default 4 GiB (a sparse file): refused at once, nothing read.
+  const std::string big = write_with_extra(dir, "4gib.safetensors", "x", int64_t(1) << 30);
+  const int64_t rss0 = peak_rss_bytes();
+  CHECK_THROWS_WITH_AS(load_safetensors(big), doctest::Contains(std::string(big + ": the tensors take 4294967356 bytes, over the limit").c_str()),
+                       IOError);
+  CHECK(peak_rss_bytes() - rss0 < int64_t(64) << 20);
 }
