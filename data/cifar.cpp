@@ -18,7 +18,7 @@ bool exists_in(const std::string& dir, const std::string& name) {
   return path_kind((fs::path(dir) / name).string()) != PathKind::Missing;
 }
 
-// One name per non-empty line (trailing spaces and '\r' dropped), or "0".."n-1" when the file is absent.
+// The names in dir/file, or "0".."n-1" when the file is absent.
 std::vector<std::string> class_names(const std::string& dir, const std::string& file, int64_t n) {
   std::vector<std::string> names;
   if (!exists_in(dir, file)) {
@@ -27,23 +27,55 @@ std::vector<std::string> class_names(const std::string& dir, const std::string& 
   }
   const std::string path = (fs::path(dir) / file).string();
   std::vector<uint8_t> bytes = read_file_bytes(path, uint64_t(1) << 20);  // a names file is a few KB
-  std::string line;
-  auto flush = [&] {
-    while (!line.empty() && (line.back() == ' ' || line.back() == '\r' || line.back() == '\t')) line.pop_back();
-    if (!line.empty()) names.push_back(line);
-    line.clear();
-  };
-  for (uint8_t c : bytes) {
-    if (c == '\n') flush();
-    else line += char(c);
+  return parse_class_names(bytes.data(), bytes.size(), path, n);
+}
+
+// Length of the UTF-8 sequence starting at s[i] (1..4), or 0 when it is not a valid one (overlong forms,
+// surrogates and code points beyond U+10FFFF are invalid).
+size_t utf8_length(const std::string& s, size_t i) {
+  const auto b = [&](size_t k) { return k < s.size() ? uint8_t(s[k]) : uint8_t(0); };
+  const uint8_t c = b(i);
+  auto cont = [&](size_t k) { return (b(k) & 0xC0) == 0x80; };
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(i + 1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    const uint8_t lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    return b(i + 1) >= lo && b(i + 1) <= hi && cont(i + 2) ? 3 : 0;
   }
-  flush();
-  if (int64_t(names.size()) != n)
-    throw IOError(path + ": " + std::to_string(names.size()) + " class names, expected " + std::to_string(n));
-  return names;
+  if (c >= 0xF0 && c <= 0xF4) {
+    const uint8_t lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    return b(i + 1) >= lo && b(i + 1) <= hi && cont(i + 2) && cont(i + 3) ? 4 : 0;
+  }
+  return 0;
 }
 
 }  // namespace
+
+std::vector<std::string> parse_class_names(const uint8_t* data, size_t size, const std::string& name, int64_t n) {
+  std::vector<std::string> names;
+  std::string line;
+  auto flush = [&] {
+    while (!line.empty() && (line.back() == ' ' || line.back() == '\r' || line.back() == '\t')) line.pop_back();
+    // Names are printed and written to JSON: control characters and invalid UTF-8 are refused here.
+    for (size_t i = 0; i < line.size();) {
+      const size_t len = utf8_length(line, i);
+      if (len == 0 || uint8_t(line[i]) < 0x20 || line[i] == 0x7f)
+        throw IOError(name + ": class name " + std::to_string(names.size() + 1) + " has " +
+                      (len == 0 ? "invalid UTF-8" : "a control character") + " at byte " + std::to_string(i));
+      i += len;
+    }
+    if (!line.empty()) names.push_back(line);
+    line.clear();
+  };
+  for (size_t i = 0; i < size; ++i) {
+    if (data[i] == '\n') flush();
+    else line += char(data[i]);
+  }
+  flush();
+  if (int64_t(names.size()) != n)
+    throw IOError(name + ": " + std::to_string(names.size()) + " class names, expected " + std::to_string(n));
+  return names;
+}
 
 void parse_cifar_records(const uint8_t* data, size_t size, const std::string& name, int label_bytes,
                          int64_t num_classes, std::vector<uint8_t>& images, std::vector<int64_t>& labels) {

@@ -21,6 +21,10 @@ namespace advgrad {
 void parse_cifar_records(const uint8_t* data, size_t size, const std::string& name, int label_bytes,
                          int64_t num_classes, std::vector<uint8_t>& images, std::vector<int64_t>& labels);
 
+// The class names file held in memory: one name per non-empty line, trailing spaces, tabs and '\r' dropped.
+// IOError naming `name` unless there are exactly n names, all valid UTF-8 without control characters.
+std::vector<std::string> parse_class_names(const uint8_t* data, size_t size, const std::string& name, int64_t n);
+
 // dir holds CIFAR-10 files (data_batch_1.bin or test_batch.bin present) or CIFAR-100 files (train.bin or
 // test.bin); split is "train" or "test". kind is "cifar10" or "cifar100". IOError naming the directory when
 // it holds neither, and the file for a missing batch, a bad record or a names file whose line count is not

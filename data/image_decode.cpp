@@ -98,6 +98,64 @@ bool jpeg_size(const uint8_t* data, size_t size, int64_t& h, int64_t& w) {
   return false;
 }
 
+// PNG: every chunk up to IEND must lie within the file. stb_image reserves a chunk's claimed length before
+// reading it (a 95-byte file claiming a 2 GiB IDAT made it allocate 2 GiB), and a file cut short must be
+// refused, not decoded from whatever data it has. "" when sound, else what is wrong.
+std::string png_structure_error(const uint8_t* data, size_t size) {
+  size_t p = 8;
+  while (p + 12 <= size) {
+    const uint64_t len = be32(data + p);
+    const std::string type(reinterpret_cast<const char*>(data + p + 4), 4);
+    if (len > size - p - 12)
+      return "chunk at byte " + std::to_string(p) + " claims " + std::to_string(len) + " bytes, the file has " +
+             std::to_string(size - p - 12) + " left (truncated or corrupt)";
+    if (type == "IEND") return "";
+    p += 12 + size_t(len);
+  }
+  return "no IEND chunk (truncated file)";
+}
+
+// BMP: the pixel rows the header announces must be in the file (stb would read zeros past the end). Only
+// uncompressed layouts have a fixed size; stb refuses the RLE ones itself.
+std::string bmp_structure_error(const uint8_t* data, size_t size, int64_t height, int64_t width) {
+  if (size < 30) return "header truncated";
+  const uint32_t info = le32(data + 14), offset = le32(data + 10);
+  const uint32_t bpp = info == 12 ? uint32_t(data[24] | data[25] << 8) : uint32_t(data[28] | data[29] << 8);
+  const uint32_t compression = info >= 40 && size >= 34 ? le32(data + 30) : 0;
+  if (compression != 0 && compression != 3) return "";
+  if (bpp == 0 || bpp > 32) return "unsupported bit depth " + std::to_string(bpp);
+  const uint64_t row = (uint64_t(bpp) * uint64_t(width) + 31) / 32 * 4;
+  const uint64_t need = uint64_t(offset) + row * uint64_t(height);
+  if (need > size)
+    return "the header's " + size_str(height, width) + " pixels at " + std::to_string(bpp) + " bits need " +
+           std::to_string(need) + " bytes, the file has " + std::to_string(size) + " (truncated)";
+  return "";
+}
+
+// JPEG: an end-of-image marker must follow the first scan (0xFF in entropy-coded data is always stuffed as
+// FF 00, so FF D9 there really is the end). stb may pad a scan cut short with zeros, and its own errors
+// for cut files name whichever decoder it tried last ("bad png sig").
+std::string jpeg_structure_error(const uint8_t* data, size_t size) {
+  size_t p = 2;
+  while (p + 3 < size && !(data[p] == 0xFF && data[p + 1] == 0xDA)) {
+    if (data[p] != 0xFF) return "corrupt marker at byte " + std::to_string(p);
+    if (data[p + 1] == 0xFF) {
+      ++p;
+      continue;
+    }
+    const uint8_t m = data[p + 1];
+    if (m == 0x01 || (m >= 0xD0 && m <= 0xD8)) {
+      p += 2;
+      continue;
+    }
+    p += 2 + (size_t(data[p + 2]) << 8 | data[p + 3]);
+  }
+  if (p + 3 >= size) return "no image data (truncated file)";
+  for (size_t q = p + 2; q + 1 < size; ++q)
+    if (data[q] == 0xFF && data[q + 1] == 0xD9) return "";
+  return "no end-of-image marker (truncated file)";
+}
+
 }  // namespace
 
 ImageHeader probe_image(const uint8_t* data, size_t size, const std::string& name) {
@@ -144,6 +202,11 @@ ImageHeader probe_image(const uint8_t* data, size_t size, const std::string& nam
     throw IOError(name + ": image size " + size_str(hd.height, hd.width) + " (HxW) is outside the accepted range " +
                   "(at most " + std::to_string(kMaxImageSide) + " px a side and " + std::to_string(kMaxImagePixels) +
                   " px)");
+  std::string bad = hd.format == ImageFormat::PNG   ? png_structure_error(data, size)
+                    : hd.format == ImageFormat::BMP ? bmp_structure_error(data, size, hd.height, hd.width)
+                                                    : jpeg_structure_error(data, size);
+  if (!bad.empty())
+    throw IOError(name + ": cannot decode image: corrupt " + format_names[int(hd.format)] + " file: " + bad);
   return hd;
 }
 

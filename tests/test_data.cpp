@@ -501,6 +501,29 @@ TEST_CASE("CIFAR: bad files are IOErrors naming the file and the problem") {
   CHECK_IO_ERROR(load_cifar(dir100.path.string(), "train"), dir100 / "train.bin", "coarse label 25");
 }
 
+TEST_CASE("CIFAR: class names must be valid UTF-8 without control characters (they go to JSON and the terminal)") {
+  TempDir dir;
+  write_bytes(dir / "test_batch.bin", cifar_records(2, 1, 0, 10));
+  auto names_file = [&](const std::string& tenth) {
+    std::string text = "a\nb\nc\nd\ne\nf\ng\nh\ni\n" + tenth + "\n";
+    write_text(dir / "batches.meta.txt", text);
+  };
+  names_file("caf\xc3\xa9 \xe6\x97\xa5\xf0\x9f\x90\x88");  // two-, three- and four-byte sequences
+  CHECK(load_cifar(dir.path.string(), "test").class_names[9] == "caf\xc3\xa9 \xe6\x97\xa5\xf0\x9f\x90\x88");
+  const std::string path = dir / "batches.meta.txt";
+  for (const char* bad : {"\xff", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "x\xe6\x97"}) {
+    names_file(bad);
+    CHECK_IO_ERROR(load_cifar(dir.path.string(), "test"), path, "class name 10 has invalid UTF-8");
+  }
+  for (const char* bad : {"\x1b[31mred", "a\tb", "bell\x07", "del\x7f"}) {
+    names_file(bad);
+    CHECK_IO_ERROR(load_cifar(dir.path.string(), "test"), path, "class name 10 has a control character");
+  }
+  Bytes nul = text_bytes("a\nb\nc\nd\ne\nf\ng\nh\ni\nj");
+  nul.insert(nul.begin() + 2, 0);
+  CHECK_IO_ERROR(parse_class_names(nul.data(), nul.size(), "n.txt", 10), "n.txt", "class name 2 has a control character at byte 0");
+}
+
 // ---------------------------------------------------------------- image folders
 
 TEST_CASE("image folder: sorted classes and files, RGB pixels exact, other files ignored") {
@@ -660,6 +683,31 @@ TEST_CASE("image decoding: only PNG, JPEG and BMP pass, recognised by their byte
   CHECK_IO_ERROR(decode_image(sig.data(), sig.size(), "sig.png", 3), "sig.png", "truncated or corrupt PNG header");
   Bytes soi{0xFF, 0xD8, 0xFF, 0xD9};
   CHECK_IO_ERROR(decode_image(soi.data(), soi.size(), "soi.jpg", 3), "soi.jpg", "truncated or corrupt JPEG header");
+}
+
+TEST_CASE("image decoding: files cut short or with chunks beyond the end are refused before stb decodes them") {
+  Bytes px = png_pixels(6, 5, 3, 1);
+  // Each of these decoded "successfully" before: stb fills what is missing with zeros.
+  Bytes bmp = encode("bmp", 6, 5, 3, px);
+  Bytes bmp_cut(bmp.begin(), bmp.end() - 20);
+  CHECK_IO_ERROR(decode_image(bmp_cut.data(), bmp_cut.size(), "cut.bmp", 3), "cut.bmp", "corrupt BMP file: the header's 6x5");
+  Bytes jpg = encode("jpg", 6, 5, 3, px);
+  Bytes jpg_cut(jpg.begin(), jpg.end() - 2);  // without its end-of-image marker
+  CHECK_IO_ERROR(decode_image(jpg_cut.data(), jpg_cut.size(), "cut.jpg", 3), "cut.jpg", "no end-of-image marker");
+  jpg_cut.resize(jpg.size() / 2);
+  CHECK_IO_ERROR(decode_image(jpg_cut.data(), jpg_cut.size(), "half.jpg", 3), "half.jpg", "truncated file");
+  Bytes png = encode("png", 6, 5, 3, px);
+  Bytes png_cut(png.begin(), png.end() - 12);  // without IEND
+  CHECK_IO_ERROR(decode_image(png_cut.data(), png_cut.size(), "cut.png", 3), "cut.png", "no IEND chunk");
+  // Found by fuzz_image: an IDAT length of 0x889f4000 in a 95-byte file made stb reserve 2 GiB for it.
+  Bytes claim = png;
+  put_be32(claim, 33, 0x889f4000);  // the chunk after IHDR
+  CHECK_IO_ERROR(decode_image(claim.data(), claim.size(), "claim.png", 3), "claim.png", "chunk at byte 33 claims 2292137984 bytes");
+  // The intact files still decode, with trailing bytes after the end allowed as before.
+  for (Bytes* b : {&bmp, &jpg, &png}) {
+    b->insert(b->end(), {1, 2, 3});
+    CHECK(decode_image(b->data(), b->size(), "ok", 3).chw.size() == 6 * 5 * 3);
+  }
 }
 
 TEST_CASE("image folder: the decoded size of all files is checked from their headers before decoding") {
