@@ -132,6 +132,32 @@ std::string bmp_structure_error(const uint8_t* data, size_t size, int64_t height
   return "";
 }
 
+// A DHT segment's tables must form valid prefix codes of at most 256 symbols, and DC symbols (bit counts of
+// a coefficient difference) must be at most 15: Debian's stb_image 2.27 checks neither fully, and a DC table
+// with larger symbols made it read far outside its buffers (found by fuzz_image; stb 2.28 adds the check).
+std::string jpeg_dht_error(const uint8_t* d, size_t n) {
+  size_t q = 0;
+  while (q < n) {
+    if (q + 17 > n) return "truncated";
+    const int tc = d[q] >> 4, th = d[q] & 15;
+    if (tc > 1 || th > 3) return "bad class/id byte";
+    uint32_t count = 0, code = 0;
+    for (int j = 1; j <= 16; ++j) {
+      count += d[q + size_t(j)];
+      code += d[q + size_t(j)];
+      if (code > (1u << j)) return "code lengths overflow the code space";
+      code <<= 1;
+    }
+    if (count > 256) return "more than 256 symbols";
+    if (q + 17 + count > n) return "truncated";
+    if (tc == 0)
+      for (size_t i = 0; i < count; ++i)
+        if (d[q + 17 + i] > 15) return "DC symbol " + std::to_string(d[q + 17 + i]) + " is above 15";
+    q += 17 + count;
+  }
+  return "";
+}
+
 // JPEG: an end-of-image marker must follow the first scan (0xFF in entropy-coded data is always stuffed as
 // FF 00, so FF D9 there really is the end). stb may pad a scan cut short with zeros, and its own errors
 // for cut files name whichever decoder it tried last ("bad png sig").
@@ -148,7 +174,12 @@ std::string jpeg_structure_error(const uint8_t* data, size_t size) {
       p += 2;
       continue;
     }
-    p += 2 + (size_t(data[p + 2]) << 8 | data[p + 3]);
+    const size_t len = size_t(data[p + 2]) << 8 | data[p + 3];
+    if (m == 0xC4) {
+      std::string bad = jpeg_dht_error(data + p + 4, std::min(len < 2 ? 0 : len - 2, size - p - 4));
+      if (!bad.empty()) return "Huffman table at byte " + std::to_string(p) + ": " + bad;
+    }
+    p += 2 + len;
   }
   if (p + 3 >= size) return "no image data (truncated file)";
   for (size_t q = p + 2; q + 1 < size; ++q)

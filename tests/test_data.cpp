@@ -695,7 +695,7 @@ TEST_CASE("image decoding: files cut short or with chunks beyond the end are ref
   Bytes jpg_cut(jpg.begin(), jpg.end() - 2);  // without its end-of-image marker
   CHECK_IO_ERROR(decode_image(jpg_cut.data(), jpg_cut.size(), "cut.jpg", 3), "cut.jpg", "no end-of-image marker");
   jpg_cut.resize(jpg.size() / 2);
-  CHECK_IO_ERROR(decode_image(jpg_cut.data(), jpg_cut.size(), "half.jpg", 3), "half.jpg", "truncated file");
+  CHECK_IO_ERROR(decode_image(jpg_cut.data(), jpg_cut.size(), "half.jpg", 3), "half.jpg", "truncated");
   Bytes png = encode("png", 6, 5, 3, px);
   Bytes png_cut(png.begin(), png.end() - 12);  // without IEND
   CHECK_IO_ERROR(decode_image(png_cut.data(), png_cut.size(), "cut.png", 3), "cut.png", "no IEND chunk");
@@ -703,6 +703,17 @@ TEST_CASE("image decoding: files cut short or with chunks beyond the end are ref
   Bytes claim = png;
   put_be32(claim, 33, 0x889f4000);  // the chunk after IHDR
   CHECK_IO_ERROR(decode_image(claim.data(), claim.size(), "claim.png", 3), "claim.png", "chunk at byte 33 claims 2292137984 bytes");
+  // Found by fuzz_image (its input is fuzz/corpus/fuzz_image/regression-jpeg-dc-symbols-above-15.jpg): a DC
+  // Huffman table with symbols above 15 made stb 2.27 read far out of bounds (SIGSEGV).
+  Bytes dc = jpg;
+  size_t dht = 2;
+  while (dht + 1 < dc.size() && !(dc[dht] == 0xFF && dc[dht + 1] == 0xC4 && (dc[dht + 4] >> 4) == 0)) ++dht;
+  REQUIRE(dht + 21 < dc.size());
+  dc[dht + 4 + 17] = 0xFA;  // the first DC symbol
+  CHECK_IO_ERROR(decode_image(dc.data(), dc.size(), "dc.jpg", 3), "dc.jpg", "DC symbol 250 is above 15");
+  dc[dht + 4 + 17] = 0;
+  dc[dht + 4 + 1] = 3;  // three 1-bit codes
+  CHECK_IO_ERROR(decode_image(dc.data(), dc.size(), "kraft.jpg", 3), "kraft.jpg", "overflow the code space");
   // The intact files still decode, with trailing bytes after the end allowed as before.
   for (Bytes* b : {&bmp, &jpg, &png}) {
     b->insert(b->end(), {1, 2, 3});
