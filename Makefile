@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure build test demo clean test-noomp bench
+.PHONY: all setup configure build test demo clean test-noomp bench sanitize fuzz
 
 all: build
 
@@ -23,6 +23,15 @@ test: build
 test-noomp:
 	$(MAKE) test BUILD=build-noomp CMAKE_FLAGS=-DADVGRAD_OPENMP=OFF
 
+# The whole suite built with clang under AddressSanitizer + UndefinedBehaviorSanitizer (docs/RELIABILITY.md).
+sanitize:
+	scripts/sanitize.sh build-asan
+
+# Every libFuzzer target over its committed corpus plus FUZZ_RUNS new inputs each.
+FUZZ_RUNS ?= 20000
+fuzz:
+	scripts/fuzz.sh $(FUZZ_RUNS) build-fuzz
+
 # Adversarially trains small_cnn on Fashion-MNIST, evaluates it and writes runs/demo/ (see README).
 demo: build
 	$(BUILD)/advgrad demo
@@ -36,4 +45,4 @@ bench:
 	@python3 bench/compare.py --build $(BUILD) --out $(BUILD)/bench/results.jsonl
 
 clean:
-	rm -rf $(BUILD) build-noomp
+	rm -rf $(BUILD) build-noomp build-asan build-fuzz

@@ -203,7 +203,7 @@ Tensor relu(const Tensor& x) {
   if (!should_record({x})) return out;
   SavedTensor so(out, "relu");
   return record("relu", {x}, out, [so](const Tensor& g, const std::vector<bool>&) {
-    // One pass: g where the output is positive, 0 elsewhere (also where it is NaN, as PyTorch).
+    // One pass: 0 where the output is <= 0, g elsewhere (also where it is NaN: PyTorch's threshold_backward).
     return std::vector<Tensor>{binary_forward(BinaryOp::PassPositive, g, so.unpack(), "relu backward")};
   });
 }

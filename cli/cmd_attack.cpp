@@ -54,7 +54,7 @@ void run(const AttackCmdArgs& args, const CLI::App& cmd) {
   if (args.md.limit < 1) throw ValueError("--limit: the attack command needs at least 1 sample, got 0");
   apply_threads(args.attack);
   const ModelInfo& info = model_info(args.md.model);
-  std::shared_ptr<Module> model = load_model(args.md.model, args.md.weights);
+  std::shared_ptr<Module> model = load_model(args.md.model, args.md.weights, args.md.allow_non_finite);
   const Samples s = load_samples(args.md, info);
 
   auto attack = make_attack(spec.name, spec.options);

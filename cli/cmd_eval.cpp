@@ -183,7 +183,7 @@ void run(const EvalArgs& args, const CLI::App& cmd) {
   const std::vector<AttackSpec> specs = attack_specs(args.attack, cmd);  // bad attack options fail first
   apply_threads(args.attack);
   const ModelInfo& info = model_info(args.md.model);
-  std::shared_ptr<Module> model = load_model(args.md.model, args.md.weights);
+  std::shared_ptr<Module> model = load_model(args.md.model, args.md.weights, args.md.allow_non_finite);
   const Samples s = load_samples(args.md, info);
 
   Outcome out;

@@ -78,23 +78,26 @@ void add_model_data_options(CLI::App& cmd, ModelDataArgs& args, const std::strin
       ->capture_default_str();
   cmd.add_option("--split", args.split, "Dataset split")->check(CLI::IsMember({"train", "test"}))->capture_default_str();
   cmd.add_option("--limit", args.limit, limit_help)->check(integer_in(0, AttackLimits::max_samples))->capture_default_str();
+  cmd.add_flag("--allow-non-finite", args.allow_non_finite,
+               "Load weights holding NaN or Inf (refused by default: such a model's accuracy means nothing)");
 }
 
-std::shared_ptr<Module> load_model(const std::string& name, const std::string& weights_file) {
+std::shared_ptr<Module> load_model(const std::string& name, const std::string& weights_file, bool allow_non_finite) {
   Generator gen(0);
   std::shared_ptr<Module> model = make_model(name, gen);  // ValueError listing the zoo for a wrong name
-  SafetensorsFile file = load_safetensors(weights_file);  // IOError naming the file
+  // The header first (IOError naming the file): a file's claims cost nothing until they are known to fit.
+  const SafetensorsHeader header = read_safetensors_header(weights_file);
   const std::string not_ours = weights_file + ": not weights of model '" + name + "': ";
   // advgrad's trainer records the model name; PyTorch files have no such entry.
-  auto recorded = file.metadata.find("model");
-  if (recorded != file.metadata.end() && recorded->second != name)
+  auto recorded = header.metadata.find("model");
+  if (recorded != header.metadata.end() && recorded->second != name)
     throw ValueError(not_ours + "its metadata names model '" + recorded->second + "'");
   // Another architecture altogether: say so briefly instead of listing every key.
   const StateDict own = model->state_dict();
-  if (std::none_of(own.begin(), own.end(), [&](const auto& kv) { return file.tensors.count(kv.first) > 0; })) {
+  if (std::none_of(own.begin(), own.end(), [&](const auto& kv) { return header.tensors.count(kv.first) > 0; })) {
     std::string keys;
     size_t shown = 0;
-    for (const auto& kv : file.tensors) {
+    for (const auto& kv : header.tensors) {
       if (shown++ == 4) {
         keys += ", ...";
         break;
@@ -102,10 +105,13 @@ std::shared_ptr<Module> load_model(const std::string& name, const std::string& w
       keys += (keys.empty() ? "" : ", ") + kv.first;
     }
     throw ValueError(not_ours + "none of its " + std::to_string(own.size()) + " tensors is in the file (which has " +
-                     (keys.empty() ? "none" : std::to_string(file.tensors.size()) + ": " + keys) + ")");
+                     (keys.empty() ? "none" : std::to_string(header.tensors.size()) + ": " + keys) + ")");
   }
+  // Names and shapes are checked against the model before any tensor is read; only its tensors are read.
   try {
-    model->load_state_dict(file.tensors, /*strict=*/true);
+    load_safetensors_into(*model, weights_file, /*strict=*/true, allow_non_finite);
+  } catch (const IOError&) {
+    throw;  // already names the file
   } catch (const Error& e) {
     throw ValueError(not_ours + e.what());
   }

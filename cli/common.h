@@ -45,14 +45,17 @@ struct ModelDataArgs {
   std::string data_dir;   // any directory load_dataset understands
   std::string split = "test";
   int64_t limit = 0;      // > 0: only the first `limit` samples of the split
+  bool allow_non_finite = false;  // --allow-non-finite: load weights holding NaN/Inf anyway
 };
 
-// Adds --model, --weights, --data, --split and --limit (whose help names `limit_help`).
+// Adds --model, --weights, --data, --split, --limit (whose help names `limit_help`) and --allow-non-finite.
 void add_model_data_options(CLI::App& cmd, ModelDataArgs& args, const std::string& limit_help);
 
 // The zoo model `name` with the weights of `weights_file` loaded strictly (every key present, no extra
 // keys, equal shapes). Errors name the file and the model.
-std::shared_ptr<Module> load_model(const std::string& name, const std::string& weights_file);
+// NaN/Inf values are refused naming the tensor unless allow_non_finite.
+std::shared_ptr<Module> load_model(const std::string& name, const std::string& weights_file,
+                                   bool allow_non_finite = false);
 
 // The first `limit` samples (all when limit is 0) of a split as float [N, C, H, W] in [0,1] and int64
 // labels [N]; ValueError when the sample shape or class count does not match the model's.

@@ -230,7 +230,16 @@ CheckpointIndex parse_trainer_json(const std::string& text, const std::string& s
 Checkpoint load_checkpoint(const std::string& dir, Module* model, Optimizer* opt, StateDict* best) {
   const std::string path = dir + "/trainer.json";
   CheckpointIndex ix = parse_trainer_json(read_text(path), path);
-  if (model) load_tensor_file(dir + "/" + ix.model_file, [&](const StateDict& t) { model->load_state_dict(t); });
+  if (model) {
+    // Names and shapes checked against the model before any data is read (a tampered file's claims cost nothing).
+    const std::string file = dir + "/" + ix.model_file;
+    try {
+      load_safetensors_into(*model, file);
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      throw IOError(what.find(file) == std::string::npos ? file + ": " + what : what);
+    }
+  }
   if (opt) load_tensor_file(dir + "/" + ix.optimizer_file, [&](const StateDict& t) { opt->load_state(t); });
   if (best && !ix.best_file.empty()) {
     load_tensor_file(dir + "/" + ix.best_file, [&](const StateDict& t) {
