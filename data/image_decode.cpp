@@ -12,6 +12,61 @@
 #include "core/error.h"
 #include "data/image_folder.h"
 
+// Every allocation stb_image makes goes through a per-decode budget (set by decode_image from the header's
+// size): stb 2.27 grows its zlib output without limit and accepts surplus data, so a 1x1 PNG with 2 MB of
+// zero IDAT (deflate reaches 1032:1) made it allocate 2-3 GiB. Over budget, the allocator returns NULL and
+// stb fails cleanly ("outofmem"). A 16-byte prefix (malloc's alignment) keeps each block's size.
+namespace advgrad {
+namespace stb_budget {
+struct State {
+  uint64_t limit = UINT64_MAX, live = 0, peak = 0;
+  bool exceeded = false;
+};
+thread_local State state;
+constexpr size_t kPrefix = 16;
+void* malloc_(size_t n) {
+  State& s = state;
+  if (n > s.limit - std::min(s.live, s.limit)) {
+    s.exceeded = true;
+    return nullptr;
+  }
+  void* p = std::malloc(n + kPrefix);
+  if (!p) return nullptr;
+  *static_cast<size_t*>(p) = n;
+  s.live += n;
+  s.peak = std::max(s.peak, s.live);
+  return static_cast<char*>(p) + kPrefix;
+}
+void free_(void* p) {
+  if (!p) return;
+  char* base = static_cast<char*>(p) - kPrefix;
+  const size_t n = *reinterpret_cast<size_t*>(base);
+  state.live -= std::min<uint64_t>(state.live, n);  // a block from an earlier decode may be freed late
+  std::free(base);
+}
+void* realloc_(void* p, size_t n) {
+  if (!p) return malloc_(n);
+  State& s = state;
+  char* base = static_cast<char*>(p) - kPrefix;
+  const size_t old = *reinterpret_cast<size_t*>(base);
+  const uint64_t others = s.live - std::min<uint64_t>(s.live, old);
+  if (n > s.limit - std::min(others, s.limit)) {
+    s.exceeded = true;
+    return nullptr;  // stb keeps (and later frees) the old block
+  }
+  void* q = std::realloc(base, n + kPrefix);
+  if (!q) return nullptr;
+  *static_cast<size_t*>(q) = n;
+  s.live = others + n;
+  s.peak = std::max(s.peak, s.live);
+  return static_cast<char*>(q) + kPrefix;
+}
+}  // namespace stb_budget
+}  // namespace advgrad
+#define STBI_MALLOC(sz) advgrad::stb_budget::malloc_(sz)
+#define STBI_REALLOC_SIZED(p, oldsz, newsz) advgrad::stb_budget::realloc_(p, newsz)
+#define STBI_FREE(p) advgrad::stb_budget::free_(p)
+
 // STB_IMAGE_STATIC: every stbi_ symbol is local to this file, so nothing clashes with libstb's copy.
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
@@ -158,33 +213,52 @@ std::string jpeg_dht_error(const uint8_t* d, size_t n) {
   return "";
 }
 
-// JPEG: an end-of-image marker must follow the first scan (0xFF in entropy-coded data is always stuffed as
-// FF 00, so FF D9 there really is the end). stb may pad a scan cut short with zeros, and its own errors
-// for cut files name whichever decoder it tried last ("bad png sig").
+// JPEG: every marker segment up to the end-of-image marker is walked, skipping the entropy-coded data after
+// each scan header, and every Huffman table is checked: stb also reads DHT segments between scans
+// (progressive and multi-scan baseline files), so checking only those before the first scan let a bad
+// table through. In entropy-coded data 0xFF is stuffed as FF 00 and RSTn markers are part of the data;
+// any other marker ends it (stb stops there too). The end-of-image marker is required: stb may pad a scan
+// cut short with zeros, and its own errors for cut files name whichever decoder it tried last ("bad png
+// sig").
 std::string jpeg_structure_error(const uint8_t* data, size_t size) {
   size_t p = 2;
-  while (p + 3 < size && !(data[p] == 0xFF && data[p + 1] == 0xDA)) {
+  bool scanned = false;
+  while (p + 1 < size) {
     if (data[p] != 0xFF) return "corrupt marker at byte " + std::to_string(p);
-    if (data[p + 1] == 0xFF) {
+    const uint8_t m = data[p + 1];
+    if (m == 0xFF) {  // fill byte
       ++p;
       continue;
     }
-    const uint8_t m = data[p + 1];
+    if (m == 0xD9) return scanned ? "" : "no image data before the end-of-image marker";
     if (m == 0x01 || (m >= 0xD0 && m <= 0xD8)) {
       p += 2;
       continue;
     }
+    if (p + 3 >= size) break;
     const size_t len = size_t(data[p + 2]) << 8 | data[p + 3];
+    if (len < 2) return "marker segment at byte " + std::to_string(p) + " has length " + std::to_string(len);
+    if (len > size - p - 2) break;  // runs past the end
     if (m == 0xC4) {
-      std::string bad = jpeg_dht_error(data + p + 4, std::min(len < 2 ? 0 : len - 2, size - p - 4));
+      std::string bad = jpeg_dht_error(data + p + 4, len - 2);
       if (!bad.empty()) return "Huffman table at byte " + std::to_string(p) + ": " + bad;
     }
     p += 2 + len;
+    if (m != 0xDA) continue;
+    scanned = true;
+    // Entropy-coded data: up to the next marker that is neither a stuffed zero, a restart nor a fill byte.
+    while (p + 1 < size) {
+      if (data[p] != 0xFF) {
+        ++p;
+        continue;
+      }
+      const uint8_t c = data[p + 1];
+      if (c == 0x00 || (c >= 0xD0 && c <= 0xD7)) p += 2;
+      else if (c == 0xFF) ++p;
+      else break;
+    }
   }
-  if (p + 3 >= size) return "no image data (truncated file)";
-  for (size_t q = p + 2; q + 1 < size; ++q)
-    if (data[q] == 0xFF && data[q + 1] == 0xD9) return "";
-  return "no end-of-image marker (truncated file)";
+  return scanned ? "no end-of-image marker (truncated file)" : "no image data (truncated file)";
 }
 
 }  // namespace
@@ -241,6 +315,8 @@ ImageHeader probe_image(const uint8_t* data, size_t size, const std::string& nam
   return hd;
 }
 
+uint64_t last_decode_peak_bytes() { return stb_budget::state.peak; }
+
 void check_resize_size(int64_t height, int64_t width, const char* op) {
   if (height < 0 || width < 0 || (height == 0) != (width == 0))
     throw ValueError(std::string(op) + ": resize size " + size_str(height, width) +
@@ -257,15 +333,32 @@ DecodedImage decode_image(const uint8_t* data, size_t size, const std::string& n
   check_resize_size(height, width, "decode_image");
   const ImageHeader hd = probe_image(data, size, name);  // format and size are checked before stb sees the data
   if (size > size_t(INT32_MAX)) throw IOError(name + ": too large to decode");
+  // stb's allocation budget for this decode: 8x the widest decoded image the header's size allows (4
+  // channels of 16 bits, padded to 32 px for JPEG MCUs, PNG filter bytes and Adam7 passes), as stb holds a
+  // few such buffers at once (zlib output doubling, 16-bit and channel conversions, progressive JPEG
+  // coefficients), plus 3x the file (PNG IDAT gathered with doubling) and 1 MiB for stb's own structures.
+  // The scope outlives `pixels` below, so stb's frees are counted while the budget is set.
+  struct BudgetScope {
+    explicit BudgetScope(uint64_t limit) { stb_budget::state = {limit, 0, 0, false}; }
+    ~BudgetScope() { stb_budget::state.limit = UINT64_MAX; }
+  };
+  const uint64_t widest = uint64_t(hd.height + 32) * uint64_t(hd.width + 32) * 8;  // < 2^32: no overflow
+  const BudgetScope budget(8 * widest + 3 * uint64_t(size) + (uint64_t(1) << 20));
+  auto stb_error = [&]() {
+    if (stb_budget::state.exceeded)
+      return IOError(name + ": cannot decode image: the decoded data exceeds what its header implies (" +
+                     size_str(hd.height, hd.width) + " px need at most " + std::to_string(stb_budget::state.limit) +
+                     " bytes of decoder memory; corrupt file or decompression bomb)");
+    return IOError(name + ": cannot decode image: " + stbi_failure_reason());
+  };
   int w = 0, h = 0, comp = 0;
-  if (!stbi_info_from_memory(data, int(size), &w, &h, &comp))
-    throw IOError(name + ": cannot decode image: " + stbi_failure_reason());
+  if (!stbi_info_from_memory(data, int(size), &w, &h, &comp)) throw stb_error();
   if (w != hd.width || h != hd.height)
     throw IOError(name + ": cannot decode image: corrupt header (size " + size_str(hd.height, hd.width) +
                   " in the header, " + size_str(h, w) + " found by the decoder)");
   // 8-bit output only (16-bit PNGs are converted by stb), `channels` interleaved components.
   std::unique_ptr<unsigned char, StbFree> pixels(stbi_load_from_memory(data, int(size), &w, &h, &comp, channels));
-  if (!pixels) throw IOError(name + ": cannot decode image: " + stbi_failure_reason());
+  if (!pixels) throw stb_error();
   if (w != hd.width || h != hd.height)
     throw IOError(name + ": cannot decode image: decoded size " + size_str(h, w) + " differs from the header's " +
                   size_str(hd.height, hd.width));

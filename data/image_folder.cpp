@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -69,24 +70,33 @@ Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& opti
     }
   }
 
-  // Exceptions must not leave a parallel region, so each file keeps its own error and the first one in
-  // file order is thrown afterwards (same error at any thread count).
+  // Exceptions must not leave a parallel region (that terminates the program), so each file keeps its own
+  // exception (storing an exception_ptr cannot throw, unlike building a message string) and the first one
+  // in file order is thrown afterwards, outside the region (same error at any thread count).
   const int channels = options.grayscale ? 1 : 3;
   const int64_t n = int64_t(files.size());
-  std::vector<std::string> errors(files.size());
+  std::vector<std::exception_ptr> errors(files.size());
   auto first_error = [&] {
-    for (const std::string& e : errors)
-      if (!e.empty()) throw IOError(e);
+    for (size_t i = 0; i < errors.size(); ++i) {
+      if (!errors[i]) continue;
+      try {
+        std::rethrow_exception(errors[i]);
+      } catch (const IOError&) {
+        throw;  // already names the file
+      } catch (const std::exception& e) {
+        throw IOError(files[i] + ": " + e.what());  // e.g. bad_alloc
+      } catch (...) {
+        throw IOError(files[i] + ": unknown error while loading the image");
+      }
+    }
   };
   auto for_each_file = [&](const std::function<void(size_t)>& f) {
     parallel_for(n, 1, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         try {
           f(size_t(i));
-        } catch (const IOError& e) {
-          errors[size_t(i)] = e.what();  // already names the file
-        } catch (const std::exception& e) {
-          errors[size_t(i)] = files[size_t(i)] + ": " + e.what();  // e.g. bad_alloc
+        } catch (...) {
+          errors[size_t(i)] = std::current_exception();
         }
       }
     });

@@ -57,12 +57,18 @@ struct DecodedImage {
 // ValueError for channels other than 1 or 3 or a bad resize size.
 DecodedImage decode_image(const uint8_t* data, size_t size, const std::string& name, int channels,
                           int64_t height = 0, int64_t width = 0);
+// The most bytes stb_image held at once during this thread's last decode_image call. Each decode has a
+// budget of a few times what the header's size needs plus the file size; beyond it decode_image throws an
+// IOError saying the decoded data exceeds what the header implies (e.g. a PNG decompression bomb).
+uint64_t last_decode_peak_bytes();
 
 // Loads the folder; files are decoded in parallel (parallel_for), results kept in file order. kind is
 // "image-folder". IOError naming the path for: a missing root, no class subfolders, an empty class folder,
-// an unreadable or undecodable image (the first one in file order), or an image whose size differs from
-// the first image's when no resize is set, and for the root when the images would decode to more than
-// options.max_total_bytes (from the headers, before decoding). ValueError for a negative, half-given or oversized resize size.
+// an unreadable or undecodable image, or an image whose size differs from the first image's when no resize
+// is set, and for the root when the images would decode to more than options.max_total_bytes (from the
+// headers, before decoding). Every file's header is checked before any is decoded, so the error reported
+// is the first bad header in file order if there is one (unreadable file, other format, bad size or
+// structure), else the size limit, else the first file in file order whose decoding fails. ValueError for a negative, half-given or oversized resize size.
 Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& options = {});
 
 }  // namespace advgrad

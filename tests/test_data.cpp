@@ -721,6 +721,149 @@ TEST_CASE("image decoding: files cut short or with chunks beyond the end are ref
   }
 }
 
+// A 1x1 8-bit gray PNG whose IDAT is `copies` repeats of one deflate segment of 1 MiB of zeros: 2048
+// copies are ~2 MB of IDAT that inflate to 2 GiB. stb 2.27 accepts surplus pixel data, so before the
+// allocation budget this decoded "successfully" after allocating 2-3 GiB.
+Bytes png_zero_bomb(int copies) {
+  Bytes zeros(size_t(1) << 20, 0), seg(zeros.size());
+  z_stream zs{};
+  REQUIRE(deflateInit2(&zs, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY) == Z_OK);
+  zs.next_in = zeros.data();
+  zs.avail_in = uInt(zeros.size());
+  zs.next_out = seg.data();
+  zs.avail_out = uInt(seg.size());
+  // A full flush ends the segment byte-aligned with no history, so copies of it form a valid stream.
+  REQUIRE(deflate(&zs, Z_FULL_FLUSH) == Z_OK);
+  REQUIRE(zs.avail_in == 0);
+  seg.resize(seg.size() - zs.avail_out);
+  deflateEnd(&zs);
+  Bytes idat{'I', 'D', 'A', 'T', 0x78, 0x01};  // zlib header: deflate, 32 KiB window, no dictionary
+  for (int i = 0; i < copies; ++i) idat.insert(idat.end(), seg.begin(), seg.end());
+  const uint64_t n = uint64_t(copies) << 20;
+  const uint32_t adler = uint32_t(n % 65521) << 16 | 1;  // Adler-32 of n zero bytes
+  idat.insert(idat.end(), {0x03, 0x00, uint8_t(adler >> 24), uint8_t(adler >> 16), uint8_t(adler >> 8), uint8_t(adler)});
+  Bytes b{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R', 0, 0, 0, 1, 0, 0, 0, 1,
+          8, 0, 0, 0, 0, 0, 0, 0, 0};
+  put_be32(b, 29, uint32_t(crc32(0, b.data() + 12, 17)));
+  const size_t at = b.size();
+  b.resize(at + 4);
+  put_be32(b, at, uint32_t(idat.size() - 4));
+  b.insert(b.end(), idat.begin(), idat.end());
+  b.resize(b.size() + 4);
+  put_be32(b, b.size() - 4, uint32_t(crc32(0, idat.data(), uInt(idat.size()))));
+  const uint8_t iend[] = {0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+  b.insert(b.end(), iend, iend + sizeof iend);
+  return b;
+}
+
+TEST_CASE("image decoding: a PNG whose pixel data inflates far beyond its header's size is refused cheaply") {
+  Bytes one = png_zero_bomb(8);  // 8 MiB of zeros for a 2-byte image: over the budget too
+  Bytes bomb = png_zero_bomb(2048);
+  INFO("bomb file bytes: ", bomb.size());
+  CHECK(bomb.size() > 2000000);
+  CHECK(bomb.size() < 2200000);
+  for (const Bytes* b : {&one, &bomb}) {
+    CHECK_IO_ERROR(decode_image(b->data(), b->size(), "bomb.png", 1), "bomb.png",
+                   "the decoded data exceeds what its header implies (1x1 px");
+    // The budget is 8 x (1 + 32)^2 x 8 + 3 x the file size + 1 MiB: under 8 MiB here (was 2-3 GiB).
+    const uint64_t peak = last_decode_peak_bytes();
+    INFO("peak decoder bytes: ", peak);
+    CHECK(peak > 0);
+    CHECK(peak <= 8 * 33 * 33 * 8 + 3 * b->size() + (1u << 20));
+  }
+  // The same file with only its 2 bytes of real data decodes, and the peak is small.
+  Bytes px{0};
+  Bytes ok = encode("png", 1, 1, 1, px);
+  DecodedImage d = decode_image(ok.data(), ok.size(), "ok.png", 1);
+  CHECK(d.chw == Bytes{0});
+  CHECK(last_decode_peak_bytes() < 100000);
+}
+
+// A JPEG written by hand: 8x8, three components, one baseline scan per component (multi-scan baseline,
+// as some encoders write), every block flat with the DC value given (AC all zero, quantisation 1). Scan 1
+// (Y) uses Huffman tables 0; tables 1, used by the Cb and Cr scans, are defined by a DHT between scan 1
+// and scan 2. `dc1_symbols` are the symbols of DC table 1 (2-bit codes; the data uses the first two).
+Bytes multi_scan_jpeg(const std::vector<uint8_t>& dc1_symbols) {
+  Bytes j{0xFF, 0xD8};
+  auto segment = [&](uint8_t marker, const Bytes& body) {
+    j.insert(j.end(), {0xFF, marker, uint8_t((body.size() + 2) >> 8), uint8_t(body.size() + 2)});
+    j.insert(j.end(), body.begin(), body.end());
+  };
+  Bytes dqt(65, 1);
+  dqt[0] = 0;  // 8-bit table 0
+  segment(0xDB, dqt);
+  segment(0xC0, {8, 0, 8, 0, 8, 3, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0});
+  // A table: class/id, 16 counts (all codes of length `len`), symbols.
+  auto table = [](uint8_t id, int len, const std::vector<uint8_t>& symbols) {
+    Bytes t(17, 0);
+    t[0] = id;
+    t[size_t(len)] = uint8_t(symbols.size());
+    t.insert(t.end(), symbols.begin(), symbols.end());
+    return t;
+  };
+  Bytes dht0 = table(0x00, 2, {0, 8, 9});  // DC 0: codes 00 -> 0, 01 -> 8, 10 -> 9 (bit counts)
+  Bytes ac0 = table(0x10, 1, {0x00});      // AC 0: code 0 -> end of block
+  dht0.insert(dht0.end(), ac0.begin(), ac0.end());
+  segment(0xC4, dht0);
+  // Entropy-coded data of one flat block: a DC code, the difference's bits, end of block; 1-padded.
+  auto block = [](uint32_t code, int code_len, uint32_t value, int bits) {
+    uint64_t acc = (uint64_t(code) << bits | value) << 1;  // then the 1-bit EOB code 0
+    int n = code_len + bits + 1;
+    const int pad = (8 - n % 8) % 8;
+    acc = acc << pad | ((uint64_t(1) << pad) - 1);
+    n += pad;
+    Bytes out;
+    for (int k = n - 8; k >= 0; k -= 8) out.push_back(uint8_t(acc >> k));
+    return out;
+  };
+  auto scan = [&](uint8_t comp, uint8_t tables, const Bytes& data) {
+    segment(0xDA, {1, comp, tables, 0, 63, 0});
+    j.insert(j.end(), data.begin(), data.end());
+  };
+  scan(1, 0x00, block(0b10, 2, 320, 9));  // Y: DC 320 (9 bits) -> 128 + 320 / 8 = 168
+  Bytes dht1 = table(0x01, 2, dc1_symbols);
+  Bytes ac1 = table(0x11, 1, {0x00});
+  dht1.insert(dht1.end(), ac1.begin(), ac1.end());
+  segment(0xC4, dht1);
+  scan(2, 0x11, block(0b00, 2, 0, 0));    // Cb: DC 0 -> 128
+  scan(3, 0x11, block(0b01, 2, 160, 8));  // Cr: DC 160 (8 bits) -> 128 + 20
+  j.insert(j.end(), {0xFF, 0xD9});
+  return j;
+}
+
+TEST_CASE("image decoding: JPEG Huffman tables are checked in every segment, also between scans") {
+  // A valid multi-scan baseline file decodes: Y = 168 and Cr = 148 give (JFIF) R = 168 + 1.402 x 20,
+  // G = 168 - 0.714136 x 20, B = 168.
+  Bytes good = multi_scan_jpeg({0, 8, 9});
+  DecodedImage gray = decode_image(good.data(), good.size(), "good.jpg", 1);
+  REQUIRE(gray.chw.size() == 64);
+  for (uint8_t v : gray.chw) CHECK(std::abs(int(v) - 168) <= 1);
+  DecodedImage rgb = decode_image(good.data(), good.size(), "good.jpg", 3);
+  REQUIRE(rgb.chw.size() == 3 * 64);
+  for (int p = 0; p < 64; ++p) {
+    CHECK(std::abs(int(rgb.chw[size_t(p)]) - 196) <= 1);
+    CHECK(std::abs(int(rgb.chw[size_t(64 + p)]) - 154) <= 1);
+    CHECK(std::abs(int(rgb.chw[size_t(128 + p)]) - 168) <= 1);
+  }
+  // The same file with DC table 1 holding a symbol above 15 (unused by the data, so stb 2.27 decoded it
+  // without complaint): the check used to stop at the first scan.
+  Bytes bad = multi_scan_jpeg({0, 8, 200});
+  CHECK_IO_ERROR(decode_image(bad.data(), bad.size(), "late.jpg", 3), "late.jpg", "DC symbol 200 is above 15");
+  // A table overflowing its code space after the first scan, too (5 codes of 2 bits).
+  Bytes kraft = multi_scan_jpeg({0, 8, 9, 1, 2});
+  CHECK_IO_ERROR(decode_image(kraft.data(), kraft.size(), "kraft.jpg", 3), "kraft.jpg", "overflow the code space");
+  // Stuffed FF 00 and restart markers in entropy-coded data do not end it; a cut file is still refused.
+  Bytes stuffed = good;
+  const size_t eoi = stuffed.size() - 2;
+  Bytes late{0xFF, 0x00, 0xFF, 0xD0, 0xFF, 0xC4, 0, 20, 0x00, 0, 1};  // then a 20-byte DHT: one DC code...
+  late.resize(late.size() + 14, 0);
+  late.push_back(200);  // ...for symbol 200
+  stuffed.insert(stuffed.begin() + std::ptrdiff_t(eoi), late.begin(), late.end());
+  CHECK_IO_ERROR(decode_image(stuffed.data(), stuffed.size(), "junk.jpg", 3), "junk.jpg", "Huffman table at byte");
+  Bytes cut(good.begin(), good.end() - 2);
+  CHECK_IO_ERROR(decode_image(cut.data(), cut.size(), "cut.jpg", 3), "cut.jpg", "no end-of-image marker");
+}
+
 TEST_CASE("image folder: the decoded size of all files is checked from their headers before decoding") {
   TempDir dir;
   // 24 headers of 16384x4096 RGB: 4.5 GiB decoded, refused at the default 1 GiB before any decoding (the
