@@ -34,12 +34,17 @@ CLI::Validator number_in(double lo, double hi, bool lo_open) {
                                             number_text(hi) + "]";
   return CLI::Validator(
       [range, lo, hi, lo_open](std::string& text) -> std::string {
+        // Plain decimal only: strtod would also take hex floats ("0x1p3" = 8) and leading blanks, which
+        // nobody means on a command line.
+        const bool decimal = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+          return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-';
+        });
         char* end = nullptr;
         errno = 0;
-        const double v = std::strtod(text.c_str(), &end);
-        const bool ok = !text.empty() && end == text.c_str() + text.size() && errno != ERANGE && std::isfinite(v) &&
+        const double v = decimal ? std::strtod(text.c_str(), &end) : 0.0;
+        const bool ok = decimal && end == text.c_str() + text.size() && errno != ERANGE && std::isfinite(v) &&
                         (lo_open ? v > lo : v >= lo) && v <= hi;
-        return ok ? "" : "must be a finite number " + range + ", got '" + text + "'";
+        return ok ? "" : "must be a finite decimal number " + range + ", got '" + text + "'";
       },
       range);
 }
@@ -55,6 +60,10 @@ CLI::Validator integer_in(int64_t lo, int64_t hi) {
         const size_t first = !text.empty() && text[0] == '-' ? 1 : 0;
         bool ok = text.size() > first && text.size() <= 20 &&
                   std::all_of(text.begin() + long(first), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+        // CLI11 converts with strtoll(..., 0), which reads "010" as octal 8: refuse leading zeros.
+        if (ok && text[first] == '0' && text.size() > first + 1)
+          return "must be a whole number in " + range + " without leading zeros (it would be read as octal), got '" +
+                 text + "'";
         if (ok) {
           errno = 0;
           const long long v = std::strtoll(text.c_str(), nullptr, 10);

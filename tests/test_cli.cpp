@@ -333,6 +333,16 @@ TEST_CASE("every numeric option is checked: a bad value is one error line naming
       {demo, "--threads", "100000"},
       {demo, "--epochs", "0"},
       {demo, "--method", "magic"},
+      // CLI11 reads a leading zero as octal: these passed the checks as 8, 64, 8, 8 and 0.
+      {train, "--seed", "010"},
+      {train, "--limit", "0100"},
+      {eval, "--steps", "010"},
+      {eval, "--restarts", "010"},
+      {demo, "--epochs", "00"},
+      // Hex floats (0x1p-4 = 0.0625) and blanks are not decimal numbers.
+      {train, "--eps", "0x1p-4"},
+      {train, "--lr", "0x1p-3"},
+      {eval, "--eps", " 0.1"},
   };
   for (const Case& c : cases) {
     INFO(c.prefix, c.option, " ", c.value);
@@ -345,6 +355,8 @@ TEST_CASE("every numeric option is checked: a bad value is one error line naming
       {train, "--seed", "9223372036854775807"}, {train, "--clip-norm", "0"}, {train, "--threads", "0"},
       {train, "--threads", "256"},              {train, "--batch", "1048576"}, {eval, "--eps", "0"},
       {eval, "--seed", "0"},                    {demo, "--threads", "1"},
+      {eval, "--seed", "-0"},                   {eval, "--eps", "1e-1"},     {eval, "--eps", ".05"},
+      {train, "--lr", "+0.5"},
   };
   for (const Case& c : fine) {
     INFO(c.prefix, c.option, " ", c.value);
