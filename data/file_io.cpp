@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "core/error.h"
+#include "core/fault.h"
 
 namespace advgrad {
 namespace {
@@ -107,6 +108,7 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
     f.fd = -1;
     if (::close(fd) != 0) fail("close", errno);
   }
+  fault_point_before_rename();  // a crash test may end the process here (core/fault.h)
   if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename", errno);
 }
 

@@ -4,11 +4,15 @@
 #pragma once
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char** environ;
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -75,7 +79,9 @@ struct Child {
   std::string out_path, err_path;
 };
 
-// Starts `advgrad args...` with stdout and stderr going to files in `dir`.
+// Starts `advgrad args...` with stdout and stderr going to files in `dir`. Everything the child needs is
+// built before fork(): between fork and exec only async-signal-safe calls are made (the parent may have
+// OpenMP threads, whose locks a child must not touch).
 inline Child spawn_cli(const std::vector<std::string>& args, const Limits& limits, const TempDir& dir) {
   static std::atomic<int> counter{0};
   const int k = counter++;
@@ -89,8 +95,24 @@ inline Child spawn_cli(const std::vector<std::string>& args, const Limits& limit
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The environment: ours, with the extra variables replacing any of the same name.
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    bool replaced = false;
+    for (const auto& kv : limits.env) replaced = replaced || entry.rfind(kv.first + "=", 0) == 0;
+    if (!replaced) env_s.push_back(entry);
+  }
+  for (const auto& kv : limits.env) env_s.push_back(kv.first + "=" + kv.second);
+  std::vector<char*> envp;
+  for (auto& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const pid_t parent = ::getpid();
   c.pid = ::fork();
-  if (c.pid == 0) {  // child: only async-signal-safe calls from here on (and exec)
+  if (c.pid == 0) {
+    // A test that dies (or is killed) takes its children with it instead of leaving them running.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(125);
     int out = ::open(c.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int err = ::open(c.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (out < 0 || err < 0) ::_exit(126);
@@ -101,8 +123,7 @@ inline Child spawn_cli(const std::vector<std::string>& args, const Limits& limit
       rl.rlim_cur = rl.rlim_max = rlim_t(limits.address_space_bytes);
       ::setrlimit(RLIMIT_AS, &rl);
     }
-    for (const auto& kv : limits.env) ::setenv(kv.first.c_str(), kv.second.c_str(), 1);
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   return c;
@@ -132,10 +153,12 @@ inline Run wait_cli(const Child& c, double seconds, const std::function<bool()>&
     const pid_t done = ::waitpid(c.pid, &raw, WNOHANG);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (done == c.pid) break;
-    if (done < 0) return r;
+    if (done < 0 && errno == EINTR) continue;
+    if (done < 0) return r;  // not our child (fork failed): exited stays false
     if (r.seconds > seconds || (kill_now && kill_now())) {
       ::kill(c.pid, SIGKILL);
-      ::waitpid(c.pid, &raw, 0);
+      while (::waitpid(c.pid, &raw, 0) < 0 && errno == EINTR) {
+      }
       r.timed_out = true;
       break;
     }

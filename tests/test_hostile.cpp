@@ -211,11 +211,18 @@ TEST_CASE("dataset files: loops, directories and truncation name the file") {
 
 TEST_CASE("--threads and OMP_NUM_THREADS are bounded") {
   TempDir tmp("advgrad_hostile_threads");
-  for (const char* n : {"100000", "40000", "-1"}) {
+  for (const char* n : {"100000", "40000", "257", "-1"}) {
     INFO("--threads ", n);
-    Run r = run_cli({"data", tmp / "none", "--threads", n}, limits());
-    check_error(r, {"--threads"});
-    CHECK(r.status == 2);
+    for (const std::vector<std::string>& cmd :
+         {std::vector<std::string>{"train", "--model", "small_cnn", "--out", tmp / "run"},
+          std::vector<std::string>{"eval", "--model", "small_cnn", "--weights", tmp / "w", "--attack", "pgd", "--eps", "0.1"}}) {
+      std::vector<std::string> args = cmd;
+      args.insert(args.end(), {"--threads", n});
+      Run r = run_cli(args, limits());
+      check_error(r, {"--threads"});
+      CHECK(r.status == 2);
+      CHECK(r.err.find("not expected") == std::string::npos);  // refused as a value, not as an unknown option
+    }
   }
   Limits l = limits();
   l.env = {{"OMP_NUM_THREADS", "100000"}};
