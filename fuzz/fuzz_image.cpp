@@ -1,7 +1,9 @@
 // libFuzzer target for image decoding through our wrapper (decode_image: magic bytes, header size checks,
 // then stb_image compiled with PNG, JPEG and BMP only, from data/image_decode.cpp). Each input is decoded
 // to RGB at its own size and to grayscale resized to 5x7. Any outcome other than pixels of the announced
-// size or an IOError is a bug.
+// size or an IOError is a bug; that includes stb needing more memory than the per-decode budget (which is
+// an IOError) and anything libFuzzer's -rss_limit_mb catches (run once with -max_len=3000000 so that it
+// can try decompression bombs: a 1x1 PNG with MBs of zero IDAT used to take 2-3 GiB).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
