@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -79,6 +80,23 @@ void patch_trainer_json(const std::string& dir, const std::string& field, const 
   auto j = nlohmann::json::parse(read_text(dir + "/trainer.json"));
   j[field] = nlohmann::json::parse(value);
   write_text(dir + "/trainer.json", j.dump(2));
+}
+
+// Rewrites the safetensors file at `path` with one more F32 tensor `name` of `count` elements after the
+// others; its bytes are not written but made a hole by truncate(), so the file claims `count` * 4 bytes
+// of data on disk without using them.
+void add_sparse_entry(const std::string& path, const std::string& name, uint64_t count) {
+  const std::string bytes = read_text(path);
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = header_len << 8 | uint8_t(bytes[size_t(i)]);
+  auto header = nlohmann::json::parse(bytes.substr(8, header_len));
+  const std::string data = bytes.substr(8 + header_len);
+  header[name] = {{"dtype", "F32"}, {"shape", {count}}, {"data_offsets", {data.size(), data.size() + 4 * count}}};
+  const std::string text = header.dump();
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[size_t(i)] = char(uint64_t(text.size()) >> (8 * i) & 0xff);
+  write_text(path, out + text + data);
+  fs::resize_file(path, 8 + text.size() + data.size() + 4 * count);
 }
 
 }  // namespace
@@ -335,6 +353,42 @@ TEST_CASE("checkpoint: a bad model, optimizer or best-weights file is an IOError
   CHECK(io_error_of([&] { load_checkpoint(dir, model.get(), nullptr); }).find("model-e1.safetensors") != std::string::npos);
   write_text(dir + "/trainer.json", "{\"format\": ");
   CHECK(io_error_of([&] { load_checkpoint(dir, nullptr, nullptr); }).find(dir + "/trainer.json") != std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("checkpoint: an optimizer or best-weights file naming an extra 3.9 GiB tensor is refused from its header") {
+  // They used to be read whole by load_safetensors (up to 4 GiB) before the extra entry was noticed.
+  const uint64_t count = (uint64_t(39) << 30) / 40;  // 3.9 GiB of F32
+  for (const std::string file : {"optimizer-e1.safetensors", "best-e1.safetensors"}) {
+    for (const std::string key : {"extra", "0.momentum_buffer_2"}) {
+      INFO(file, " ", key);
+      const std::string dir = make_checkpoint("ck_sparse");
+      add_sparse_entry(dir + "/" + file, key, count);
+      REQUIRE(fs::file_size(dir + "/" + file) > count * 4);
+      Generator gen(1);
+      auto model = make_model("small_cnn", gen);
+      SGD opt(model->parameters(), 0.1, 0.9);
+      StateDict best;
+      const auto start = std::chrono::steady_clock::now();
+      const std::string msg = io_error_of([&] { load_checkpoint(dir, model.get(), &opt, &best); });
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      INFO(msg);
+      CHECK(msg.find(dir + "/" + file) != std::string::npos);
+      CHECK(msg.find("'" + key + "'") != std::string::npos);
+      CHECK(seconds < 1.0);
+      CHECK(best.empty());
+      fs::remove_all(dir);
+    }
+  }
+  // The unchanged checkpoint still loads, best weights included.
+  const std::string dir = make_checkpoint("ck_sparse_ok");
+  Generator gen(1);
+  auto model = make_model("small_cnn", gen);
+  SGD opt(model->parameters(), 0.1, 0.9);
+  StateDict best;
+  load_checkpoint(dir, model.get(), &opt, &best);
+  CHECK(opt.state().size() == model->parameters().size() + 1);
+  CHECK(best.size() == model->state_dict().size());
   fs::remove_all(dir);
 }
 

@@ -92,18 +92,71 @@ bool is_checkpoint_tensor_file(const std::string& name) {
   return false;
 }
 
-// Runs `load` on the tensors of `file`; any failure becomes an IOError that names the file.
+// Runs `f`; any advgrad error becomes an IOError that names `file` (once: a message naming it already
+// passes unchanged).
 template <class F>
-void load_tensor_file(const std::string& file, F&& load) {
+void naming_file(const std::string& file, F&& f) {
   try {
-    load(load_safetensors(file).tensors);
+    f();
   } catch (const Error& e) {
     const std::string what = e.what();
     throw IOError(what.find(file) == std::string::npos ? file + ": " + what : what);
   }
 }
 
+// A tensor name from a file, quoted and escaped for a message.
+std::string quoted(const std::string& name) {
+  std::string s = nlohmann::json(name).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  s = s.substr(1, s.size() - 2);  // JSON's escapes, without its double quotes
+  return "'" + (s.size() > 80 ? s.substr(0, 77) + "..." : s) + "'";
+}
+
+// The most buffers any optimizer here keeps per parameter (Adam: exp_avg and exp_avg_sq), besides a count.
+constexpr uint64_t kMaxBuffersPerParameter = 2;
+
+// Reads an optimizer file into `opt` without trusting its header: every entry must be "step" (one
+// count) or "<i>.step" (one count) or a buffer "<i>.<name>" shaped and typed like parameter i, checked
+// before any tensor data is read, and the data read is capped at what a full state can take. So a file
+// naming an extra 4 GiB tensor is refused from its header. load_state then checks the buffer names.
+void load_optimizer_file(const std::string& file, Optimizer& opt) {
+  const SafetensorsHeader header = read_safetensors_header(file);
+  const std::vector<Tensor>& params = opt.params();
+  uint64_t most = 8 * (1 + uint64_t(params.size()));
+  for (const Tensor& p : params) most += kMaxBuffersPerParameter * uint64_t(p.numel()) * dtype_size(p.dtype());
+  for (const auto& [key, info] : header.tensors) {
+    const std::string entry = quoted(key) + " (" + dtype_name(info.dtype) + " " + shape_str(info.shape) + ")";
+    const size_t dot = key.find('.');
+    const std::string index = key.substr(0, dot), field = dot == std::string::npos ? "" : key.substr(dot + 1);
+    if (key == "step" || (field == "step" && !index.empty())) {
+      if (shape_numel(info.shape) != 1) throw IOError(file + ": entry " + entry + " must be a single step count");
+      if (key == "step") continue;
+    }
+    const bool numbered = dot != std::string::npos && !index.empty() && index.size() <= 12 && !field.empty() &&
+                          std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!numbered) throw IOError(file + ": unexpected entry " + entry + " (optimizer state is 'step' and '<parameter>.<buffer>')");
+    const uint64_t i = std::stoull(index);
+    if (i >= params.size())
+      throw IOError(file + ": entry " + entry + " refers to parameter " + index + " but the optimizer has " +
+                    std::to_string(params.size()));
+    if (field == "step") continue;
+    const Tensor& p = params[size_t(i)];
+    if (info.shape != p.shape() || info.dtype != p.dtype())
+      throw IOError(file + ": entry " + entry + " does not match parameter " + index + " (" + dtype_name(p.dtype()) +
+                    " " + shape_str(p.shape()) + ")");
+  }
+  naming_file(file, [&] { opt.load_state(load_safetensors(file, most).tensors); });
+}
+
 }  // namespace
+
+StateDict load_weights_file(const std::string& file, const std::string& model) {
+  // Read into a scratch model: names and shapes are checked before any data is read, only its tensors
+  // are read, values are checked; the tensors stay alive in the returned dict after the model goes.
+  Generator gen(0);
+  std::shared_ptr<Module> scratch = make_model(model, gen);
+  naming_file(file, [&] { load_safetensors_into(*scratch, file); });
+  return scratch->state_dict();
+}
 
 EpochMetrics metrics_from_json(const std::string& line, const std::string& source) {
   auto j = nlohmann::json::parse(line, nullptr, false);
@@ -233,22 +286,10 @@ Checkpoint load_checkpoint(const std::string& dir, Module* model, Optimizer* opt
   if (model) {
     // Names and shapes checked against the model before any data is read (a tampered file's claims cost nothing).
     const std::string file = dir + "/" + ix.model_file;
-    try {
-      load_safetensors_into(*model, file);
-    } catch (const Error& e) {
-      const std::string what = e.what();
-      throw IOError(what.find(file) == std::string::npos ? file + ": " + what : what);
-    }
+    naming_file(file, [&] { load_safetensors_into(*model, file); });
   }
-  if (opt) load_tensor_file(dir + "/" + ix.optimizer_file, [&](const StateDict& t) { opt->load_state(t); });
-  if (best && !ix.best_file.empty()) {
-    load_tensor_file(dir + "/" + ix.best_file, [&](const StateDict& t) {
-      // Checked as the model's weights (names, shapes, values) by loading them into a scratch copy.
-      Generator gen(0);
-      make_model(ix.ck.config.model, gen)->load_state_dict(t);
-      *best = t;
-    });
-  }
+  if (opt) load_optimizer_file(dir + "/" + ix.optimizer_file, *opt);
+  if (best && !ix.best_file.empty()) *best = load_weights_file(dir + "/" + ix.best_file, ix.ck.config.model);
   return ix.ck;
 }
 

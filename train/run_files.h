@@ -40,6 +40,10 @@ void save_checkpoint(const std::string& dir, const Checkpoint& ck, const Module&
 // for checkpoints written before best weights were kept in them). Errors name the file at fault.
 Checkpoint load_checkpoint(const std::string& dir, Module* model, Optimizer* opt, StateDict* best = nullptr);
 
+// Weights of zoo model `model` from a safetensors file, checked as load_safetensors_into checks them
+// (header first, only the model's tensors read, NaN/inf refused); IOError naming the file.
+StateDict load_weights_file(const std::string& file, const std::string& model);
+
 // What trainer.json holds, parsed and checked without touching any other file (also the fuzz entry).
 struct CheckpointIndex {
   Checkpoint ck;

@@ -180,13 +180,7 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
     // Older checkpoints did not keep the best weights; the run directory's copy is the best there is.
     const std::string old_best = resume_dir + "/best.safetensors";
     if (s.best_weights.empty() && s.ck.best_val_pgd >= 0 && fs::exists(old_best)) {
-      s.best_weights = load_safetensors(old_best).tensors;
-      Generator gen(0);
-      try {
-        make_model(cfg.model, gen)->load_state_dict(s.best_weights);
-      } catch (const Error& e) {
-        throw IOError(old_best + ": " + e.what());
-      }
+      s.best_weights = load_weights_file(old_best, cfg.model);
     }
     // Temporaries of writes a kill interrupted; only stale ones go (see remove_stale_temporaries).
     for (const std::string& d : {resume_dir, resume_dir + "/checkpoint", cfg.out, cfg.out + "/checkpoint"})
