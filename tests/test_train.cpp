@@ -392,6 +392,30 @@ TEST_CASE("checkpoint: an optimizer or best-weights file naming an extra 3.9 GiB
   fs::remove_all(dir);
 }
 
+TEST_CASE("catastrophic overfitting: the note says the best weights were restored only when they were") {
+  Generator gen(4);
+  auto model = make_model("small_cnn", gen);
+  const StateDict before = model->state_dict();
+  std::vector<std::vector<double>> original;
+  for (const auto& kv : before) original.push_back(kv.second.to_vector<double>());
+  // No best weights (resumed from a checkpoint that kept none): nothing may change, and the note says so.
+  const std::string none = restore_best_weights(*model, StateDict{});
+  INFO(none);
+  CHECK(none.find("could not be restored") != std::string::npos);
+  CHECK(none.find("restored the best weights") == std::string::npos);
+  size_t i = 0;
+  for (const auto& kv : model->state_dict()) CHECK(kv.second.to_vector<double>() == original[i++]);
+  // With best weights (another initialisation): they are loaded.
+  Generator other(9);
+  const StateDict best = make_model("small_cnn", other)->state_dict();
+  CHECK(restore_best_weights(*model, best) == "restored the best weights");
+  for (const auto& kv : model->state_dict()) {
+    const std::string k = kv.first;
+    INFO(k);
+    CHECK(kv.second.to_vector<double>() == best.at(k).to_vector<double>());
+  }
+}
+
 TEST_CASE("resume: a run killed before its first checkpoint says so instead of 'no such file'") {
   const std::string dir = temp_dir("no_epoch");
   fs::create_directories(dir);

@@ -24,6 +24,14 @@ namespace advgrad {
 
 namespace fs = std::filesystem;
 
+std::string restore_best_weights(Module& model, const StateDict& best) {
+  if (best.empty())
+    return "the best weights could not be restored (the checkpoint this run resumed from has none), "
+           "kept the current ones";
+  model.load_state_dict(best);
+  return "restored the best weights";
+}
+
 std::string parameter_sha256(const Module& model) {
   Sha256 h;
   for (const auto& [key, t] : model.state_dict()) {
@@ -349,8 +357,8 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
       if (s.ck.co_best_pgd > 0.1 && pgd < 0.5 * s.ck.co_best_pgd && fgsm > pgd + 0.2) {
         m.note = "catastrophic overfitting: PGD accuracy on a training batch fell to " + std::to_string(pgd) +
                  " (best " + std::to_string(s.ck.co_best_pgd) + ") while FGSM accuracy is " + std::to_string(fgsm) +
-                 "; restored the best weights" + (cfg.co_fallback_pgd ? ", continuing with PGD" : ", stopping");
-        if (!s.best_weights.empty()) model.load_state_dict(s.best_weights);
+                 "; " + restore_best_weights(model, s.best_weights) +
+                 (cfg.co_fallback_pgd ? ", continuing with PGD" : ", stopping");
         if (cfg.co_fallback_pgd) s.ck.method = "pgd";
         else stop = true;
       }

@@ -67,6 +67,11 @@ class Trainer {
   std::unique_ptr<State> s_;
 };
 
+// What the catastrophic-overfitting check does once it fires: loads `best` into `model` and returns
+// "restored the best weights", or, when there are none (a resume from a checkpoint that kept none and
+// no best.safetensors), leaves the model alone and returns a note saying they could not be restored.
+std::string restore_best_weights(Module& model, const StateDict& best);
+
 // SHA-256 over the bytes of every state_dict tensor in key order.
 std::string parameter_sha256(const Module& model);
 
