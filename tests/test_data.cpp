@@ -691,6 +691,11 @@ TEST_CASE("image decoding: files cut short or with chunks beyond the end are ref
   Bytes bmp = encode("bmp", 6, 5, 3, px);
   Bytes bmp_cut(bmp.begin(), bmp.end() - 20);
   CHECK_IO_ERROR(decode_image(bmp_cut.data(), bmp_cut.size(), "cut.bmp", 3), "cut.bmp", "corrupt BMP file: the header's 6x5");
+  // Found by fuzz_image (fuzz/corpus/fuzz_image/regression-bmp-unknown-compression.bmp): stb reads an
+  // unknown compression value as uncompressed, so the row check must not be skipped for it.
+  Bytes odd = bmp_cut;
+  odd[30] = 7;
+  CHECK_IO_ERROR(decode_image(odd.data(), odd.size(), "odd.bmp", 3), "odd.bmp", "corrupt BMP file: unsupported compression 7");
   Bytes jpg = encode("jpg", 6, 5, 3, px);
   Bytes jpg_cut(jpg.begin(), jpg.end() - 2);  // without its end-of-image marker
   CHECK_IO_ERROR(decode_image(jpg_cut.data(), jpg_cut.size(), "cut.jpg", 3), "cut.jpg", "no end-of-image marker");
