@@ -88,6 +88,12 @@ void Module::load_state_dict(const StateDict& state, bool strict, bool allow_non
     // Converted first (a float64 file into float32 weights), so that what is checked is what is loaded.
     Tensor src = it->second.to(t.device());
     if (is_floating(t.dtype())) src = src.to(t.dtype());
+    // A float into an integer buffer (num_batches_tracked): only whole numbers int64 can hold convert.
+    const std::string fraction = non_integral_summary(src, t.dtype());
+    if (!fraction.empty()) {
+      problems.push_back("'" + key + "': " + fraction + " for its " + dtype_name(t.dtype()) + " buffer");
+      continue;
+    }
     if (!allow_non_finite) {
       const std::string bad = non_finite_summary(src);
       if (!bad.empty()) {

@@ -453,6 +453,11 @@ std::map<std::string, std::string> read_into(const Source& src, const StateDict&
     if (it == h.tensors.end()) continue;
     Tensor v = read_tensor(src, h, it->second).to(t.device());
     if (is_floating(t.dtype())) v = v.to(t.dtype());  // checked as it will be held: F64 1e300 into F32 is inf
+    const std::string fraction = non_integral_summary(v, t.dtype());
+    if (!fraction.empty()) {
+      problems.push_back(printable(key) + ": " + fraction + " for its " + dtype_name(t.dtype()) + " destination");
+      continue;
+    }
     if (!allow_non_finite) {
       const std::string bad = non_finite_summary(v);
       if (!bad.empty()) problems.push_back(printable(key) + ": " + bad), non_finite = true;
@@ -465,6 +470,32 @@ std::map<std::string, std::string> read_into(const Source& src, const StateDict&
   for (auto& [d, v] : copies) d.copy_(v);
   return std::move(h.metadata);
 }
+
+}  // namespace
+
+std::string non_integral_summary(const Tensor& value, DType destination) {
+  if (!value.defined() || !is_floating(value.dtype()) || is_floating(destination) || value.numel() == 0) return "";
+  const Tensor d = value.dense();
+  int64_t count = 0, first = -1;
+  double first_value = 0;
+  auto scan = [&](const auto* p) {
+    for (int64_t i = 0, n = d.numel(); i < n; ++i) {
+      const double v = double(p[i]);
+      // [-2^63, 2^63) holds exactly the doubles int64 can take; NaN fails every comparison.
+      const bool ok = v == std::floor(v) && v >= -9223372036854775808.0 && v < 9223372036854775808.0;
+      if (!ok && count++ == 0) first = i, first_value = v;
+    }
+  };
+  if (d.dtype() == DType::F32) scan(d.data<float>());
+  else scan(d.data<double>());
+  if (count == 0) return "";
+  char shown[32];
+  std::snprintf(shown, sizeof shown, "%g", first_value);
+  return std::to_string(count) + (count > 1 ? " values that are" : " value that is") +
+         " not a whole number in int64's range (the first, " + shown + ", at flat index " + std::to_string(first) + ")";
+}
+
+namespace {
 
 // The file at `path`, opened for Source reads; only regular files get past.
 struct OpenFile {

@@ -136,6 +136,39 @@ TEST_CASE("load_state_dict refuses NaN and inf values unless allow_non_finite") 
   CHECK(now.at("0.bias").to_vector<double>()[0] == inf);
 }
 
+TEST_CASE("load_state_dict: a float value for an int64 buffer must be a whole number int64 can hold") {
+  // cifar_resnet's num_batches_tracked is int64; a file may hold it as a float. int64_t(x) is undefined
+  // behaviour for NaN, inf or 1e30 (and 2.5 would silently become 2).
+  BatchNorm2d bn(2);
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const Shape shape = bn.num_batches_tracked.shape();
+  for (const double v : {1e30, nan, -inf, 2.5, 9.3e18, -1e19}) {
+    for (const DType dt : {DType::F32, DType::F64}) {
+      INFO(v, " as ", dtype_name(dt));
+      StateDict sd = bn.state_dict();
+      sd["num_batches_tracked"] = full(shape, v, dt);
+      try {
+        bn.load_state_dict(sd, /*strict=*/true, /*allow_non_finite=*/true);  // the opt-out is for floats only
+        FAIL_CHECK("expected ValueError");
+      } catch (const ValueError& e) {
+        const std::string msg = e.what();
+        INFO(msg);
+        CHECK(msg.find("'num_batches_tracked': 1 value that is not a whole number in int64's range") != std::string::npos);
+      }
+      CHECK(bn.num_batches_tracked.dtype() == DType::I64);
+      CHECK(bn.num_batches_tracked.item() == 0.0);  // unchanged
+    }
+  }
+  // Whole numbers convert, down to int64's least value (-2^63 is a double exactly).
+  for (const double v : {7.0, -9223372036854775808.0}) {
+    StateDict sd = bn.state_dict();
+    sd["num_batches_tracked"] = full(shape, v, DType::F64);
+    bn.load_state_dict(sd);
+    CHECK(bn.num_batches_tracked.dtype() == DType::I64);
+    CHECK(bn.num_batches_tracked.to_vector<int64_t>() == std::vector<int64_t>{int64_t(v)});
+  }
+}
+
 TEST_CASE("train/eval, freezing, zero_grad") {
   Generator g(2);
   auto m = make_model("small_cnn", g);

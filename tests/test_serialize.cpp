@@ -557,6 +557,31 @@ TEST_CASE("load_safetensors_into: every mismatch listed with the file, NaN refus
   CHECK(lin.bias.to_vector<float>() == std::vector<float>{7, 8});
 }
 
+TEST_CASE("load_safetensors_into: a float tensor for an int64 destination must hold whole numbers int64 can take") {
+  TempDir dir;
+  const std::string path = dir.file("n.safetensors");
+  StateDict dest;
+  dest["num_batches_tracked"] = zeros({3}, DType::I64);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  StateDict file;
+  file["num_batches_tracked"] = from_vector(std::vector<double>{4, 1e30, nan}, {3});
+  save_safetensors(path, file);
+  // int64_t(1e30) and int64_t(NaN) are undefined behaviour; the opt-out for non-finite floats does not apply.
+  CHECK_THROWS_WITH_AS(load_safetensors_into(path, dest, true, /*allow_non_finite=*/true),
+                       doctest::Contains(std::string(path + ": 1 problem(s): 'num_batches_tracked': 2 values that are not a whole "
+                                                "number in int64's range (the first, 1e+30, at flat index 1) for its int64 destination").c_str()),
+                       ValueError);
+  CHECK(dest.at("num_batches_tracked").to_vector<int64_t>() == std::vector<int64_t>{0, 0, 0});
+  file["num_batches_tracked"] = from_vector(std::vector<float>{4, 0.5f, -3}, {3});
+  save_safetensors(path, file);
+  CHECK_THROWS_WITH_AS(load_safetensors_into(path, dest), doctest::Contains("(the first, 0.5, at flat index 1)"), ValueError);
+  file["num_batches_tracked"] = from_vector(std::vector<float>{4, 1e6f, -3}, {3});
+  save_safetensors(path, file);
+  load_safetensors_into(path, dest);
+  CHECK(dest.at("num_batches_tracked").dtype() == DType::I64);
+  CHECK(dest.at("num_batches_tracked").to_vector<int64_t>() == std::vector<int64_t>{4, 1000000, -3});
+}
+
 TEST_CASE("load_safetensors: a data-size limit, checked from the header before anything is allocated") {
   TempDir dir;
   CHECK(kMaxSafetensorsDataBytes == uint64_t(4) << 30);
