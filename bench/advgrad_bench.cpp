@@ -84,7 +84,12 @@ double seconds_per_call(const std::function<void()>& fn, int iters, bool cpu_tim
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
-  set_num_threads(o.threads);
+  try {
+    set_num_threads(o.threads);  // ValueError for a count out of range
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  }
   const int64_t B = o.batch;
   Generator data_gen(0);
   const Tensor x = rand({B, 1, 28, 28}, data_gen);

@@ -122,7 +122,11 @@ std::shared_ptr<Module> load_model(const std::string& name, const std::string& w
   } catch (const IOError&) {
     throw;  // already names the file
   } catch (const Error& e) {
-    throw ValueError(not_ours + e.what());
+    // Its message starts "load_safetensors_into: <file>: "; not_ours names the file already.
+    std::string what = e.what();
+    const std::string prefix = "load_safetensors_into: " + weights_file + ": ";
+    if (what.compare(0, prefix.size(), prefix) == 0) what.erase(0, prefix.size());
+    throw ValueError(not_ours + what);
   }
   model->eval();
   return model;

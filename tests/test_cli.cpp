@@ -187,7 +187,14 @@ TEST_CASE("eval: bad models and weights files are one error line each") {
   check_one_error_line(run_cli("eval --model no_such_net --weights '" + small + "'" + tail), "unknown model 'no_such_net'");
   check_one_error_line(run_cli("eval --model small_cnn --weights '" + (dir / "corrupt.safetensors") + "'" + tail),
                        "corrupt.safetensors");
-  check_one_error_line(run_cli("eval --model small_cnn --weights '" + madry + "'" + tail), "shape");  // same keys
+  {
+    Run r = run_cli("eval --model small_cnn --weights '" + madry + "'" + tail);
+    check_one_error_line(r, "shape");  // same keys
+    // The file is named once (the message used to repeat it after "load_safetensors_into: ").
+    const size_t first = r.err.find(madry);
+    CHECK(first != std::string::npos);
+    CHECK(r.err.find(madry, first + 1) == std::string::npos);
+  }
   check_one_error_line(run_cli("eval --model small_cnn --weights '" + lstm + "'" + tail), "not weights of model 'small_cnn'");
   check_one_error_line(run_cli("eval --model small_cnn --weights '" + small + "' --attack pgd,nope --eps 0.1"),
                        "unknown attack 'nope'");
