@@ -46,7 +46,7 @@ void register_demo(CLI::App& app) {
   cmd->add_option("--threads", c->threads, "Threads (0: OMP_NUM_THREADS)")->check(integer_in(0, kMaxThreads));
   cmd->add_option("--epochs", c->epochs, "Epochs")->check(integer_in(1, TrainLimits::max_epochs))->capture_default_str();
   cmd->add_option("--method", c->method, "Training method")
-      ->check(CLI::IsMember({"natural", "pgd", "fgsm-rs", "free", "trades"}))
+      ->check(CLI::IsMember(training_methods()))
       ->capture_default_str();
   cmd->add_option("--data", c->data, "Dataset directory (default: Debian's Fashion-MNIST)");
   cmd->add_flag("--quiet", c->quiet, "Only the final table");

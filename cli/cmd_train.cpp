@@ -34,7 +34,7 @@ void add_train_options(CLI::App& cmd, TrainConfig& c) {
   cmd.add_option("--model", c.model, "Zoo model: small_cnn, madry_cnn, lstm, cifar_resnet")
       ->check(CLI::IsMember(zoo_names()))->capture_default_str();
   cmd.add_option("--method", c.method, "natural, pgd (Madry), fgsm-rs (Wong), free (Shafahi), trades (Zhang)")
-      ->check(CLI::IsMember({"natural", "pgd", "fgsm-rs", "free", "trades"}))->capture_default_str();
+      ->check(CLI::IsMember(training_methods()))->capture_default_str();
   cmd.add_option("--eps", c.eps, "L-inf radius of the training attack")->check(number_in(0, 1))->capture_default_str();
   cmd.add_option("--steps", c.steps, "Attack steps (pgd, trades; step 2.5 eps/steps) or replays (free)")
       ->check(integer_in(1, L::max_steps))->capture_default_str();

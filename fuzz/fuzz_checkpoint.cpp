@@ -29,11 +29,27 @@ struct Targets {
   std::shared_ptr<Module> model;
   std::unique_ptr<SGD> sgd;
   std::unique_ptr<Adam> adam;
+  StateDict initial_weights, initial_sgd, initial_adam;  // deep copies of the state before any input
   Targets() {
     Generator gen(0);
     model = make_model("small_cnn", gen);
     sgd = std::make_unique<SGD>(model->parameters(), 0.1, 0.9);
     adam = std::make_unique<Adam>(model->parameters(), 0.001);
+    initial_weights = copies(model->state_dict());
+    initial_sgd = copies(sgd->state());
+    initial_adam = copies(adam->state());
+  }
+  // Back to the state before any input, so each input is judged on its own and a crash reproduces from
+  // that one input.
+  void reset() {
+    model->load_state_dict(initial_weights);
+    sgd->load_state(initial_sgd);
+    adam->load_state(initial_adam);
+  }
+  static StateDict copies(const StateDict& d) {
+    StateDict out;
+    for (const auto& kv : d) out[kv.first] = kv.second.clone();
+    return out;
   }
 };
 
@@ -62,6 +78,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       default: {
         static Targets t;  // built once: a fresh small_cnn per input would dominate the run time
+        t.reset();
         SafetensorsFile f = load_safetensors_from_memory(data + 1, size - 1, "fuzz.safetensors");
         try {
           t.model->load_state_dict(f.tensors);

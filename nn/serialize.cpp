@@ -6,6 +6,7 @@
 // for load_safetensors_into only the tensors the destination expects, after names and shapes matched.
 #include "nn/serialize.h"
 
+#include "core/fault.h"
 #include "core/grad_mode.h"
 
 #include <fcntl.h>
@@ -561,6 +562,7 @@ class TempFile {
     int fd = fd_;
     fd_ = -1;
     if (::close(fd) != 0) throw IOError(what + "close failed: " + os_error(errno));
+    fault_point_before_rename();  // a crash test may end the process here (core/fault.h)
     if (::rename(path_.c_str(), target.c_str()) != 0) throw IOError(what + "rename failed: " + os_error(errno));
     committed_ = true;
     // Make the rename itself durable. Best effort: the new file is complete either way.

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -81,6 +82,32 @@ std::string gray_png(uint32_t width, uint32_t height, uint32_t rows) {
   REQUIRE(compress2(packed.data(), &packed_size, raw.data(), uLong(raw_size), 9) == Z_OK);
   return std::string("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) +
          png_chunk("IDAT", std::string(reinterpret_cast<char*>(packed.data()), packed_size)) + png_chunk("IEND", "");
+}
+
+// A zlib stream of `total` zero bytes, deflated in pieces (nothing of that size is held).
+std::string zlib_zeros(uint64_t total) {
+  const size_t piece = size_t(16) << 20;
+  std::vector<Bytef> zeros(piece, 0);
+  z_stream zs{};
+  REQUIRE(deflateInit(&zs, 9) == Z_OK);
+  std::string out;
+  std::vector<Bytef> buf(size_t(1) << 20);
+  for (uint64_t done = 0; done < total;) {
+    const size_t n = size_t(std::min<uint64_t>(piece, total - done));
+    done += n;
+    zs.next_in = zeros.data();
+    zs.avail_in = uInt(n);
+    const int flush = done == total ? Z_FINISH : Z_NO_FLUSH;
+    int ret;
+    do {
+      zs.next_out = buf.data();
+      zs.avail_out = uInt(buf.size());
+      ret = deflate(&zs, flush);
+      out.append(reinterpret_cast<char*>(buf.data()), buf.size() - zs.avail_out);
+    } while (zs.avail_out == 0 || (flush == Z_FINISH && ret != Z_STREAM_END));
+  }
+  deflateEnd(&zs);
+  return out;
 }
 
 // gzip members of `member_bytes` zeros, repeated: inflates to members * member_bytes.
@@ -167,6 +194,15 @@ TEST_CASE("image folders: absurd sizes are refused from the header, before decod
   // One header claiming 100000 x 100000 pixels.
   write_bytes(tmp / "huge/a/1.png", gray_png(100000, 100000, 1));
   check_error(run_cli({"data", tmp / "huge"}, limits()), {"1.png", "100000"});
+
+  // A 1x1 PNG whose pixel data inflate to 2 GiB (2 MB on disk): stb grew its buffer to fit, 2-3 GiB.
+  {
+    std::string ihdr = be32(1) + be32(1) + std::string{8, 0, 0, 0, 0};
+    write_bytes(tmp / "bomb/a/1.png", std::string("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) +
+                                          png_chunk("IDAT", zlib_zeros(2 * kGiB)) + png_chunk("IEND", ""));
+    // Refused for what it is (more data than the header allows), not by running out of memory at the cap.
+    check_error(run_cli({"data", tmp / "bomb"}, limits(kGiB + kGiB / 2)), {"1.png", "header"});
+  }
 
   // 24 images of 16384 x 4096 zeros: ~1.5 MB on disk, 1.5 GiB decoded. Refused as a whole, from the
   // headers, under a 1.5 GiB cap (decoding them all took 4.9 GiB and then ran out of memory).

@@ -47,8 +47,6 @@ void check_number(const char* name, double v, double lo, double hi, bool lo_open
   }
 }
 
-constexpr double kAnyPositive = std::numeric_limits<double>::max();
-
 }  // namespace
 
 void TrainConfig::validate() const {
@@ -58,8 +56,7 @@ void TrainConfig::validate() const {
   } catch (const Error& e) {
     fail(std::string("setting 'model': ") + e.what());
   }
-  if (method != "natural" && method != "pgd" && method != "fgsm-rs" && method != "free" && method != "trades")
-    fail("unknown method '" + method + "' (natural, pgd, fgsm-rs, free, trades)");
+  if (!is_training_method(method)) fail("unknown method '" + method + "' (natural, pgd, fgsm-rs, free, trades)");
   if (optimizer != "sgd" && optimizer != "adam") fail("unknown optimizer '" + optimizer + "' (sgd, adam)");
   if (schedule != "onecycle" && schedule != "cosine" && schedule != "step" && schedule != "constant")
     fail("unknown schedule '" + schedule + "' (onecycle, cosine, step, constant)");

@@ -2,9 +2,25 @@
 // checkpoint, so a run can be reproduced and resumed from it alone.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <string>
+#include <vector>
 
 namespace advgrad {
+
+// The training methods, in the order the command line lists them.
+inline const std::vector<std::string>& training_methods() {
+  static const std::vector<std::string> methods = {"natural", "pgd", "fgsm-rs", "free", "trades"};
+  return methods;
+}
+inline bool is_training_method(const std::string& m) {
+  for (const std::string& known : training_methods())
+    if (m == known) return true;
+  return false;
+}
+
+// "Any finite non-negative number" as the upper end of a range check.
+constexpr double kAnyPositive = std::numeric_limits<double>::max();
 
 // Bounds of TrainConfig's counts, shared by validate() and the command line (cli/cmd_train.cpp). They are
 // far above any real run and low enough that no product of them (steps per epoch x epochs x replays,

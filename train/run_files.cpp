@@ -44,18 +44,12 @@ namespace {
 
 namespace jf = json_fields;
 
-bool known_method(const std::string& m) {
-  return m == "natural" || m == "pgd" || m == "fgsm-rs" || m == "free" || m == "trades";
-}
-
-constexpr double kAnyPositive = std::numeric_limits<double>::max();
-
 EpochMetrics metrics_from(const nlohmann::json& j, const std::string& source) {
   if (!j.is_object()) throw IOError(source + ": a metrics line is not a JSON object");
   EpochMetrics m;
   m.epoch = int(jf::get_int(j, "epoch", 1, TrainLimits::max_epochs, source));
   m.method = jf::get_string(j, "method", source);
-  if (!known_method(m.method)) throw IOError(source + ": field 'method' names no training method: '" + m.method + "'");
+  if (!is_training_method(m.method)) throw IOError(source + ": field 'method' names no training method: '" + m.method + "'");
   m.train_loss = jf::get_number(j, "train_loss", 0, kAnyPositive, source);
   m.train_clean_acc = jf::get_number(j, "train_clean_acc", 0, 1, source);
   m.train_adv_acc = jf::get_number(j, "train_adv_acc", 0, 1, source);
@@ -258,7 +252,7 @@ CheckpointIndex parse_trainer_json(const std::string& text, const std::string& s
   ck.config = TrainConfig::from_json(config.dump(), source + " (config)");
   ck.epochs_done = int(jf::get_int(j, "epochs_done", 0, ck.config.epochs, source));
   ck.method = jf::get_string(j, "method", source);
-  if (!known_method(ck.method)) throw IOError(source + ": field 'method' names no training method: '" + ck.method + "'");
+  if (!is_training_method(ck.method)) throw IOError(source + ": field 'method' names no training method: '" + ck.method + "'");
   ck.best_val_pgd = jf::get_number(j, "best_val_pgd", -1, 1, source);
   ck.co_best_pgd = jf::get_number(j, "co_best_pgd", -1, 1, source);
   ix.model_file = plain_file_name(j, "model_file", source);
