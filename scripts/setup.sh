@@ -11,7 +11,7 @@ packages=(build-essential cmake libeigen3-dev doctest-dev libstb-dev zlib1g-dev 
 for arg in "$@"; do
   case "$arg" in
     --peer) packages+=(python3-torch python3-numpy libopenblas0-pthread) ;;
-    --sanitizers) packages+=(clang libclang-rt-14-dev libomp-14-dev) ;;
+    --sanitizers) packages+=(clang libclang-rt-14-dev libomp-dev) ;;
     *) echo "scripts/setup.sh: unknown option '$arg' (options: --peer, --sanitizers)" >&2; exit 2 ;;
   esac
 done
