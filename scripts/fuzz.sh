@@ -33,9 +33,12 @@ for t in "${targets[@]}"; do
        -artifact_prefix="$scratch/$t-" "$scratch/$t" "$corpus" > "$scratch/$t.log" 2>&1; then
     echo "fuzz: $t ok ($(($(date +%s) - start)) s, corpus $(ls "$corpus" | wc -l) files, $runs new runs)"
   else
-    echo "fuzz: $t FAILED (the input that failed is kept as $PWD/fuzz-failure-$t):" >&2
-    tail -n 40 "$scratch/$t.log" >&2
-    for a in "$scratch/$t"-*; do [[ -e $a ]] && cp "$a" "fuzz-failure-$t"; done
+    # Keep the whole log and every artifact (crash-, oom-, timeout-, leak-, slow-unit-...) under its own name.
+    mkdir -p fuzz-failures
+    cp "$scratch/$t.log" "fuzz-failures/$t.log"
+    for a in "$scratch/$t"-*; do [[ -e $a ]] && cp "$a" "fuzz-failures/$(basename "$a")"; done
+    echo "fuzz: $t FAILED (log and inputs kept in $PWD/fuzz-failures/):" >&2
+    grep -v '^#[0-9]' "$scratch/$t.log" | tail -n 40 >&2
     status=1
   fi
 done
