@@ -472,32 +472,6 @@ std::map<std::string, std::string> read_into(const Source& src, const StateDict&
   return std::move(h.metadata);
 }
 
-}  // namespace
-
-std::string non_integral_summary(const Tensor& value, DType destination) {
-  if (!value.defined() || !is_floating(value.dtype()) || is_floating(destination) || value.numel() == 0) return "";
-  const Tensor d = value.dense();
-  int64_t count = 0, first = -1;
-  double first_value = 0;
-  auto scan = [&](const auto* p) {
-    for (int64_t i = 0, n = d.numel(); i < n; ++i) {
-      const double v = double(p[i]);
-      // [-2^63, 2^63) holds exactly the doubles int64 can take; NaN fails every comparison.
-      const bool ok = v == std::floor(v) && v >= -9223372036854775808.0 && v < 9223372036854775808.0;
-      if (!ok && count++ == 0) first = i, first_value = v;
-    }
-  };
-  if (d.dtype() == DType::F32) scan(d.data<float>());
-  else scan(d.data<double>());
-  if (count == 0) return "";
-  char shown[32];
-  std::snprintf(shown, sizeof shown, "%g", first_value);
-  return std::to_string(count) + (count > 1 ? " values that are" : " value that is") +
-         " not a whole number in int64's range (the first, " + shown + ", at flat index " + std::to_string(first) + ")";
-}
-
-namespace {
-
 // The file at `path`, opened for Source reads; only regular files get past.
 struct OpenFile {
   FileDescriptor f;

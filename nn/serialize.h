@@ -88,11 +88,4 @@ std::map<std::string, std::string> load_safetensors_into_from_memory(const void*
                                                                      const StateDict& destination, bool strict = true,
                                                                      bool allow_non_finite = false);
 
-// "" unless `value` is floating point and `destination` an integer dtype and some value is not a whole
-// number in int64's range (NaN, inf, 2.5, 1e30: converting those is undefined behaviour or silently
-// wrong); then a description for an error message: "2 values that are not whole numbers in int64's range
-// (the first, nan, at flat index 0)". Used by load_safetensors_into and Module::load_state_dict before an
-// integer buffer (BatchNorm's num_batches_tracked) takes a float tensor from a file.
-std::string non_integral_summary(const Tensor& value, DType destination);
-
 }  // namespace advgrad

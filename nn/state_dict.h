@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <string>
 
@@ -16,23 +17,50 @@ using StateDict = std::map<std::string, Tensor>;
 // values for an error message: "3 non-finite values (the first, NaN, at flat index 5)". Loaders refuse
 // such weights and optimizer state unless told otherwise: a NaN there is silent (relu and max-pool
 // propagate it into every output, a momentum buffer into every later step).
-inline std::string non_finite_summary(const Tensor& t) {
-  if (!t.defined() || !is_floating(t.dtype()) || t.numel() == 0) return "";
-  const Tensor d = t.dense();
+// The values of a float tensor for which bad(double) holds: how many, and the first with its flat index.
+struct BadValues {
   int64_t count = 0, first = -1;
   double first_value = 0;
+};
+template <class Bad>
+BadValues find_bad_values(const Tensor& t, Bad bad) {
+  BadValues r;
+  const Tensor d = t.dense();
   auto scan = [&](const auto* p) {
     for (int64_t i = 0, n = d.numel(); i < n; ++i)
-      if (!std::isfinite(p[i])) {
-        if (count++ == 0) first = i, first_value = double(p[i]);
-      }
+      if (bad(double(p[i])) && r.count++ == 0) r.first = i, r.first_value = double(p[i]);
   };
   if (d.dtype() == DType::F32) scan(d.data<float>());
   else scan(d.data<double>());
-  if (count == 0) return "";
-  const char* what = std::isnan(first_value) ? "NaN" : first_value > 0 ? "+inf" : "-inf";
-  return std::to_string(count) + " non-finite value" + (count > 1 ? "s" : "") + " (the first, " + what +
-         ", at flat index " + std::to_string(first) + ")";
+  return r;
+}
+
+inline std::string non_finite_summary(const Tensor& t) {
+  if (!t.defined() || !is_floating(t.dtype()) || t.numel() == 0) return "";
+  const BadValues b = find_bad_values(t, [](double v) { return !std::isfinite(v); });
+  if (b.count == 0) return "";
+  const char* what = std::isnan(b.first_value) ? "NaN" : b.first_value > 0 ? "+inf" : "-inf";
+  return std::to_string(b.count) + " non-finite value" + (b.count > 1 ? "s" : "") + " (the first, " + what +
+         ", at flat index " + std::to_string(b.first) + ")";
+}
+
+// "" unless `value` is floating point and `destination` an integer dtype and some value is not a whole
+// number in int64's range (NaN, inf, 2.5, 1e30: converting those is undefined behaviour or silently
+// wrong); then a description for an error message: "2 values that are not whole numbers in int64's range
+// (the first, nan, at flat index 0)". Used by load_safetensors_into and Module::load_state_dict before an
+// integer buffer (BatchNorm's num_batches_tracked) takes a float tensor from a file.
+inline std::string non_integral_summary(const Tensor& value, DType destination) {
+  if (!value.defined() || !is_floating(value.dtype()) || is_floating(destination) || value.numel() == 0) return "";
+  // [-2^63, 2^63) holds exactly the doubles int64 can take; NaN fails every comparison.
+  const BadValues b = find_bad_values(value, [](double v) {
+    return !(v == std::floor(v) && v >= -9223372036854775808.0 && v < 9223372036854775808.0);
+  });
+  if (b.count == 0) return "";
+  char shown[32];
+  std::snprintf(shown, sizeof shown, "%g", b.first_value);
+  return std::to_string(b.count) + (b.count > 1 ? " values that are" : " value that is") +
+         " not a whole number in int64's range (the first, " + shown + ", at flat index " + std::to_string(b.first) +
+         ")";
 }
 
 }  // namespace advgrad
