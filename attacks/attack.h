@@ -23,10 +23,10 @@ const char* attack_loss_name(AttackLoss l);
 struct AttackOptions {
   double eps = 0.1;
   int steps = 10;
-  double step_size = 0;       // 0: the attack's default (PGD: 2.5 * eps / steps, Madry et al.)
+  double step_size = 0;       // 0: the attack's default, filled in by its constructor (PGD: 2.5 eps / steps)
   int restarts = 1;
   bool random_start = true;   // where the attack has one (PGD, FGSM-RS, APGD)
-  Norm norm = Norm::Linf;
+  Norm norm = Norm::Linf;     // make_attack sets it from the attack's registry entry (pgd-l2: L2)
   AttackLoss loss = AttackLoss::CrossEntropy;
   bool targeted = false;      // needs targets (APGD-T picks its own: the top other classes)
   bool early_stop = false;    // freeze each sample as soon as it is misclassified (or hits its target)
@@ -69,10 +69,12 @@ class Attack {
   AttackOptions opt_;
 };
 
-// Builds an attack by its command-line name: fgsm, fgsm-rs, bim, pgd, pgd-l2, mifgsm, apgd-ce,
-// apgd-dlr, apgd-t, square. ValueError listing the names for anything else.
+// Builds an attack by its command-line name from the table of attacks/registry.h (fgsm, fgsm-rs, bim, pgd,
+// pgd-l2, mifgsm, apgd-ce, apgd-dlr, apgd-t, square): options.norm becomes the entry's norm, and the
+// attack fills in the defaults the options leave open; options() of the result is what runs.
+// ValueError listing the names for anything else.
 std::unique_ptr<Attack> make_attack(const std::string& name, const AttackOptions& options);
-const std::vector<std::string>& attack_names();
+const std::vector<std::string>& attack_names();  // the table's names, in its order
 
 // ---- building blocks shared by the attacks (attacks/attack.cpp) ----
 

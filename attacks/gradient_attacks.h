@@ -1,19 +1,23 @@
-// First-order attacks: FGSM (Goodfellow et al. 2015), FGSM with random start (Wong et al. 2020),
-// BIM/I-FGSM (Kurakin et al. 2017), PGD in L-inf and L2 (Madry et al. 2018), MI-FGSM (Dong et al. 2018).
+// What the first-order attacks share: the iterated projected-gradient loop that FGSM, FGSM-RS, BIM and
+// PGD all are (attacks/fgsm.h, bim.h, pgd.h), the step direction, per-sample columns and early stopping
+// (also used by MI-FGSM and APGD).
 #pragma once
 #include "attacks/attack.h"
 
 namespace advgrad {
 
-// Iterated signed (L-inf) or normalised (L2) gradient steps with projection. FGSM, FGSM-RS, BIM and
-// PGD are this with different defaults (see make_attack): steps, step size, random start.
-class PGD : public Attack {
+// x_0 = x (or a random point of the ball), x_{t+1} = Proj(x_t + alpha * d(grad_x L(x_t))), for `steps`
+// steps, d the step direction of the norm. The attacks built on it differ only in their defaults
+// (steps, alpha, random start), which each resolves in its own constructor: options() is what runs.
+class IteratedGradientAttack : public Attack {
  public:
-  PGD(AttackOptions options, std::string name) : Attack(std::move(options)), name_(std::move(name)) {}
   std::string name() const override { return name_; }
-  double step_size() const;  // options().step_size, or 2.5 * eps / steps
+  double step_size() const { return opt_.step_size; }  // alpha
 
  protected:
+  // `resolved`: options with every default already filled in by the derived attack.
+  IteratedGradientAttack(AttackOptions resolved, std::string name)
+      : Attack(std::move(resolved)), name_(std::move(name)) {}
   Tensor attack_once(Module& model, const Tensor& x, const Tensor& labels, const Tensor& targets, Generator& gen,
                      AttackResult& counters) override;
 
@@ -21,21 +25,24 @@ class PGD : public Attack {
   std::string name_;
 };
 
-// Momentum iterative FGSM: g <- mu * g + grad / ||grad||_1 (per sample), x <- x + alpha * sign(g).
-// Default step eps / steps, no random start.
-class MIFGSM : public Attack {
- public:
-  explicit MIFGSM(AttackOptions options) : Attack(std::move(options)) {}
-  std::string name() const override { return "mifgsm"; }
-
- protected:
-  Tensor attack_once(Module& model, const Tensor& x, const Tensor& labels, const Tensor& targets, Generator& gen,
-                     AttackResult& counters) override;
-};
-
-// Helpers shared with APGD: the step direction (sign for L-inf, unit L2 direction per sample) and a
-// per-sample [N,1,1,...] column from a vector, for masks and step sizes.
+// The step direction: sign(g) for L-inf (a zero gradient does not move), g / ||g||_2 per sample for L2.
 Tensor step_direction(const Tensor& g, Norm norm);
+// A per-sample [N,1,1,...] column shaped to broadcast against `like`, from a vector (masks, step sizes).
 Tensor per_sample_column(const std::vector<double>& values, const Tensor& like);
+
+// Early stopping (AttackOptions::early_stop): a sample fooled at the point just evaluated is done and
+// keeps that point for good; the others take the next step.
+class FreezeFooled {
+ public:
+  explicit FreezeFooled(const Tensor& x);  // nothing frozen yet; x [N, ...] gives N, dtype and device
+  // Freezes the samples that `logits` (the model at `adv`) shows fooled, and returns `next` with the
+  // frozen samples kept at `adv`.
+  Tensor step(const Tensor& logits, const Tensor& labels, const Tensor& targets, bool targeted, const Tensor& adv,
+              const Tensor& next);
+  bool all_frozen() const;  // nothing would move any more: the attack can stop
+
+ private:
+  Tensor frozen_;  // [N, 1, 1, ...] 1 where frozen, in x's dtype
+};
 
 }  // namespace advgrad

@@ -7,6 +7,7 @@
 
 #include "attacks/apgd.h"
 #include "attacks/evaluate.h"
+#include "attacks/registry.h"
 #include "attacks/square.h"
 #include "attacks/threat_model.h"
 #include "autograd/engine.h"
@@ -251,6 +252,55 @@ TEST_CASE("restarts and ensembles attack only the samples still standing; early 
   AttackResult none = make_attack("pgd", o)->run(*m, x, wrong);
   CHECK(none.gradient_samples == 0);
   CHECK(bitwise_equal(none.x_adv, x));
+}
+
+TEST_CASE("the attack table: each name builds its attack with its norm and its defaults resolved once") {
+  const std::vector<std::string> want = {"fgsm",    "fgsm-rs", "bim",      "pgd",    "pgd-l2",
+                                         "mifgsm",  "apgd-ce", "apgd-dlr", "apgd-t", "square"};
+  CHECK(attack_names() == want);
+  REQUIRE(attack_registry().size() == want.size());
+  AttackOptions o;
+  o.eps = 0.1, o.steps = 10;
+  o.norm = Norm::L2;  // the name fixes the norm: make_attack overrides this
+  for (const AttackEntry& entry : attack_registry()) {
+    INFO(entry.name);
+    CHECK_FALSE(entry.description.empty());
+    CHECK_FALSE(entry.defaults.empty());
+    auto attack = make_attack(entry.name, o);
+    CHECK(attack->name() == entry.name);
+    CHECK(attack->options().norm == (entry.name == "pgd-l2" ? Norm::L2 : Norm::Linf));
+  }
+  // options() is what runs: the paper defaults, filled in by each attack, by hand here.
+  struct Resolved {
+    const char* name;
+    int steps;
+    double step_size;
+    bool random_start;
+  };
+  for (const Resolved& r : {Resolved{"fgsm", 1, 0.1, false}, Resolved{"fgsm-rs", 1, 0.125, true},
+                            Resolved{"bim", 10, 0.01, false}, Resolved{"pgd", 10, 0.025, true},
+                            Resolved{"pgd-l2", 10, 0.025, true}, Resolved{"mifgsm", 10, 0.01, false}}) {
+    INFO(r.name);
+    const AttackOptions got = make_attack(r.name, o)->options();
+    CHECK(got.steps == r.steps);
+    CHECK(got.step_size == doctest::Approx(r.step_size).epsilon(1e-12));
+    CHECK(got.random_start == r.random_start);
+  }
+  AttackOptions given = o;
+  given.step_size = 0.03;
+  for (const char* name : {"fgsm", "fgsm-rs", "bim", "pgd", "mifgsm"}) CHECK(make_attack(name, given)->options().step_size == 0.03);
+  CHECK(make_attack("apgd-dlr", o)->options().loss == AttackLoss::DLR);
+  AttackOptions targeted = o;
+  targeted.targeted = true;
+  CHECK_FALSE(make_attack("apgd-t", targeted)->options().targeted);  // picks its own targets
+  CHECK(make_attack("square", o)->options().loss == AttackLoss::CWMargin);
+  try {
+    attack_entry("deepfool");
+    FAIL("expected ValueError");
+  } catch (const ValueError& e) {
+    CHECK(std::string(e.what()) ==
+          "unknown attack 'deepfool' (known: fgsm, fgsm-rs, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr, apgd-t, square)");
+  }
 }
 
 TEST_CASE("targeted PGD drives samples to their target; weaker eps fools fewer") {
