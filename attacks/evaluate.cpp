@@ -18,23 +18,38 @@ std::vector<int64_t> range_rows(int64_t begin, int64_t end) {
   return r;
 }
 
-// Accuracy of one attack on the given rows (batched); marks the fooled rows in `fooled`.
+// One attack on the given rows (batched): marks in `fooled` the rows no longer classified as their label.
+// Targeted attacks aim each row at next_class_targets; their own success flag means "on target", so the
+// adversarial examples are classified once more to see which left their label.
 AttackReport run_attack(Module& model, const AttackSpec& spec, const Tensor& x, const Tensor& labels,
-                        const std::vector<int64_t>& rows, int64_t batch, std::vector<bool>& fooled) {
+                        const std::vector<int64_t>& rows, int64_t batch, int64_t num_classes,
+                        std::vector<bool>& fooled) {
+  auto attack = make_attack(spec.name, spec.options);
   AttackReport rep;
   rep.name = spec.name;
-  auto attack = make_attack(spec.name, spec.options);
+  rep.options = attack->options();
+  const bool targeted = rep.options.targeted;
+  int64_t on_target = 0;
   auto t0 = std::chrono::steady_clock::now();
   for (size_t b = 0; b < rows.size(); b += size_t(batch)) {
     std::vector<int64_t> chunk(rows.begin() + b, rows.begin() + std::min(rows.size(), b + size_t(batch)));
     Tensor xb = take_rows(x, chunk), yb = take_rows(labels, chunk);
-    AttackResult r = attack->run(model, xb, yb);
+    Tensor tb = targeted ? next_class_targets(yb, num_classes) : Tensor();
+    AttackResult r = attack->run(model, xb, yb, tb);
     rep.forward_samples += r.forward_samples;
     rep.gradient_samples += r.gradient_samples;
-    rep.max_perturbation = std::max(rep.max_perturbation, max_perturbation(r.x_adv, xb, spec.options.norm));
+    rep.max_perturbation = std::max(rep.max_perturbation, max_perturbation(r.x_adv, xb, rep.options.norm));
+    std::vector<bool> left_label = r.fooled;
+    if (targeted) {
+      Tensor adv_logits = predict(model, r.x_adv);
+      rep.forward_samples += int64_t(chunk.size());
+      left_label = fooled_by(adv_logits, yb, Tensor(), false);
+      on_target += int64_t(sum(eq(argmax(adv_logits, 1), tb)).item());
+    }
     for (size_t k = 0; k < chunk.size(); ++k)
-      if (r.fooled[k]) fooled[size_t(chunk[k])] = true;
+      if (left_label[k]) fooled[size_t(chunk[k])] = true;
   }
+  if (targeted && !rows.empty()) rep.target_success = double(on_target) / double(rows.size());
   rep.seconds = seconds_since(t0);
   return rep;
 }
@@ -56,9 +71,12 @@ EvalReport evaluate(Module& model, const Tensor& x, const Tensor& labels, const 
   EvalReport rep;
   rep.n = x.size(0);
   std::vector<bool> clean_ok(size_t(rep.n), false);
+  int64_t num_classes = 0;  // from the model's output
   for (int64_t b = 0; b < rep.n; b += options.batch_size) {
     auto rows = range_rows(b, std::min(rep.n, b + options.batch_size));
-    auto fooled = fooled_by(predict(model, take_rows(x, rows)), take_rows(labels, rows), Tensor(), false);
+    Tensor logits = predict(model, take_rows(x, rows));
+    num_classes = logits.size(1);
+    auto fooled = fooled_by(logits, take_rows(labels, rows), Tensor(), false);
     for (size_t k = 0; k < rows.size(); ++k) clean_ok[size_t(rows[k])] = !fooled[k];
   }
   rep.forward_samples = rep.n;
@@ -70,7 +88,7 @@ EvalReport evaluate(Module& model, const Tensor& x, const Tensor& labels, const 
     for (int64_t i = 0; i < rep.n; ++i)
       if (clean_ok[size_t(i)] && !(options.ensemble && worst[size_t(i)])) rows.push_back(i);
     std::vector<bool> fooled(size_t(rep.n), false);
-    AttackReport ar = run_attack(model, spec, x, labels, rows, options.batch_size, fooled);
+    AttackReport ar = run_attack(model, spec, x, labels, rows, options.batch_size, num_classes, fooled);
     for (size_t i = 0; i < worst.size(); ++i) worst[i] = worst[i] || fooled[i];
     ar.accuracy = accuracy_of(options.ensemble ? worst : fooled, clean_ok);
     rep.forward_samples += ar.forward_samples;
@@ -80,14 +98,17 @@ EvalReport evaluate(Module& model, const Tensor& x, const Tensor& labels, const 
   rep.robust.resize(size_t(rep.n));
   for (size_t i = 0; i < worst.size(); ++i) rep.robust[i] = clean_ok[i] && !worst[i];
 
-  if (options.sanity_checks && !attacks.empty()) {
+  const bool comparable = std::all_of(rep.attacks.begin(), rep.attacks.end(), [](const AttackReport& a) {
+    return a.options.norm == Norm::Linf && !a.options.targeted;
+  });
+  if (options.sanity_checks && !attacks.empty() && comparable) {
     // Symptoms of gradient masking (Athalye et al. 2018; Carlini et al. 2019), on a subset.
     const AttackOptions& base = attacks.front().options;
     const int64_t m = std::min<int64_t>(rep.n, 200);
     Tensor xs = take_rows(x, range_rows(0, m)), ys = take_rows(labels, range_rows(0, m));
     auto acc = [&](const std::string& name, double eps, int steps) {
       AttackOptions o = base;
-      o.eps = eps, o.steps = steps, o.step_size = 0, o.restarts = 1;
+      o.eps = eps, o.steps = steps, o.step_size = 0, o.restarts = 1, o.targeted = false;
       return make_attack(name, o)->run(model, xs, ys).accuracy();
     };
     const double eps = base.eps;
@@ -105,6 +126,14 @@ EvalReport evaluate(Module& model, const Tensor& x, const Tensor& labels, const 
   }
   rep.seconds = seconds_since(t0);
   return rep;
+}
+
+Tensor next_class_targets(const Tensor& labels, int64_t num_classes) {
+  if (labels.dtype() != DType::I64) throw TypeError("next_class_targets: labels must be int64");
+  if (num_classes < 1) throw ValueError("next_class_targets: num_classes must be >= 1, got " + std::to_string(num_classes));
+  NoGradGuard no_grad;
+  Tensor last = full({}, double(num_classes - 1), DType::I64, labels.device());
+  return where(eq(labels, last), zeros_like(labels), labels + 1.0);
 }
 
 std::vector<AttackSpec> ensemble_preset(double eps, uint64_t seed, double effort) {

@@ -1,6 +1,13 @@
 // Robustness evaluation: clean accuracy, accuracy under each attack, and the per-sample worst case over
 // a list of attacks, with time and model evaluations spent, plus gradient-masking sanity warnings.
+//
+// Targeted attacks (an AttackSpec whose options ask for it) are part of the same policy: evaluate() aims
+// every attacked sample at the next class, (label + 1) mod classes, and scores the attack like an
+// untargeted one -- a sample counts as robust only while it is still classified as its label, so a miss
+// of the target into a third class is an error too -- and reports, besides, the share of attacked samples
+// that reached their target. Attacks that choose their own targets (apgd-t) are scored as untargeted.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,10 +22,14 @@ struct AttackSpec {
 
 struct AttackReport {
   std::string name;
+  AttackOptions options;     // as the attack ran: make_attack's norm and the attack's own defaults filled in
   double accuracy = 0;       // independent mode: under this attack alone; ensemble mode: after it (cumulative)
   double seconds = 0;
   int64_t forward_samples = 0, gradient_samples = 0;
   double max_perturbation = 0;  // largest ||x_adv - x|| found, in the attack's norm
+  // Targeted attacks: the share of the attacked samples classified as their target afterwards (none when
+  // the attack is untargeted, picks its own targets, or had no sample to attack).
+  std::optional<double> target_success;
 };
 
 struct EvalReport {
@@ -37,12 +48,17 @@ struct EvalOptions {
   // Ensemble mode attacks only the samples every earlier attack failed on (AutoAttack's way); otherwise
   // each attack sees every clean-correct sample and reports its own accuracy.
   bool ensemble = false;
-  bool sanity_checks = false;  // extra PGD/FGSM runs on up to 200 samples to look for gradient masking
+  // Extra untargeted L-inf PGD/FGSM runs on up to 200 samples at the first attack's eps, to look for
+  // gradient masking; skipped when an attack is targeted or not L-inf (those runs would not compare).
+  bool sanity_checks = false;
 };
 
 // x float [N, ...] in [0,1], labels int64 [N]. Deterministic for fixed options and seeds.
 EvalReport evaluate(Module& model, const Tensor& x, const Tensor& labels, const std::vector<AttackSpec>& attacks,
                     const EvalOptions& options = {});
+
+// The targets of a targeted evaluation: (label + 1) mod num_classes for int64 labels [N].
+Tensor next_class_targets(const Tensor& labels, int64_t num_classes);
 
 // AutoAttack-like standard ensemble for L-inf: APGD-CE (100 steps), APGD-T (100 steps, 9 targets), Square
 // (5000 queries). Steps and queries scale with `effort` (1.0 = those numbers).

@@ -59,8 +59,9 @@ void run(const AttackCmdArgs& args, const CLI::App& cmd) {
 
   auto attack = make_attack(spec.name, spec.options);
   const bool targeted = attack->options().targeted;  // apgd-t chooses its own targets
-  const Tensor targets = targeted ? next_class_targets(s.y, info.num_classes) : Tensor();
+  const Tensor targets = targeted ? next_class_targets(s.y, info.num_classes) : Tensor();  // evaluate()'s policy
   AttackResult r = attack->run(*model, s.x, s.y, targets);
+  const auto target_of = targeted ? targets.to_vector<int64_t>() : std::vector<int64_t>();
 
   const auto labels = s.y.to_vector<int64_t>();
   const auto before = argmax(predict(*model, s.x), 1).to_vector<int64_t>();
@@ -92,7 +93,7 @@ void run(const AttackCmdArgs& args, const CLI::App& cmd) {
     // (untargeted), or ones already classified as their target (targeted).
     std::string note, target_column;
     if (targeted) {
-      const int64_t target = (labels[i] + 1) % info.num_classes;
+      const int64_t target = target_of[i];
       reached += after[i] == target;
       target_column = class_name(s, target);
       if (before[i] == target)
@@ -132,6 +133,7 @@ void register_attack(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("attack", "Attack a few samples and write clean/adversarial/perturbation images");
   add_model_data_options(*cmd, args->md, "Attack the first N samples");
   add_attack_options(*cmd, args->attack, "Attack", /*with_ensemble=*/false);
+  cmd->footer(attacks_help(/*with_ensemble=*/false) + "\n" + models_help());
   cmd->add_option("--out", args->out, "PNG file to write (3 rows: clean, adversarial, perturbation)")->required();
   cmd->add_option("--scale", args->scale, "Integer upscaling of each image in the PNG")
       ->check(integer_in(1, 64))

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "attacks/registry.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "data/load_dataset.h"
@@ -77,9 +78,7 @@ CLI::Validator integer_in(int64_t lo, int64_t hi) {
 // ---- model and data ----
 
 void add_model_data_options(CLI::App& cmd, ModelDataArgs& args, const std::string& limit_help) {
-  std::string models;
-  for (const auto& m : model_zoo()) models += (models.empty() ? "" : ", ") + m.name;
-  cmd.add_option("--model", args.model, "Model architecture: " + models)->required();
+  cmd.add_option("--model", args.model, "Model architecture: " + model_names_text())->required();
   cmd.add_option("--weights", args.weights, "The model's state_dict as .safetensors (from advgrad or PyTorch)")
       ->required();
   args.data_dir = default_fashion_mnist_dir();
@@ -229,10 +228,7 @@ std::vector<AttackSpec> attack_specs(const AttackArgs& args, const CLI::App& cmd
     if (std::find(names.begin(), names.end(), name) == names.end())
       throw ValueError("--attack: unknown attack '" + name + "' (known: " + known_attacks() + ")");
     if (!seen.insert(name).second) throw ValueError("--attack: '" + name + "' is listed twice");
-    AttackSpec spec{name, o};
-    // make_attack sets the norm itself; the spec carries it too so reports measure in the right norm.
-    spec.options.norm = name == "pgd-l2" ? Norm::L2 : Norm::Linf;
-    specs.push_back(spec);
+    specs.push_back({name, o});  // make_attack sets the norm from the attack's table entry
   }
   if (specs.empty()) throw ValueError("--attack: no attack given");
   return specs;
@@ -242,10 +238,36 @@ void apply_threads(const AttackArgs& args) {
   if (args.threads > 0) set_num_threads(args.threads);
 }
 
-Tensor next_class_targets(const Tensor& labels, int64_t num_classes) {
-  std::vector<int64_t> t = labels.to_vector<int64_t>();
-  for (auto& v : t) v = (v + 1) % num_classes;
-  return from_vector(t, labels.shape());
+// ---- help texts ----
+
+namespace {
+std::string padded(const std::string& text, size_t width) {
+  return text.size() >= width ? text + " " : text + std::string(width - text.size(), ' ');
+}
+}  // namespace
+
+std::string model_names_text() {
+  std::string s;
+  for (const ModelInfo& m : model_zoo()) s += (s.empty() ? "" : ", ") + m.name;
+  return s;
+}
+
+std::string models_help() {
+  std::string s = "Models:\n";
+  for (const ModelInfo& m : model_zoo())
+    s += "  " + padded(m.name, 14) + padded(shape_str(m.input_shape) + " -> " + std::to_string(m.num_classes), 20) +
+         m.description + "\n";
+  return s;
+}
+
+std::string attacks_help(bool with_ensemble) {
+  std::string s = "Attacks:\n";
+  for (const AttackEntry& a : attack_registry())
+    s += "  " + padded(a.name, 10) + padded(norm_name(a.norm), 6) + a.description + "; " + a.defaults + "\n";
+  if (with_ensemble)
+    s += "  " + padded("ensemble", 10) + padded(norm_name(Norm::Linf), 6) +
+         "APGD-CE, APGD-T and Square in turn, each on the samples still standing (AutoAttack-like); --effort\n";
+  return s;
 }
 
 // ---- output ----

@@ -96,8 +96,16 @@ bool is_ensemble(const AttackArgs& args);
 // Applies --threads (set_num_threads) when it was given.
 void apply_threads(const AttackArgs& args);
 
-// --targeted: the target of each sample is the next class, (label + 1) mod num_classes.
-Tensor next_class_targets(const Tensor& labels, int64_t num_classes);
+
+// ---- help texts, read from the registries ----
+
+// "small_cnn, madry_cnn, lstm, cifar_resnet": the model table's names, in its order.
+std::string model_names_text();
+// "Models:" then one line per model of the table: name, input shape, classes, description.
+std::string models_help();
+// "Attacks:" then one line per attack of the table: name, norm, description, defaults; plus the
+// ensemble preset when `with_ensemble`.
+std::string attacks_help(bool with_ensemble);
 
 // ---- output ----
 

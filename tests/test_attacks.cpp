@@ -364,6 +364,64 @@ TEST_CASE("APGD and the ensemble are at least as strong as FGSM; Square works wi
   CHECK(ind.robust_accuracy <= std::min(ind.attacks[0].accuracy, ind.attacks[1].accuracy));
 }
 
+TEST_CASE("evaluate: targeted attacks aim at the next class and are scored by the label") {
+  CHECK(next_class_targets(from_vector(std::vector<int64_t>{0, 8, 9, 3}), 10).to_vector<int64_t>() ==
+        std::vector<int64_t>{1, 9, 0, 4});
+  Generator g(12);
+  auto m = tiny_cnn(g);
+  const int64_t n = 16;
+  Tensor x = test_inputs(n, g);
+  std::vector<int64_t> labels = predicted_labels(*m, x).to_vector<int64_t>();
+  labels[3] = (labels[3] + 5) % 10;  // two samples the model gets wrong: never attacked, never robust
+  labels[7] = (labels[7] + 5) % 10;
+  Tensor y = from_vector(labels);
+  AttackOptions o;
+  o.eps = 0.3, o.steps = 10, o.targeted = true, o.seed = 2;
+  EvalReport rep = evaluate(*m, x, y, {{"pgd", o}, {"fgsm", o}, {"apgd-t", o}});
+  REQUIRE(rep.attacks.size() == 3);
+  CHECK(rep.clean_accuracy == doctest::Approx(14.0 / 16.0));
+
+  // By hand: the clean-correct samples, each aimed at (label + 1) mod 10, in one batch.
+  std::vector<int64_t> rows, targets;
+  for (int64_t i = 0; i < n; ++i)
+    if (i != 3 && i != 7) rows.push_back(i), targets.push_back((labels[size_t(i)] + 1) % 10);
+  Tensor xs = take_rows(x, rows), ys = take_rows(y, rows);
+  std::vector<bool> robust(size_t(n), false);
+  for (int64_t i : rows) robust[size_t(i)] = true;
+  for (size_t a = 0; a < 2; ++a) {
+    INFO(rep.attacks[a].name);
+    AttackResult r = make_attack(rep.attacks[a].name, o)->run(*m, xs, ys, from_vector(targets));
+    const auto pred = argmax(predict(*m, r.x_adv), 1).to_vector<int64_t>();
+    int64_t still_label = 0, reached = 0;
+    for (size_t k = 0; k < rows.size(); ++k) {
+      still_label += pred[k] == labels[size_t(rows[k])];
+      reached += pred[k] == targets[k];
+      if (pred[k] != labels[size_t(rows[k])]) robust[size_t(rows[k])] = false;
+    }
+    CHECK(rep.attacks[a].accuracy == doctest::Approx(double(still_label) / double(n)));
+    REQUIRE(rep.attacks[a].target_success.has_value());
+    CHECK(*rep.attacks[a].target_success == doctest::Approx(double(reached) / double(rows.size())));
+    CHECK(rep.attacks[a].options.targeted);
+  }
+  CHECK(rep.attacks[0].accuracy < 14.0 / 16.0);  // the attack does something at eps 0.3
+  // apgd-t picks its own targets: scored as untargeted, with no target success.
+  CHECK_FALSE(rep.attacks[2].target_success.has_value());
+  CHECK_FALSE(rep.attacks[2].options.targeted);
+  AttackOptions untargeted = o;
+  untargeted.targeted = false;
+  AttackResult t = make_attack("apgd-t", untargeted)->run(*m, xs, ys);
+  int64_t standing = 0;
+  for (size_t k = 0; k < rows.size(); ++k) {
+    standing += !t.fooled[k];
+    if (t.fooled[k]) robust[size_t(rows[k])] = false;
+  }
+  CHECK(rep.attacks[2].accuracy == doctest::Approx(double(standing) / double(n)));
+  int64_t robust_count = 0;
+  for (bool b : robust) robust_count += b;
+  CHECK(rep.robust == robust);
+  CHECK(rep.robust_accuracy == doctest::Approx(double(robust_count) / double(n)));
+}
+
 TEST_CASE("sanity checks flag a model whose gradients are masked") {
   // A model that rounds its input to {0,1} has zero gradients almost everywhere: FGSM/PGD stall, so
   // accuracy at eps 0.5 stays high: the evaluation must warn.
