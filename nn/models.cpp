@@ -68,10 +68,17 @@ Tensor CifarResNet::forward(const Tensor& x) {
 
 const std::vector<ModelInfo>& model_zoo() {
   static const std::vector<ModelInfo> zoo = {
-      {"small_cnn", {1, 28, 28}, 10, "Conv(1->16,5x5) ReLU MaxPool Conv(16->32,5x5) ReLU MaxPool Linear(1568->100) ReLU Linear(100->10)"},
-      {"madry_cnn", {1, 28, 28}, 10, "Conv(1->32,5x5) ReLU MaxPool Conv(32->64,5x5) ReLU MaxPool Linear(3136->1024) ReLU Linear(1024->10)"},
-      {"lstm", {1, 28, 28}, 10, "LSTM(28->128) over the image rows, Linear(128->10) on the last step"},
-      {"cifar_resnet", {3, 32, 32}, 10, "ResNet: conv3x3(16)+BN, BasicBlocks 16/32/64 (stride 1/2/2), global avg pool, Linear(64->10)"},
+      {"small_cnn", {1, 28, 28}, 10,
+       "Conv(1->16,5x5) ReLU MaxPool Conv(16->32,5x5) ReLU MaxPool Linear(1568->100) ReLU Linear(100->10)",
+       [](Generator& gen) -> std::shared_ptr<Module> { return make_mnist_cnn(16, 32, 100, gen); }},
+      {"madry_cnn", {1, 28, 28}, 10,
+       "Conv(1->32,5x5) ReLU MaxPool Conv(32->64,5x5) ReLU MaxPool Linear(3136->1024) ReLU Linear(1024->10)",
+       [](Generator& gen) -> std::shared_ptr<Module> { return make_mnist_cnn(32, 64, 1024, gen); }},
+      {"lstm", {1, 28, 28}, 10, "LSTM(28->128) over the image rows, Linear(128->10) on the last step",
+       [](Generator& gen) -> std::shared_ptr<Module> { return std::make_shared<LSTMClassifier>(28, 28, 128, 10, gen); }},
+      {"cifar_resnet", {3, 32, 32}, 10,
+       "ResNet: conv3x3(16)+BN, BasicBlocks 16/32/64 (stride 1/2/2), global avg pool, Linear(64->10)",
+       [](Generator& gen) -> std::shared_ptr<Module> { return std::make_shared<CifarResNet>(10, gen); }},
   };
   return zoo;
 }
@@ -85,12 +92,6 @@ const ModelInfo& model_info(const std::string& name) {
   throw ValueError("unknown model '" + name + "' (known: " + known + ")");
 }
 
-std::shared_ptr<Module> make_model(const std::string& name, Generator& gen) {
-  const ModelInfo& info = model_info(name);
-  if (info.name == "small_cnn") return make_mnist_cnn(16, 32, 100, gen);
-  if (info.name == "madry_cnn") return make_mnist_cnn(32, 64, 1024, gen);
-  if (info.name == "lstm") return std::make_shared<LSTMClassifier>(28, 28, 128, 10, gen);
-  return std::make_shared<CifarResNet>(10, gen);
-}
+std::shared_ptr<Module> make_model(const std::string& name, Generator& gen) { return model_info(name).make(gen); }
 
 }  // namespace advgrad

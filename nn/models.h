@@ -1,6 +1,10 @@
 // The model zoo: models built by name, with the exact definitions (and state_dict keys) of
-// ../shared/BENCHMARKS.md, so PyTorch weights load here and the other way round.
+// ../shared/BENCHMARKS.md, so PyTorch weights load here and the other way round. One table
+// (model_zoo(), in nn/models.cpp) holds every model with its input shape, classes, description and
+// factory; make_model, model_info and the command line's help read it. Adding a model is its class (or
+// a builder function) plus one line in that table.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,12 +18,14 @@ struct ModelInfo {
   Shape input_shape;  // one sample, e.g. {1, 28, 28}
   int64_t num_classes;
   std::string description;
+  std::function<std::shared_ptr<Module>(Generator&)> make;  // a freshly initialised model, weights from gen
 };
 
-// Every registered model, in a fixed order.
+// Every model of the table, in its order.
 const std::vector<ModelInfo>& model_zoo();
-const ModelInfo& model_info(const std::string& name);  // ValueError listing the known names
-// A freshly initialised model (weights drawn from gen).
+// The entry of `name`; ValueError "unknown model 'NAME' (known: ...)" listing every name.
+const ModelInfo& model_info(const std::string& name);
+// model_info(name).make(gen): a freshly initialised model (weights drawn from gen).
 std::shared_ptr<Module> make_model(const std::string& name, Generator& gen);
 
 // small_cnn / madry_cnn: nn.Sequential(Conv(1->c1,5,pad 2), ReLU, MaxPool 2, Conv(c1->c2,5,pad 2), ReLU,

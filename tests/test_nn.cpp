@@ -13,6 +13,11 @@
 using namespace advgrad;
 
 namespace {
+Shape predict_shape(Module& m, const Shape& input) {
+  NoGradGuard no_grad;
+  return m.forward(zeros(input)).shape();
+}
+
 std::vector<std::string> keys(const StateDict& sd) {
   std::vector<std::string> k;
   for (const auto& kv : sd) k.push_back(kv.first);
@@ -45,6 +50,46 @@ TEST_CASE("zoo models have PyTorch's state_dict keys and parameter counts") {
   CHECK(resnet->forward(rand({2, 3, 32, 32}, g)).shape() == Shape{2, 10});
   CHECK(small->summary().find("Conv2d(1, 16") != std::string::npos);
   CHECK(small->summary().find("total parameters: 171158") != std::string::npos);
+}
+
+TEST_CASE("the model table: each entry builds its model, taking its input shape and giving its classes") {
+  struct Want {
+    const char* name;
+    Shape input;
+    int64_t classes, parameters;
+    const char* type;
+  };
+  const std::vector<Want> want = {{"small_cnn", {1, 28, 28}, 10, 171158, "Sequential"},
+                                  {"madry_cnn", {1, 28, 28}, 10, 3274634, "Sequential"},
+                                  {"lstm", {1, 28, 28}, 10, 82186, "LSTMClassifier"},
+                                  {"cifar_resnet", {3, 32, 32}, 10, 78042, "CifarResNet"}};
+  REQUIRE(model_zoo().size() == want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    const ModelInfo& info = model_zoo()[i];
+    INFO(want[i].name);
+    CHECK(info.name == want[i].name);
+    CHECK(info.input_shape == want[i].input);
+    CHECK(info.num_classes == want[i].classes);
+    CHECK_FALSE(info.description.empty());
+    Generator g(3);
+    std::shared_ptr<Module> m = info.make(g);  // the table's own factory
+    CHECK(m->describe() == want[i].type);
+    CHECK(m->num_parameters() == want[i].parameters);
+    m->eval();
+    Shape batch = {2};
+    batch.insert(batch.end(), info.input_shape.begin(), info.input_shape.end());
+    CHECK(predict_shape(*m, batch) == Shape{2, info.num_classes});
+    Generator same(3);
+    CHECK(make_model(info.name, same)->state_dict().begin()->second.to_vector<double>() ==
+          m->state_dict().begin()->second.to_vector<double>());  // make_model is the table's factory
+  }
+  Generator g(0);
+  try {
+    make_model("vgg", g);
+    FAIL("expected ValueError");
+  } catch (const ValueError& e) {
+    CHECK(std::string(e.what()) == "unknown model 'vgg' (known: small_cnn, madry_cnn, lstm, cifar_resnet)");
+  }
 }
 
 TEST_CASE("default initialisation follows PyTorch's bounds and is seeded") {
