@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -116,6 +117,31 @@ TEST_CASE("--help and --version exit 0 and print to stdout") {
     CHECK(sub.status == 0);
     CHECK(sub.out.find(std::string("advgrad ") + cmd) != std::string::npos);
   }
+}
+
+TEST_CASE("eval and attack --help list the attack and model tables") {
+  for (const char* cmd : {"eval", "attack"}) {
+    INFO(cmd);
+    Run help = run_cli(std::string(cmd) + " --help");
+    REQUIRE(help.status == 0);
+    const auto lines = lines_of(help.out);
+    auto has_line = [&](const std::string& start, const std::string& part) {
+      return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
+        return l.rfind(start, 0) == 0 && l.find(part) != std::string::npos;
+      });
+    };
+    CHECK(has_line("Attacks:", ""));
+    CHECK(has_line("  pgd       Linf", "Madry et al. 2018"));
+    CHECK(has_line("  pgd-l2    L2", "2.5 eps / steps"));
+    CHECK(has_line("  fgsm-rs   Linf", "1.25 eps"));
+    CHECK(has_line("  square    Linf", "Andriushchenko"));
+    CHECK(has_line("  ensemble", "") == (std::string(cmd) == "eval"));
+    CHECK(has_line("Models:", ""));
+    CHECK(has_line("  small_cnn     [1,28,28] -> 10", "Linear(1568->100)"));
+    CHECK(has_line("  cifar_resnet  [3,32,32] -> 10", "BasicBlocks"));
+  }
+  check_one_error_line(run_cli("attack --model vgg --weights w.safetensors --attack pgd --eps 0.1 --out x.png"),
+                       "unknown model 'vgg' (known: small_cnn, madry_cnn, lstm, cifar_resnet)");
 }
 
 TEST_CASE("command-line mistakes are one error line and status 2") {
