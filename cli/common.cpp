@@ -177,7 +177,7 @@ void add_attack_options(CLI::App& cmd, AttackArgs& args, const std::string& atta
       ->required()
       ->check(number_in(0, AttackLimits::max_eps));
   cmd.add_option("--steps", args.steps, "Iterations of iterative attacks")->check(integer_in(1, AttackLimits::max_steps))->capture_default_str();
-  cmd.add_option("--step-size", args.step_size, "Step size; 0: the attack's default (PGD: 2.5 eps / steps)")
+  cmd.add_option("--step-size", args.step_size, "Step size; 0: the attack's own default (listed under Attacks below)")
       ->check(number_in(0, AttackLimits::max_eps))
       ->capture_default_str();
   cmd.add_option("--restarts", args.restarts, "Random restarts (the per-sample worst case is kept)")
