@@ -2,12 +2,13 @@
 #include "attacks/apgd.h"
 #include "attacks/gradient_attacks.h"
 #include "attacks/square.h"
+#include "attacks/trades_kl.h"
 
 namespace advgrad {
 
 const std::vector<std::string>& attack_names() {
   static const std::vector<std::string> names = {"fgsm",  "fgsm-rs", "bim",     "pgd",   "pgd-l2",
-                                                 "mifgsm", "apgd-ce", "apgd-dlr", "apgd-t", "square"};
+                                                 "mifgsm", "apgd-ce", "apgd-dlr", "apgd-t", "square", "trades-kl"};
   return names;
 }
 
@@ -51,6 +52,7 @@ std::unique_ptr<Attack> make_attack(const std::string& name, const AttackOptions
     o.loss = AttackLoss::CWMargin, o.random_start = true;
     return std::make_unique<SquareAttack>(o);
   }
+  if (name == "trades-kl") return std::make_unique<TradesKL>(o);
   std::string known;
   for (const auto& n : attack_names()) known += (known.empty() ? "" : ", ") + n;
   throw ValueError("unknown attack '" + name + "' (known: " + known + ")");
