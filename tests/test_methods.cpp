@@ -137,6 +137,7 @@ TEST_CASE("MART's loss equals the formula computed by hand on a fixed tiny batch
 TEST_CASE("AWP: the weights are put back bit for bit before the step, and gamma > 0 changes the step") {
   const Tensor x = tiny_dataset(8, 4).images_float({0, 1, 2, 3, 4, 5, 6, 7});
   const Tensor y = tiny_dataset(8, 4).labels_tensor({0, 1, 2, 3, 4, 5, 6, 7});
+  std::vector<double> loss_at_start;  // the training loss at w + v (AWP), then at w (gamma 0)
   auto step_with = [&](double gamma, std::vector<std::vector<float>>& before, bool& was_perturbed) {
     TinyNet model(11);
     MethodOptions mo;
@@ -151,10 +152,23 @@ TEST_CASE("AWP: the weights are put back bit for bit before the step, and gamma 
     was_perturbed = awp && awp->perturbed();
     size_t changed = 0, i = 0;
     for (const auto& [k, p] : model.named_parameters()) changed += values(p) != before[i++];
-    if (awp) CHECK(changed == 2);  // fc1.weight and fc2.weight; biases are left alone
+    if (awp) {
+      CHECK(changed == 2);  // fc1.weight and fc2.weight; biases are left alone
+      // ||v|| = gamma ||w|| per weight tensor, and v goes up the loss.
+      i = 0;
+      for (const auto& kv : model.named_parameters()) {
+        const std::vector<float>& w = before[i++];
+        const std::vector<float> now = values(kv.second);
+        double w2 = 0, v2 = 0;
+        for (size_t e = 0; e < w.size(); ++e) w2 += double(w[e]) * w[e], v2 += double(now[e] - w[e]) * (now[e] - w[e]);
+        if (kv.second.dim() >= 2) CHECK(std::sqrt(v2 / w2) == doctest::Approx(gamma).epsilon(1e-3));
+      }
+    }
     SGD opt(model.parameters(), 0.1);
     opt.zero_grad();
-    backward(method->loss(c, inputs).loss);
+    const Tensor loss = method->loss(c, inputs).loss;
+    loss_at_start.push_back(loss.item());
+    backward(loss);
     method->before_optimizer_step(c);
     i = 0;
     for (const auto& kv : model.named_parameters()) {
@@ -174,6 +188,7 @@ TEST_CASE("AWP: the weights are put back bit for bit before the step, and gamma 
   CHECK_FALSE(plain_perturbed);
   CHECK(before_awp == before_plain);  // the same starting weights
   CHECK(with_awp != without);         // the gradient was taken at w + v
+  CHECK(loss_at_start[0] > loss_at_start[1]);  // w + v is uphill (both losses at the same crafted inputs' seed)
 }
 
 TEST_CASE("AWP works on top of pgd, trades and mart only; an unknown method lists the names") {
