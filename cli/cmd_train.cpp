@@ -86,9 +86,11 @@ void add_train_options(CLI::App& cmd, TrainConfig& c) {
 }  // namespace
 
 void print_epoch(const EpochMetrics& m) {
-  std::printf("epoch %2d  %-7s loss %.4f  train clean %.3f adv %.3f  val clean %.3f pgd %.3f  lr %.4f  %.0f s%s%s\n",
+  const std::string ema = m.ema_val_pgd_acc < 0 ? "" : "  ema clean " + std::to_string(m.ema_val_clean_acc).substr(0, 5) +
+                                                          " pgd " + std::to_string(m.ema_val_pgd_acc).substr(0, 5);
+  std::printf("epoch %2d  %-7s loss %.4f  train clean %.3f adv %.3f  val clean %.3f pgd %.3f%s  lr %.4f  %.0f s%s%s\n",
               m.epoch, m.method.c_str(), m.train_loss, m.train_clean_acc, m.train_adv_acc, m.val_clean_acc,
-              m.val_pgd_acc, m.lr, m.seconds, m.note.empty() ? "" : "\n  warning: ", m.note.c_str());
+              m.val_pgd_acc, ema.c_str(), m.lr, m.seconds, m.note.empty() ? "" : "\n  warning: ", m.note.c_str());
   std::fflush(stdout);
 }
 

@@ -354,7 +354,10 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
     }
     m.train_loss = loss_sum / double(std::max<int64_t>(seen, 1));
     m.train_adv_acc = adv_hits / double(std::max<int64_t>(seen, 1));
-    {
+    if (m.train_adv_acc_of == "clean") {  // the steps trained on clean inputs: their accuracy is the clean one
+      m.train_clean_acc = m.train_adv_acc;
+      m.train_clean_acc_of = "training steps";
+    } else {  // one eval-mode pass over a fixed sample, instead of one per step
       EvalModeGuard eval(model);
       m.train_clean_acc = accuracy_of(predict(model, probe_x), probe_y);
       m.train_clean_acc_of = "fixed training sample";

@@ -32,7 +32,8 @@ struct EpochMetrics {
   std::string note;  // e.g. the catastrophic-overfitting warning
   // What the two training accuracies are of ("" in metrics written before they were named):
   // train_adv_acc: the logits each step trained on ("adversarial", "clean" or "mixed" inputs);
-  // train_clean_acc: "fixed training sample" = the first <= 512 training images, eval mode, end of epoch.
+  // train_clean_acc: "training steps" when the steps trained on clean inputs (natural), else "fixed training
+  // sample" = the first <= 512 training images in eval mode at the end of the epoch.
   std::string train_adv_acc_of, train_clean_acc_of;
   double ema_val_clean_acc = -1, ema_val_pgd_acc = -1;  // the weight average on validation (-1: no EMA)
   std::string best_from;  // "model" or "ema" when this epoch's weights became the best, else ""
