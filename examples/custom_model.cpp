@@ -54,12 +54,12 @@ Trainer make_trainer(const Dataset& train_split, const Dataset& test_split, cons
   const int epochs = 2;
   const int64_t batch = 64;
   auto model = std::make_shared<TinyCNN>(/*seed=*/0);
-  Dataset train = rows(train_split, 0, 640), validation = rows(train_split, 59000, 59128), test = rows(test_split, 0, 200);
-  auto optimizer = std::make_unique<SGD>(model->parameters(), 0.05, 0.9, 0.0, 5e-4);
+  Dataset train = rows(train_split, 0, 512), validation = rows(train_split, 59000, 59128), test = rows(test_split, 0, 100);
+  auto optimizer = std::make_unique<SGD>(model->parameters(), 0.15, 0.9, 0.0, 5e-4);
   MethodOptions method_options;
   method_options.steps = 3, method_options.seed = 0;  // PGD-3, step 2.5 eps / 3
   auto method = make_training_method("pgd", method_options);
-  auto schedule = std::make_unique<OneCycleLR>(0.05, training_steps(train.size(), batch, epochs, method->replays_per_batch()));
+  auto schedule = std::make_unique<OneCycleLR>(0.15, training_steps(train.size(), batch, epochs, method->replays_per_batch()));
   TrainerOptions options = TrainerOptions().epochs(epochs).batch(batch).eps(0.1).val_pgd_steps(3).final_pgd_steps(5);
   options.eps_ramp_epochs(1).ema_decay(0.9).out(out).stop_after_epochs(stop_after).quiet(true);
   return Trainer(model, std::move(train), std::move(validation), std::move(test), std::move(optimizer), std::move(schedule),
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
   Trainer resumed_trainer = make_trainer(train_split, test_split, root + "/part", 0);
   const TrainSummary resumed = resumed_trainer.run(root + "/part");
 
-  std::printf("TinyCNN, PGD-3 training on 640 images (eps ramped over epoch 1), 2 epochs: clean %.3f  PGD-5 %.3f (200 test images)\n",
+  std::printf("TinyCNN, PGD-3 training on 512 images (eps ramped over epoch 1), 2 epochs: clean %.3f  PGD-5 %.3f (100 test images)\n",
               uninterrupted.clean_acc, uninterrupted.pgd_acc);
   std::printf("uninterrupted %s\nresumed       %s\n", uninterrupted.param_sha256.c_str(), resumed.param_sha256.c_str());
   if (uninterrupted.param_sha256 != resumed.param_sha256) {
