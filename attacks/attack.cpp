@@ -38,15 +38,21 @@ Tensor attack_objective(const Tensor& logits, const Tensor& labels, const Tensor
   }
 }
 
-LossGradient objective_gradient(Module& model, const Tensor& x_adv, const Tensor& labels, const Tensor& targets,
-                                AttackLoss loss, bool targeted) {
+LossGradient objective_gradient(Module& model, const Tensor& x_adv, const LogitObjective& objective) {
   EnableGradGuard grad_on;
   Tensor probe = x_adv.detach().requires_grad_();
   Tensor logits = model.forward(probe);
-  Tensor per_sample = attack_objective(logits, labels, targets, loss, targeted);
+  Tensor per_sample = objective(logits);
   // grad(), not backward(): the model's .grad fields stay untouched and weight gradients are never computed.
   Tensor g = grad({sum(per_sample)}, {probe})[0];
   return {g, logits.detach(), per_sample.detach()};
+}
+
+LossGradient objective_gradient(Module& model, const Tensor& x_adv, const Tensor& labels, const Tensor& targets,
+                                AttackLoss loss, bool targeted) {
+  return objective_gradient(model, x_adv, [&](const Tensor& logits) {
+    return attack_objective(logits, labels, targets, loss, targeted);
+  });
 }
 
 std::vector<bool> fooled_by(const Tensor& logits, const Tensor& labels, const Tensor& targets, bool targeted) {

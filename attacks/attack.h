@@ -7,6 +7,7 @@
 // - Restarts keep the per-sample worst case, and only attack the samples still classified correctly.
 // - Invalid parameters raise ValueError naming the attack and the parameter.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -102,6 +103,10 @@ struct LossGradient {
 };
 LossGradient objective_gradient(Module& model, const Tensor& x_adv, const Tensor& labels, const Tensor& targets,
                                 AttackLoss loss, bool targeted);
+// The same for any per-sample objective of the logits ([N, classes] -> [N]), e.g. TRADES' KL to the
+// clean prediction (attacks/trades_kl.h).
+using LogitObjective = std::function<Tensor(const Tensor& logits)>;
+LossGradient objective_gradient(Module& model, const Tensor& x_adv, const LogitObjective& objective);
 
 // Per sample: fooled (misclassified / on target) given logits.
 std::vector<bool> fooled_by(const Tensor& logits, const Tensor& labels, const Tensor& targets, bool targeted);

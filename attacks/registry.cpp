@@ -7,6 +7,7 @@
 #include "attacks/mifgsm.h"
 #include "attacks/pgd.h"
 #include "attacks/square.h"
+#include "attacks/trades_kl.h"
 
 namespace advgrad {
 
@@ -59,6 +60,8 @@ const std::vector<AttackEntry>& attack_registry() {
        "9 target classes; picks its own targets", &apgd_targeted},
       {"square", Norm::Linf, "Square (Andriushchenko et al. 2020): score-based black-box, random squares",
        "5000 queries, p_init 0.8, margin loss", &square_attack},
+      {"trades-kl", Norm::Linf, "TRADES' inner maximisation (Zhang et al. 2019): ascent on KL(f(x) || f(x'))",
+       "steps of 2.5 eps / steps from x + 0.001 N(0,1)", &build<TradesKL>},
   };
   return table;
 }

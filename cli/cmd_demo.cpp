@@ -26,6 +26,8 @@ TrainConfig demo_recipe() {
   return c;
 }
 
+constexpr double kTargetSeconds = 300;  // "within 5 minutes"
+
 struct Reference {
   const char* recipe;
   double clean, fgsm, pgd20;
@@ -62,8 +64,12 @@ void register_demo(CLI::App& app) {
                 100 * s.clean_acc, 100 * s.fgsm_acc, 100 * s.pgd_acc, s.seconds);
     for (const auto& r : kReferences)
       std::printf("%-38s %8.1f %8.1f %8.1f %9s\n", r.recipe, 100 * r.clean, 100 * r.fgsm, 100 * r.pgd20, "");
+    // The target has three parts, and the time is one of them: a slow run does not meet it.
+    const bool accurate = s.clean_acc >= 0.80 && s.pgd_acc >= 0.68, in_time = s.seconds <= kTargetSeconds;
     std::printf("target: >= 80.0 clean and >= 68.0 PGD-20 within 5 minutes on 2 cores: %s\n",
-                s.clean_acc >= 0.80 && s.pgd_acc >= 0.68 ? "met" : "NOT met");
+                accurate && in_time ? "met"
+                : accurate          ? ("NOT met (" + std::to_string(int(s.seconds)) + " s)").c_str()
+                                    : "NOT met");
     if (!c->quiet) print_summary(s, trainer.config());
   });
 }

@@ -1,4 +1,4 @@
-// advgrad train --model NAME --method natural|pgd|fgsm-rs|free|trades [...]: adversarial training with
+// advgrad train --model NAME --method natural|pgd|fgsm-rs|free|trades|mart [...]: adversarial training with
 // per-epoch metrics, checkpoints, resume, and the run outputs of train/run_files.h.
 #include <cstdio>
 #include <limits>
@@ -9,6 +9,7 @@
 #include "cli/common.h"
 #include "cli/progress.h"
 #include "core/parallel.h"
+#include "train/methods/method.h"
 #include "train/trainer.h"
 
 namespace advgrad::cli {
@@ -31,9 +32,11 @@ std::vector<std::string> zoo_names() {
 void add_train_options(CLI::App& cmd, TrainConfig& c) {
   using L = TrainLimits;
   const double any = std::numeric_limits<double>::max();
-  cmd.add_option("--model", c.model, "Zoo model: small_cnn, madry_cnn, lstm, cifar_resnet")
+  cmd.add_option("--model", c.model, "Zoo model: " + model_names_text())
       ->check(CLI::IsMember(zoo_names()))->capture_default_str();
-  cmd.add_option("--method", c.method, "natural, pgd (Madry), fgsm-rs (Wong), free (Shafahi), trades (Zhang)")
+  std::string methods;
+  for (const MethodInfo& m : method_registry()) methods += "\n  " + m.name + ": " + m.description;
+  cmd.add_option("--method", c.method, "Training method:" + methods)
       ->check(CLI::IsMember(training_methods()))->capture_default_str();
   cmd.add_option("--eps", c.eps, "L-inf radius of the training attack")->check(number_in(0, 1))->capture_default_str();
   cmd.add_option("--steps", c.steps, "Attack steps (pgd, trades; step 2.5 eps/steps) or replays (free)")
@@ -50,6 +53,15 @@ void add_train_options(CLI::App& cmd, TrainConfig& c) {
   cmd.add_option("--adv-fraction", c.adv_fraction, "Share of each batch made adversarial (pgd, fgsm-rs)")
       ->check(number_in(0, 1))->capture_default_str();
   cmd.add_option("--beta", c.trades_beta, "TRADES trade-off beta")->check(number_in(0, any))->capture_default_str();
+  cmd.add_option("--mart-beta", c.mart_beta, "MART's KL weight")->check(number_in(0, any))->capture_default_str();
+  cmd.add_option("--awp-gamma", c.awp_gamma, "Adversarial weight perturbation size on top of pgd, trades or mart (0: off)")
+      ->check(number_in(0, 1))->capture_default_str();
+  cmd.add_option("--awp-warmup", c.awp_warmup, "Epochs before AWP starts")
+      ->check(integer_in(0, L::max_epochs))->capture_default_str();
+  cmd.add_option("--ema", c.ema_decay, "Keep an exponential moving average of the weights with this decay (0: off)")
+      ->check(number_in(0, 1))
+      ->check([](const std::string& v) { return std::stod(v) < 1 ? std::string() : std::string("must be < 1"); })
+      ->capture_default_str();
   cmd.add_option("--clip-norm", c.clip_norm, "Clip the global gradient norm (0: off)")
       ->check(number_in(0, any))->capture_default_str();
   cmd.add_flag("--co-fallback-pgd", c.co_fallback_pgd,
@@ -74,9 +86,11 @@ void add_train_options(CLI::App& cmd, TrainConfig& c) {
 }  // namespace
 
 void print_epoch(const EpochMetrics& m) {
-  std::printf("epoch %2d  %-7s loss %.4f  train clean %.3f adv %.3f  val clean %.3f pgd %.3f  lr %.4f  %.0f s%s%s\n",
+  const std::string ema = m.ema_val_pgd_acc < 0 ? "" : "  ema clean " + std::to_string(m.ema_val_clean_acc).substr(0, 5) +
+                                                          " pgd " + std::to_string(m.ema_val_pgd_acc).substr(0, 5);
+  std::printf("epoch %2d  %-7s loss %.4f  train clean %.3f adv %.3f  val clean %.3f pgd %.3f%s  lr %.4f  %.0f s%s%s\n",
               m.epoch, m.method.c_str(), m.train_loss, m.train_clean_acc, m.train_adv_acc, m.val_clean_acc,
-              m.val_pgd_acc, m.lr, m.seconds, m.note.empty() ? "" : "\n  warning: ", m.note.c_str());
+              m.val_pgd_acc, ema.c_str(), m.lr, m.seconds, m.note.empty() ? "" : "\n  warning: ", m.note.c_str());
   std::fflush(stdout);
 }
 
@@ -103,6 +117,7 @@ void register_train(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   CLI::App* cmd = app.add_subcommand("train", "Train a zoo model, naturally or adversarially");
   add_train_options(*cmd, args->config);
+  cmd->footer(models_help());
   cmd->add_option("--resume", args->resume, "Continue the run in this directory from its last checkpoint");
   cmd->callback([args] {
     Trainer trainer(args->config);

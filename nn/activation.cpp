@@ -28,6 +28,7 @@ std::string Normalize::describe() const { return "Normalize(channels=" + std::to
 
 Dropout::Dropout(double p, uint64_t seed) : p_(p), gen_(seed) {
   if (!(p >= 0 && p <= 1)) throw ValueError("Dropout: p must be in [0, 1], got " + std::to_string(p));
+  register_generator("generator", gen_);  // its counter is checkpoint state (Module::named_generators)
 }
 
 Tensor Dropout::forward(const Tensor& x) {

@@ -88,8 +88,8 @@ class BatchNorm2d : public BatchNorm {
 };
 
 // Zeroes each element with probability p in training and scales the rest by 1/(1-p); identity in eval.
-// The mask of call k is drawn from (seed, stream, counter) so runs repeat exactly; the counter is
-// part of the module's state (rng_offset()) for checkpoints.
+// The mask of call k is drawn from (seed, stream, counter) so runs repeat exactly; the generator is
+// registered as "generator" (Module::named_generators), so trainers save its counter in checkpoints.
 class Dropout : public Module {
  public:
   explicit Dropout(double p = 0.5, uint64_t seed = 0);

@@ -19,6 +19,19 @@ Tensor Module::register_buffer(const std::string& name, Tensor value) {
   return value;
 }
 
+void Module::register_generator(const std::string& name, Generator& gen) {
+  for (const auto& kv : generators_)
+    if (kv.first == name) throw ValueError("register_generator: '" + name + "' is registered twice");
+  generators_.emplace_back(name, &gen);
+}
+
+std::vector<std::pair<std::string, Generator*>> Module::named_generators() const {
+  std::vector<std::pair<std::string, Generator*>> out = generators_;
+  for (const auto& [name, child] : children_)
+    for (const auto& [sub, g] : child->named_generators()) out.emplace_back(name + "." + sub, g);
+  return out;
+}
+
 void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
   if (!module) throw ValueError("register_module: '" + name + "' is null");
   children_.emplace_back(name, std::move(module));

@@ -51,6 +51,12 @@ class Module {
   void to(DType dtype);
   void to(Device device);
 
+  // ---- random state: named generators (Dropout's mask counter), in registration order ----
+  // Checkpoint state that is not in state_dict (whose keys stay PyTorch's): a trainer saves each
+  // generator's offset beside the optimizer state and sets it back on resume, so a model that draws
+  // random numbers in forward() resumes bit-identically. Names are hierarchical ("3.generator").
+  std::vector<std::pair<std::string, Generator*>> named_generators() const;
+
   // ---- mode ----
   void train(bool on = true);  // recursively; Dropout and BatchNorm behave differently in training
   void eval() { train(false); }
@@ -62,6 +68,8 @@ class Module {
  protected:
   Tensor register_parameter(const std::string& name, Tensor value);  // makes it a leaf requiring grad
   Tensor register_buffer(const std::string& name, Tensor value);      // saved in state_dict, no grad
+  // A generator this module draws from in forward(); it must live as long as the module (a member).
+  void register_generator(const std::string& name, Generator& gen);
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
     add_child(name, module);
@@ -75,6 +83,7 @@ class Module {
 
   std::vector<std::pair<std::string, Tensor>> params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  std::vector<std::pair<std::string, Generator*>> generators_;
   bool training_ = true;
 };
 

@@ -256,7 +256,7 @@ TEST_CASE("restarts and ensembles attack only the samples still standing; early 
 
 TEST_CASE("the attack table: each name builds its attack with its norm and its defaults resolved once") {
   const std::vector<std::string> want = {"fgsm",    "fgsm-rs", "bim",      "pgd",    "pgd-l2",
-                                         "mifgsm",  "apgd-ce", "apgd-dlr", "apgd-t", "square"};
+                                         "mifgsm",  "apgd-ce", "apgd-dlr", "apgd-t", "square", "trades-kl"};
   CHECK(attack_names() == want);
   REQUIRE(attack_registry().size() == want.size());
   AttackOptions o;
@@ -279,7 +279,8 @@ TEST_CASE("the attack table: each name builds its attack with its norm and its d
   };
   for (const Resolved& r : {Resolved{"fgsm", 1, 0.1, false}, Resolved{"fgsm-rs", 1, 0.125, true},
                             Resolved{"bim", 10, 0.01, false}, Resolved{"pgd", 10, 0.025, true},
-                            Resolved{"pgd-l2", 10, 0.025, true}, Resolved{"mifgsm", 10, 0.01, false}}) {
+                            Resolved{"pgd-l2", 10, 0.025, true}, Resolved{"mifgsm", 10, 0.01, false},
+                            Resolved{"trades-kl", 10, 0.025, true}}) {
     INFO(r.name);
     const AttackOptions got = make_attack(r.name, o)->options();
     CHECK(got.steps == r.steps);
@@ -299,7 +300,7 @@ TEST_CASE("the attack table: each name builds its attack with its norm and its d
     FAIL("expected ValueError");
   } catch (const ValueError& e) {
     CHECK(std::string(e.what()) ==
-          "unknown attack 'deepfool' (known: fgsm, fgsm-rs, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr, apgd-t, square)");
+          "unknown attack 'deepfool' (known: fgsm, fgsm-rs, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr, apgd-t, square, trades-kl)");
   }
 }
 

@@ -493,3 +493,20 @@ TEST_CASE("resume: stale temporaries are removed, a live process's are kept; the
   }
   fs::remove_all(part.out);
 }
+
+TEST_CASE("make_training's objects in a Trainer run exactly as Trainer(TrainConfig)") {
+  if (!have_fashion_mnist()) {
+    MESSAGE("Fashion-MNIST not installed; skipped");
+    return;
+  }
+  const TrainConfig c = small_run("trades");
+  const TrainSummary from_config = Trainer(c).run();
+  Trainer from_objects(make_training(c));
+  const TrainSummary s = from_objects.run();
+  CHECK(s.param_sha256 == from_config.param_sha256);
+  CHECK(s.pgd_acc == from_config.pgd_acc);
+  CHECK(from_objects.config().model.empty());  // a Trainer from objects does not know a zoo name
+  TrainConfig no_model = c;
+  no_model.model = "";
+  CHECK_THROWS_WITH_AS(make_training(no_model), doctest::Contains("'model'"), ValueError);
+}

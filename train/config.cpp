@@ -24,7 +24,13 @@ void for_each_field(Config& c, F&& f) {
       f("onecycle_pct", c.onecycle_pct), f("clip_norm", c.clip_norm), f("val_pgd_steps", c.val_pgd_steps),
       f("co_detect", c.co_detect), f("co_fallback_pgd", c.co_fallback_pgd), f("final_pgd_steps", c.final_pgd_steps),
       f("seed", c.seed), f("threads", c.threads), f("out", c.out), f("stop_after_epochs", c.stop_after_epochs),
-      f("quiet", c.quiet);
+      f("quiet", c.quiet), f("mart_beta", c.mart_beta), f("awp_gamma", c.awp_gamma), f("awp_warmup", c.awp_warmup),
+      f("ema_decay", c.ema_decay);
+}
+
+// Fields config.json files written before they existed do not have; those take their defaults.
+bool added_later(const std::string& name) {
+  return name == "mart_beta" || name == "awp_gamma" || name == "awp_warmup" || name == "ema_decay";
 }
 
 [[noreturn]] void fail(const std::string& m) { throw ValueError("train: " + m); }
@@ -51,12 +57,18 @@ void check_number(const char* name, double v, double lo, double hi, bool lo_open
 
 void TrainConfig::validate() const {
   using L = TrainLimits;
-  try {
-    model_info(model);
-  } catch (const Error& e) {
-    fail(std::string("setting 'model': ") + e.what());
+  if (!model.empty()) {  // "" = a model given to the Trainer as an object
+    try {
+      model_info(model);
+    } catch (const Error& e) {
+      fail(std::string("setting 'model': ") + e.what());
+    }
   }
-  if (!is_training_method(method)) fail("unknown method '" + method + "' (natural, pgd, fgsm-rs, free, trades)");
+  if (!is_training_method(method)) {
+    std::string known;
+    for (const std::string& m : training_methods()) known += (known.empty() ? "" : ", ") + m;
+    fail("unknown method '" + method + "' (" + known + ")");
+  }
   if (optimizer != "sgd" && optimizer != "adam") fail("unknown optimizer '" + optimizer + "' (sgd, adam)");
   if (schedule != "onecycle" && schedule != "cosine" && schedule != "step" && schedule != "constant")
     fail("unknown schedule '" + schedule + "' (onecycle, cosine, step, constant)");
@@ -65,6 +77,12 @@ void TrainConfig::validate() const {
   check_number("adv_fraction", adv_fraction, 0, 1);
   check_number("trades_beta", trades_beta, 0, kAnyPositive);
   check_count("eps_ramp_epochs", eps_ramp_epochs, 0, L::max_epochs);
+  check_number("mart_beta", mart_beta, 0, kAnyPositive);
+  check_number("awp_gamma", awp_gamma, 0, 1);
+  if (awp_gamma > 0 && method != "pgd" && method != "trades" && method != "mart")
+    fail("setting 'awp_gamma' (AWP) works on top of pgd, trades or mart, not '" + method + "'");
+  check_count("awp_warmup", awp_warmup, 0, L::max_epochs);
+  check_number("ema_decay", ema_decay, 0, 1, false, /*hi_open=*/true);
   check_count("epochs", epochs, 1, L::max_epochs);
   check_count("batch", batch, 1, L::max_batch);
   check_number("lr", lr, 0, kAnyPositive, /*lo_open=*/true);
@@ -98,6 +116,7 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& s
   TrainConfig c;
   for_each_field<nlohmann::json>(c, [&](const char* name, auto& v) {
     using T = std::decay_t<decltype(v)>;
+    if (added_later(name) && !j.contains(name)) return;  // an older config.json: the default
     if constexpr (std::is_same_v<T, std::string>) {
       v = jf::get_string(j, name, source);
     } else if constexpr (std::is_same_v<T, bool>) {

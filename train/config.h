@@ -8,16 +8,9 @@
 
 namespace advgrad {
 
-// The training methods, in the order the command line lists them.
-inline const std::vector<std::string>& training_methods() {
-  static const std::vector<std::string> methods = {"natural", "pgd", "fgsm-rs", "free", "trades"};
-  return methods;
-}
-inline bool is_training_method(const std::string& m) {
-  for (const std::string& known : training_methods())
-    if (m == known) return true;
-  return false;
-}
+// The training methods of train/methods/registry.cpp, in the order the command line lists them.
+std::vector<std::string> training_methods();
+bool is_training_method(const std::string& name);
 
 // "Any finite non-negative number" as the upper end of a range check.
 constexpr double kAnyPositive = std::numeric_limits<double>::max();
@@ -35,19 +28,23 @@ struct TrainLimits {
 
 struct TrainConfig {
   // What to train, on what.
-  std::string model = "small_cnn";
+  std::string model = "small_cnn";  // a zoo name; "" for a run whose model was given as an object
   std::string data;                 // dataset directory ("" = default Fashion-MNIST)
   int64_t limit = 0;                // > 0: train on the first `limit` training samples
   int64_t val_size = 1000;          // held out from the end of the training split for per-epoch validation
   int64_t test_limit = 0;           // > 0: final evaluation on the first `test_limit` test samples
 
-  // How: method natural | pgd | fgsm-rs | free | trades.
+  // How: method natural | pgd | fgsm-rs | free | trades | mart (train/methods/registry.cpp).
   std::string method = "pgd";
   double eps = 0.1;
   int steps = 7;                    // PGD / TRADES attack steps (step 2.5 eps / steps); Free: replays m
   double adv_fraction = 1.0;        // pgd / fgsm-rs: share of each batch replaced by adversarial examples
   double trades_beta = 6.0;
   int eps_ramp_epochs = 0;          // eps grows linearly from 0 over this many epochs
+  double mart_beta = 6.0;           // MART's KL weight (Wang et al.: 6)
+  double awp_gamma = 0;             // > 0: adversarial weight perturbation of this size (pgd, trades, mart)
+  int awp_warmup = 0;               // epochs before AWP starts
+  double ema_decay = 0;             // > 0: keep an exponential moving average of the weights
 
   // Optimisation.
   int epochs = 10;
@@ -77,7 +74,8 @@ struct TrainConfig {
   // number finite and in range, every name known.
   void validate() const;
   std::string to_json() const;                         // every field
-  // Every field must be present with the right JSON type; integers are read as int64 and range-checked
+  // Every field must be present with the right JSON type (except those added later, which take their
+  // defaults when absent: mart_beta, awp_gamma, awp_warmup, ema_decay); integers are read as int64 and range-checked
   // before narrowing. IOError naming `source` and the field for anything wrong, validate() included.
   static TrainConfig from_json(const std::string& text, const std::string& source);
 };

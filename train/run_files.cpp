@@ -37,6 +37,9 @@ std::string metrics_json(const EpochMetrics& m) {
   j["train_clean_acc"] = m.train_clean_acc, j["train_adv_acc"] = m.train_adv_acc;
   j["val_clean_acc"] = m.val_clean_acc, j["val_pgd_acc"] = m.val_pgd_acc;
   j["lr"] = m.lr, j["eps"] = m.eps, j["seconds"] = m.seconds, j["note"] = m.note;
+  j["train_adv_acc_of"] = m.train_adv_acc_of, j["train_clean_acc_of"] = m.train_clean_acc_of;
+  if (m.ema_val_pgd_acc >= 0) j["ema_val_clean_acc"] = m.ema_val_clean_acc, j["ema_val_pgd_acc"] = m.ema_val_pgd_acc;
+  if (!m.best_from.empty()) j["best_from"] = m.best_from;
   return j.dump();
 }
 
@@ -59,6 +62,18 @@ EpochMetrics metrics_from(const nlohmann::json& j, const std::string& source) {
   m.eps = jf::get_number(j, "eps", 0, 1, source);
   m.seconds = jf::get_number(j, "seconds", 0, kAnyPositive, source);
   m.note = jf::get_string(j, "note", source);
+  // Added later (issue 13): lines written before have none of them.
+  if (j.contains("train_adv_acc_of")) m.train_adv_acc_of = jf::get_string(j, "train_adv_acc_of", source);
+  if (j.contains("train_clean_acc_of")) m.train_clean_acc_of = jf::get_string(j, "train_clean_acc_of", source);
+  if (j.contains("ema_val_pgd_acc")) {
+    m.ema_val_clean_acc = jf::get_number(j, "ema_val_clean_acc", 0, 1, source);
+    m.ema_val_pgd_acc = jf::get_number(j, "ema_val_pgd_acc", 0, 1, source);
+  }
+  if (j.contains("best_from")) {
+    m.best_from = jf::get_string(j, "best_from", source);
+    if (m.best_from != "model" && m.best_from != "ema")
+      throw IOError(source + ": field 'best_from' must be \"model\" or \"ema\", got " + jf::shown(j.at("best_from")));
+  }
   return m;
 }
 
@@ -75,7 +90,7 @@ std::string best_file_name(int epoch) { return "best-e" + std::to_string(epoch) 
 
 // model-e<N>.safetensors, optimizer-e<N>.safetensors or best-e<N>.safetensors (not their temporaries).
 bool is_checkpoint_tensor_file(const std::string& name) {
-  for (const char* prefix : {"model-e", "optimizer-e", "best-e"}) {
+  for (const char* prefix : {"model-e", "optimizer-e", "best-e", "ema-e", "method-e"}) {
     const std::string p = prefix, suffix = ".safetensors";
     if (name.size() <= p.size() + suffix.size() || name.compare(0, p.size(), p) != 0 ||
         name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
@@ -213,7 +228,7 @@ std::string curves_svg(const std::vector<EpochMetrics>& h, const std::string& ti
 }
 
 void save_checkpoint(const std::string& dir, const Checkpoint& ck, const Module& model, const Optimizer& opt,
-                     const StateDict* best) {
+                     const StateDict* best, const StateDict* ema, const StateDict* method_state) {
   fs::create_directories(dir);
   const std::string tag = "-e" + std::to_string(ck.epochs_done);
   const std::string model_file = "model" + tag + ".safetensors", optimizer_file = "optimizer" + tag + ".safetensors";
@@ -221,12 +236,23 @@ void save_checkpoint(const std::string& dir, const Checkpoint& ck, const Module&
   save_safetensors(dir + "/" + model_file, model.state_dict());
   save_safetensors(dir + "/" + optimizer_file, opt.state());
   if (best && !best_file.empty()) save_safetensors(dir + "/" + best_file, *best);
+  const std::string ema_file = ema && !ema->empty() ? "ema" + tag + ".safetensors" : "";
+  const std::string method_file = method_state && !method_state->empty() ? "method" + tag + ".safetensors" : "";
+  if (!ema_file.empty()) save_safetensors(dir + "/" + ema_file, *ema);
+  if (!method_file.empty()) save_safetensors(dir + "/" + method_file, *method_state);
   nlohmann::ordered_json j;
   j["format"] = "advgrad-checkpoint-1";
   j["epochs_done"] = ck.epochs_done, j["method"] = ck.method;
   j["best_val_pgd"] = ck.best_val_pgd, j["co_best_pgd"] = ck.co_best_pgd;
   j["model_file"] = model_file, j["optimizer_file"] = optimizer_file;
   if (!best_file.empty()) j["best_epoch"] = ck.best_epoch, j["best_file"] = best_file;
+  if (!ema_file.empty()) j["ema_file"] = ema_file;
+  if (!method_file.empty()) j["method_file"] = method_file;
+  if (!ck.random_state.empty()) {
+    nlohmann::ordered_json rs = nlohmann::ordered_json::object();
+    for (const auto& [name, offset] : ck.random_state) rs[name] = offset;
+    j["random_state"] = rs;
+  }
   j["config"] = nlohmann::ordered_json::parse(ck.config.to_json());
   nlohmann::ordered_json hist = nlohmann::ordered_json::array();
   for (const auto& m : ck.history) hist.push_back(nlohmann::ordered_json::parse(metrics_json(m)));
@@ -235,7 +261,8 @@ void save_checkpoint(const std::string& dir, const Checkpoint& ck, const Module&
   // The tensor files of earlier epochs are no longer referenced (temporaries are remove_stale_temporaries' job).
   for (const auto& entry : fs::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
-    if (is_checkpoint_tensor_file(name) && name != model_file && name != optimizer_file && name != best_file)
+    if (is_checkpoint_tensor_file(name) && name != model_file && name != optimizer_file && name != best_file &&
+        name != ema_file && name != method_file)
       fs::remove(entry.path());
   }
 }
@@ -261,6 +288,15 @@ CheckpointIndex parse_trainer_json(const std::string& text, const std::string& s
     ck.best_epoch = int(jf::get_int(j, "best_epoch", 1, ck.epochs_done, source));
     ix.best_file = best_file_name(ck.best_epoch);
   }
+  // Added later (issue 13); absent in older checkpoints.
+  if (j.contains("ema_file")) ix.ema_file = plain_file_name(j, "ema_file", source);
+  if (j.contains("method_file")) ix.method_file = plain_file_name(j, "method_file", source);
+  if (j.contains("random_state")) {
+    const nlohmann::json& rs = j.at("random_state");
+    if (!rs.is_object()) throw IOError(source + ": field 'random_state' must be an object of generator offsets");
+    for (auto it = rs.begin(); it != rs.end(); ++it)
+      ck.random_state.emplace_back(it.key(), uint64_t(jf::get_int(rs, it.key(), 0, INT64_MAX, source + " (random_state)")));
+  }
   const nlohmann::json& hist = jf::field(j, "history", source);
   if (!hist.is_array() || hist.size() != size_t(ck.epochs_done))
     throw IOError(source + ": field 'history' must be an array of one entry per finished epoch (" +
@@ -274,7 +310,18 @@ CheckpointIndex parse_trainer_json(const std::string& text, const std::string& s
   return ix;
 }
 
-Checkpoint load_checkpoint(const std::string& dir, Module* model, Optimizer* opt, StateDict* best) {
+namespace {
+// Weights shaped like `model`'s state_dict (any Module), checked as load_safetensors_into checks them.
+StateDict load_weights_like(const std::string& file, const Module& model) {
+  StateDict into;
+  for (const auto& [k, t] : model.state_dict()) into[k] = t.clone();
+  naming_file(file, [&] { load_safetensors_into(file, into); });
+  return into;
+}
+}  // namespace
+
+Checkpoint load_checkpoint(const std::string& dir, Module* model, Optimizer* opt, StateDict* best, StateDict* ema,
+                           StateDict* method_state) {
   const std::string path = dir + "/trainer.json";
   CheckpointIndex ix = parse_trainer_json(read_text(path), path);
   if (model) {
@@ -283,7 +330,15 @@ Checkpoint load_checkpoint(const std::string& dir, Module* model, Optimizer* opt
     naming_file(file, [&] { load_safetensors_into(*model, file); });
   }
   if (opt) load_optimizer_file(dir + "/" + ix.optimizer_file, *opt);
-  if (best && !ix.best_file.empty()) *best = load_weights_file(dir + "/" + ix.best_file, ix.ck.config.model);
+  auto weights = [&](const std::string& name) {
+    return model ? load_weights_like(dir + "/" + name, *model) : load_weights_file(dir + "/" + name, ix.ck.config.model);
+  };
+  if (best && !ix.best_file.empty()) *best = weights(ix.best_file);
+  if (ema && !ix.ema_file.empty()) *ema = weights(ix.ema_file);
+  if (method_state && !ix.method_file.empty()) {
+    const std::string file = dir + "/" + ix.method_file;
+    naming_file(file, [&] { *method_state = load_safetensors(file).tensors; });
+  }
   return ix.ck;
 }
 

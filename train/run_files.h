@@ -31,14 +31,23 @@ struct Checkpoint {
   double best_val_pgd = -1, co_best_pgd = -1;
   int best_epoch = 0;  // the epoch of the best weights (best-e<N>.safetensors); 0: none saved
   std::vector<EpochMetrics> history;
+  // The model's random generators (Module::named_generators) by name: their offsets. Empty in checkpoints
+  // written before they were kept (a model with Dropout then resumed with fresh counters).
+  std::vector<std::pair<std::string, uint64_t>> random_state;
 };
 // Writes the tensor files and then trainer.json. `best`, when given, is written as
 // best-e<ck.best_epoch>.safetensors (pass it when the best changed; the file of an unchanged best stays).
+// `ema` (the weight average) and `method_state` (TrainingMethod::state()), when given and not empty, are
+// written as ema-e<N>.safetensors and method-e<N>.safetensors.
 void save_checkpoint(const std::string& dir, const Checkpoint& ck, const Module& model, const Optimizer& opt,
-                     const StateDict* best = nullptr);
-// Loads counters and config; fills model, optimizer and the best weights when given (best stays empty
-// for checkpoints written before best weights were kept in them). Errors name the file at fault.
-Checkpoint load_checkpoint(const std::string& dir, Module* model, Optimizer* opt, StateDict* best = nullptr);
+                     const StateDict* best = nullptr, const StateDict* ema = nullptr,
+                     const StateDict* method_state = nullptr);
+// Loads counters and config; fills model, optimizer, the best weights, the weight average and the
+// method's state when given (each stays empty when the checkpoint has none: best weights are missing
+// in checkpoints written before they were kept). Best and EMA weights are read shaped like `model`
+// when it is given, else like the config's zoo model. Errors name the file at fault.
+Checkpoint load_checkpoint(const std::string& dir, Module* model, Optimizer* opt, StateDict* best = nullptr,
+                           StateDict* ema = nullptr, StateDict* method_state = nullptr);
 
 // Weights of zoo model `model` from a safetensors file, checked as load_safetensors_into checks them
 // (header first, only the model's tensors read, NaN/inf refused); IOError naming the file.
@@ -48,6 +57,7 @@ StateDict load_weights_file(const std::string& file, const std::string& model);
 struct CheckpointIndex {
   Checkpoint ck;
   std::string model_file, optimizer_file, best_file;  // plain file names in the checkpoint directory
+  std::string ema_file, method_file;                  // "" when the checkpoint has none
 };
 CheckpointIndex parse_trainer_json(const std::string& text, const std::string& source);
 
