@@ -20,7 +20,6 @@
 #include "autograd/ops.h"
 #include "core/grad_mode.h"
 #include "core/tensor.h"
-#include "nn/rnn_fused.h"
 
 using namespace advgrad;
 
