@@ -8,6 +8,7 @@
 // Both work on views of the tensors and call backend entry points only: no loop over data here.
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "autograd/ops_util.h"
@@ -17,23 +18,38 @@ namespace advgrad {
 
 namespace {
 
+// Each problem names the argument: "lstm_sequence: w_hh [8,3] is not [4H, H]", "h0 is undefined" ...
 void check_lstm_args(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
                      const Tensor& b_ih, const Tensor& b_hh) {
-  for (const Tensor* t : {&x, &h0, &c0, &w_ih, &w_hh})
-    if (!t->defined()) throw ValueError("lstm_sequence: undefined input");
-  if (b_ih.defined() != b_hh.defined()) throw ValueError("lstm_sequence: give both biases or neither");
-  for (const Tensor* t : {&h0, &c0, &w_ih, &w_hh, &b_ih, &b_hh})
+  const std::string op = "lstm_sequence: ";
+  const std::pair<const char*, const Tensor*> args[] = {{"x", &x},       {"h0", &h0},     {"c0", &c0},
+                                                        {"w_ih", &w_ih}, {"w_hh", &w_hh}, {"b_ih", &b_ih},
+                                                        {"b_hh", &b_hh}};
+  for (int k = 0; k < 5; ++k)  // the biases may be undefined (both)
+    if (!args[k].second->defined()) throw ValueError(op + args[k].first + " is undefined");
+  if (b_ih.defined() != b_hh.defined())
+    throw ValueError(op + "b_ih is " + (b_ih.defined() ? "defined" : "undefined") + " but b_hh is " +
+                     (b_hh.defined() ? "defined" : "undefined") + ": give both biases or neither");
+  if (!is_floating(x.dtype()))
+    throw TypeError(op + "x has dtype " + dtype_name(x.dtype()) + ", needs float32 or float64");
+  for (const auto& [name, t] : args)
     if (t->defined() && (t->dtype() != x.dtype() || t->device() != x.device()))
-      throw TypeError("lstm_sequence: inputs differ in dtype or device");
-  if (!is_floating(x.dtype())) throw TypeError("lstm_sequence: needs floating-point inputs");
-  const int64_t H = w_hh.dim() == 2 ? w_hh.size(1) : -1;
-  const bool ok = x.dim() == 3 && w_ih.dim() == 2 && w_hh.shape() == Shape{4 * H, H} &&
-                  w_ih.shape() == Shape{4 * H, x.size(2)} && h0.shape() == Shape{x.size(1), H} &&
-                  c0.shape() == h0.shape() && (!b_ih.defined() || (b_ih.shape() == Shape{4 * H} && b_hh.shape() == Shape{4 * H}));
-  if (!ok)
-    throw ShapeError("lstm_sequence: x " + shape_str(x.shape()) + ", h0 " + shape_str(h0.shape()) + ", w_ih " +
-                     shape_str(w_ih.shape()) + ", w_hh " + shape_str(w_hh.shape()) +
-                     ": need x [T,N,I], h0/c0 [N,H], w_ih [4H,I], w_hh [4H,H], biases [4H]");
+      throw TypeError(op + name + " is " + dtype_name(t->dtype()) + " on " + device_name(t->device()) + " but x is " +
+                      dtype_name(x.dtype()) + " on " + device_name(x.device()));
+  auto shape_problem = [&](const char* name, const Tensor& t, const std::string& expected) {
+    throw ShapeError(op + name + " " + shape_str(t.shape()) + " is not " + expected + " (x " + shape_str(x.shape()) +
+                     ", w_hh " + shape_str(w_hh.shape()) + ")");
+  };
+  if (x.dim() != 3) shape_problem("x", x, "[T, N, I]");
+  if (w_hh.dim() != 2 || w_hh.size(0) != 4 * w_hh.size(1)) shape_problem("w_hh", w_hh, "[4H, H]");
+  const int64_t H = w_hh.size(1), N = x.size(1), I = x.size(2);
+  const std::string nh = "[" + std::to_string(N) + "," + std::to_string(H) + "] = [N, H]";
+  if (w_ih.shape() != Shape{4 * H, I})
+    shape_problem("w_ih", w_ih, "[" + std::to_string(4 * H) + "," + std::to_string(I) + "] = [4H, I]");
+  if (h0.shape() != Shape{N, H}) shape_problem("h0", h0, nh);
+  if (c0.shape() != Shape{N, H}) shape_problem("c0", c0, nh);
+  for (const auto& [name, t] : {args[5], args[6]})
+    if (t->defined() && t->shape() != Shape{4 * H}) shape_problem(name, *t, "[" + std::to_string(4 * H) + "] = [4H]");
 }
 
 // The rows of a batch are independent through the whole recurrence, so each chunk of rows runs all steps

@@ -52,8 +52,8 @@ void gemm_typed(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K
 }  // namespace
 
 void CpuBackend::gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, double alpha,
-                      const Tensor& A, int64_t batch_stride_a, const Tensor& B, int64_t batch_stride_b, double beta, Tensor& C,
-                      int64_t batch_stride_c) {
+                      const Tensor& A, int64_t batch_stride_a, const Tensor& B, int64_t batch_stride_b, double beta,
+                      Tensor& C, int64_t batch_stride_c) {
   dispatch_floating(C.dtype(), "gemm", [&](auto z) {
     using T = decltype(z);
     gemm_typed<T>(trans_a, trans_b, batch, M, N, K, T(alpha), A.data<T>(), batch_stride_a, B.data<T>(),
