@@ -17,6 +17,9 @@
 #include "core/parallel.h"
 
 namespace advgrad::cpu {
+// The helpers have internal linkage in each file that includes this header, as when the backend was one
+// file (the class itself is shared).
+namespace {
 
 // ---- work sizes (all constants: chunking depends on the problem shape only) ----
 constexpr int64_t kElemGrain = 1 << 15;   // elements per chunk of an element-wise map
@@ -45,6 +48,8 @@ template <class F>
 void for_planes(const Conv2dGeometry& g, int64_t work, F&& f) {
   parallel_for(g.batch * g.channels, grain_for(work, kPlaneWork), f);
 }
+
+}  // namespace
 
 class CpuBackend final : public Backend {
  public:

@@ -17,6 +17,7 @@
 #include <cstdint>
 
 namespace advgrad::cpu {
+namespace {  // internal linkage in each including file, as when the backend was one file
 
 template <class T>
 using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -50,4 +51,5 @@ void gemm_single(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, con
   else product(c, a.transpose(), b.transpose(), alpha, beta);
 }
 
+}  // namespace
 }  // namespace advgrad::cpu
