@@ -108,6 +108,16 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reduction = Reduction::Mean);
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 
+// ---- recurrent (autograd/ops_rnn.cpp) ----
+// The LSTM layer over a whole sequence, fused: x [T, N, I] (time-major, any strides), h0, c0 [N, H],
+// w_ih [4H, I], w_hh [4H, H], b_ih and b_hh [4H] (both defined or both undefined); gate order i, f, g, o
+// as PyTorch. Returns [2, T, N, H]: [0] holds the hidden states h_1..h_T, [1] the cell states c_1..c_T.
+Tensor lstm_sequence(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
+                     const Tensor& b_ih, const Tensor& b_hh);
+// The same result from graph ops (linear, split, sigmoid, tanh, mul, add per step): the readable reference.
+Tensor lstm_sequence_composite(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+                               const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh);
+
 // ---- operators ----
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

@@ -1,14 +1,11 @@
 // RNN (tanh) and GRU, unrolled over time with the graph ops: the input projection of all steps is one GEMM,
-// then one GEMM with the recurrent weights per step. LSTM runs as one fused op per layer (nn/rnn_fused.h).
-#include <algorithm>
+// then one GEMM with the recurrent weights per step. LSTM runs as one fused op per layer (lstm_sequence,
+// autograd/ops_rnn.cpp).
 #include <cmath>
 
-#include "autograd/function.h"
-#include "core/backend.h"
-#include "core/parallel.h"
+#include "autograd/ops.h"
 #include "nn/init.h"
 #include "nn/layers.h"
-#include "nn/rnn_fused.h"
 
 namespace advgrad {
 
@@ -20,150 +17,6 @@ const char* kind_name(RecurrentBase::Kind k) {
   return k == RecurrentBase::Kind::LSTM ? "LSTM" : k == RecurrentBase::Kind::GRU ? "GRU" : "RNN";
 }
 }  // namespace
-
-namespace {
-
-void check_lstm_args(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
-                     const Tensor& b_ih, const Tensor& b_hh) {
-  for (const Tensor* t : {&x, &h0, &c0, &w_ih, &w_hh})
-    if (!t->defined()) throw ValueError("lstm_sequence: undefined input");
-  if (b_ih.defined() != b_hh.defined()) throw ValueError("lstm_sequence: give both biases or neither");
-  for (const Tensor* t : {&h0, &c0, &w_ih, &w_hh, &b_ih, &b_hh})
-    if (t->defined() && (t->dtype() != x.dtype() || t->device() != x.device()))
-      throw TypeError("lstm_sequence: inputs differ in dtype or device");
-  if (!is_floating(x.dtype())) throw TypeError("lstm_sequence: needs floating-point inputs");
-  const int64_t H = w_hh.dim() == 2 ? w_hh.size(1) : -1;
-  const bool ok = x.dim() == 3 && w_ih.dim() == 2 && w_hh.shape() == Shape{4 * H, H} &&
-                  w_ih.shape() == Shape{4 * H, x.size(2)} && h0.shape() == Shape{x.size(1), H} &&
-                  c0.shape() == h0.shape() && (!b_ih.defined() || (b_ih.shape() == Shape{4 * H} && b_hh.shape() == Shape{4 * H}));
-  if (!ok)
-    throw ShapeError("lstm_sequence: x " + shape_str(x.shape()) + ", h0 " + shape_str(h0.shape()) + ", w_ih " +
-                     shape_str(w_ih.shape()) + ", w_hh " + shape_str(w_hh.shape()) +
-                     ": need x [T,N,I], h0/c0 [N,H], w_ih [4H,I], w_hh [4H,H], biases [4H]");
-}
-
-// The rows of a batch are independent through the whole recurrence, so each chunk of rows runs all steps
-// on its own: one parallel region per sequence (forward or backward) instead of two or more per step. The
-// chunk size depends on the shape only (about 4M multiply-adds of recurrent GEMM per chunk and step), so
-// results are the same at any thread count. The reference device runs the whole batch as one chunk.
-template <class F>
-void for_batch_chunks(int64_t N, int64_t H, Device dev, F&& f) {
-  if (dev == Device::Reference) return f(int64_t(0), N);
-  parallel_for(N, std::max<int64_t>(16, (int64_t(1) << 22) / (4 * H * H)), f);
-}
-
-// Row block [rows, cols] of dense t starting at row `row0` (a view; no graph).
-Tensor rows_of(const Tensor& t, int64_t row0, int64_t rows, int64_t cols) {
-  return t.as_strided({rows, cols}, {cols, 1}, t.offset() + row0 * cols);
-}
-
-}  // namespace
-
-Tensor lstm_sequence(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh,
-                     const Tensor& b_ih, const Tensor& b_hh) {
-  check_lstm_args(x, h0, c0, w_ih, w_hh, b_ih, b_hh);
-  const int64_t T = x.size(0), N = x.size(1), I = x.size(2), H = w_hh.size(1), G = 4 * H;
-  const DType dt = x.dtype();
-  const Device dev = x.device();
-  Backend& be = backend_for(dev);
-  Tensor X = x.dense(), Wih = w_ih.dense(), Whh = w_hh.dense(), H0 = h0.dense(), C0 = c0.dense();
-  // act: pre-activations of every step (x W_ih^T + b_ih + b_hh, then + h W_hh^T), overwritten in place by
-  // the gate activations that the backward pass needs.
-  Tensor act = Tensor::empty({T, N, G}, dt, dev);
-  be.gemm(false, true, 1, T * N, G, I, 1.0, X, 0, Wih, 0, 0.0, act, 0);
-  if (b_ih.defined()) {
-    Tensor b = Tensor::empty({G}, dt, dev);
-    be.binary(BinaryOp::Add, b_ih.dense(), b_hh.dense(), b);
-    be.binary(BinaryOp::Add, act, b.as_strided({T, N, G}, {0, 0, 1}, b.offset()), act);
-  }
-  Tensor Y = Tensor::empty({2, T, N, H}, dt, dev);  // [0] h_t, [1] c_t
-  // Rows [r0, r0+n) of step t of Y's part k (h or c), of act, of h0/c0.
-  auto state = [&](int64_t k, int64_t t, int64_t r0, int64_t n) { return rows_of(Y, (k * T + t) * N + r0, n, H); };
-  for_batch_chunks(N, H, dev, [&](int64_t r0, int64_t r1) {
-    const int64_t n = r1 - r0;
-    for (int64_t t = 0; t < T; ++t) {
-      Tensor gates = rows_of(act, t * N + r0, n, G), h = state(0, t, r0, n), c = state(1, t, r0, n);
-      be.gemm(false, true, 1, n, G, H, 1.0, t == 0 ? rows_of(H0, r0, n, H) : state(0, t - 1, r0, n), 0, Whh, 0, 1.0,
-              gates, 0);
-      be.lstm_cell(gates, t == 0 ? rows_of(C0, r0, n, H) : state(1, t - 1, r0, n), c, h);
-    }
-  });
-  if (!should_record({x, h0, c0, w_ih, w_hh, b_ih, b_hh})) return Y;
-  const char* op = "lstm_sequence";
-  SavedTensor sx(X, op), sh0(H0, op), sc0(C0, op), swih(Wih, op), swhh(Whh, op), sact(act, op), sy(Y, op);
-  return record(op, {x, h0, c0, w_ih, w_hh, b_ih, b_hh}, Y,
-                [=](const Tensor& g, const std::vector<bool>& need) {
-    Tensor gY = g.dense(), Xv = sx.unpack(), H0v = sh0.unpack(), C0v = sc0.unpack(), Wihv = swih.unpack(),
-           Whhv = swhh.unpack(), A = sact.unpack(), Yv = sy.unpack();
-    Backend& be = backend_for(gY.device());
-    auto state = [&](const Tensor& t4, int64_t k, int64_t t, int64_t r0, int64_t n) {
-      return rows_of(t4, (k * T + t) * N + r0, n, H);
-    };
-    Tensor dG = Tensor::empty({T, N, G}, dt, gY.device());
-    // Per row: dh (gradient of h_t), dc (of c_t) and two carries of the gradient reaching c_{t-1}.
-    Tensor dh = Tensor::empty({N, H}, dt, gY.device()), dc = Tensor::empty({N, H}, dt, gY.device());
-    Tensor carry[2] = {zeros({N, H}, dt, gY.device()), Tensor::empty({N, H}, dt, gY.device())};
-    for_batch_chunks(N, H, gY.device(), [&](int64_t r0, int64_t r1) {
-      const int64_t n = r1 - r0;
-      Tensor dh_r = rows_of(dh, r0, n, H), dc_r = rows_of(dc, r0, n, H);
-      for (int64_t t = T - 1, k = 0; t >= 0; --t, k ^= 1) {
-        be.copy(state(gY, 0, t, r0, n), dh_r);  // dh_t = dL/dh_t directly + dG_{t+1} W_hh
-        if (t + 1 < T)
-          be.gemm(false, false, 1, n, H, G, 1.0, rows_of(dG, (t + 1) * N + r0, n, G), 0, Whhv, 0, 1.0, dh_r, 0);
-        be.binary(BinaryOp::Add, state(gY, 1, t, r0, n), rows_of(carry[k], r0, n, H), dc_r);
-        Tensor dgates = rows_of(dG, t * N + r0, n, G), dc_next = rows_of(carry[k ^ 1], r0, n, H);
-        be.lstm_cell_backward(rows_of(A, t * N + r0, n, G), t == 0 ? rows_of(C0v, r0, n, H) : state(Yv, 1, t - 1, r0, n),
-                              state(Yv, 1, t, r0, n), dh_r, dc_r, dgates, dc_next);
-      }
-    });
-    Tensor dc_prev = carry[T % 2];  // after T steps the last write went to carry[T % 2]
-    std::vector<Tensor> out(7);
-    if (need[0]) {  // dx = dG W_ih, all steps in one GEMM
-      out[0] = Tensor::empty({T, N, I}, dt, gY.device());
-      be.gemm(false, false, 1, T * N, I, G, 1.0, dG, 0, Wihv, 0, 0.0, out[0], 0);
-    }
-    if (need[1]) {
-      out[1] = Tensor::empty({N, H}, dt, gY.device());
-      be.gemm(false, false, 1, N, H, G, 1.0, rows_of(dG, 0, N, G), 0, Whhv, 0, 0.0, out[1], 0);
-    }
-    if (need[2]) out[2] = dc_prev;
-    if (need[3]) {  // dW_ih = dG^T X over all T*N rows
-      out[3] = Tensor::empty({G, I}, dt, gY.device());
-      be.gemm(true, false, 1, G, I, T * N, 1.0, dG, 0, Xv, 0, 0.0, out[3], 0);
-    }
-    if (need[4]) {  // dW_hh = sum_t dG_t^T h_{t-1}: step 0 against h0, steps 1.. against h_1..h_{T-1}
-      out[4] = Tensor::empty({G, H}, dt, gY.device());
-      be.gemm(true, false, 1, G, H, N, 1.0, rows_of(dG, 0, N, G), 0, H0v, 0, 0.0, out[4], 0);
-      if (T > 1)
-        be.gemm(true, false, 1, G, H, (T - 1) * N, 1.0, rows_of(dG, N, (T - 1) * N, G), 0,
-                rows_of(Yv, 0, (T - 1) * N, H), 0, 1.0, out[4], 0);
-    }
-    if ((need.size() > 5 && need[5]) || (need.size() > 6 && need[6])) {
-      Tensor gb = sum(reshape(dG, {T * N, G}), {0});
-      if (need[5]) out[5] = gb;
-      if (need[6]) out[6] = gb;
-    }
-    return out;
-  });
-}
-
-Tensor lstm_sequence_composite(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
-                               const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
-  check_lstm_args(x, h0, c0, w_ih, w_hh, b_ih, b_hh);
-  const int64_t T = x.size(0), N = x.size(1), H = w_hh.size(1);
-  Tensor xproj = linear(x, w_ih, b_ih);  // [T, N, 4H]
-  Tensor h = h0, c = c0;
-  std::vector<Tensor> hs, cs;
-  for (int64_t t = 0; t < T; ++t) {
-    Tensor xt = reshape(slice(xproj, 0, t, t + 1), {N, 4 * H});
-    auto g = split(add(xt, linear(h, w_hh, b_hh)), H, 1);  // i, f, g, o
-    c = add(mul(sigmoid(g[1]), c), mul(sigmoid(g[0]), tanh(g[2])));
-    h = mul(sigmoid(g[3]), tanh(c));
-    hs.push_back(h);
-    cs.push_back(c);
-  }
-  return stack({stack(hs, 0), stack(cs, 0)}, 0);
-}
 
 RecurrentBase::RecurrentBase(Kind kind, int64_t input_size, int64_t hidden_size, int64_t num_layers, Generator& gen,
                              bool bias)
@@ -231,11 +84,7 @@ RecurrentOutput RecurrentBase::forward_sequence(const Tensor& x, const Recurrent
     for (int64_t t = 0; t < T; ++t) {
       Tensor xt = reshape(slice(xproj, 1, t, t + 1), {N, -1});
       Tensor hh = linear(h, w_hh_[size_t(k)], b_hh_[size_t(k)]);
-      if (kind_ == Kind::LSTM) {
-        auto g = split(add(xt, hh), H, 1);  // i, f, g, o
-        c = add(mul(sigmoid(g[1]), c), mul(sigmoid(g[0]), tanh(g[2])));
-        h = mul(sigmoid(g[3]), tanh(c));
-      } else if (kind_ == Kind::GRU) {
+      if (kind_ == Kind::GRU) {
         auto gx = split(xt, H, 1), gh = split(hh, H, 1);  // r, z, n
         Tensor r = sigmoid(add(gx[0], gh[0]));
         Tensor z = sigmoid(add(gx[1], gh[1]));
@@ -248,7 +97,6 @@ RecurrentOutput RecurrentBase::forward_sequence(const Tensor& x, const Recurrent
     }
     layer_input = stack(outputs, 1);
     final_h.push_back(h);
-    if (kind_ == Kind::LSTM) final_c.push_back(c);
   }
   RecurrentOutput out;
   out.output = layer_input;

@@ -4,7 +4,6 @@
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "core/parallel.h"
-#include "nn/rnn_fused.h"
 
 using namespace advgrad;
 

@@ -5,8 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <set>
 
 #include "autograd/engine.h"
+#include "autograd/node.h"
 #include "nn/losses.h"
 #include "nn/models.h"
 
@@ -295,6 +298,42 @@ TEST_CASE("recurrent layers: shapes, state and PyTorch parameter layout") {
   RNN rnn(5, 4, g, 1, false);
   CHECK(rnn.state_dict().size() == 2);
   CHECK_THROWS_AS(lstm.forward(randn({3, 6, 4}, g)), ShapeError);
+}
+
+TEST_CASE("LSTM runs one fused lstm_sequence op per layer, equal to the composite op on its own weights") {
+  Generator g(41);
+  LSTM lstm(5, 7, g, 2);
+  lstm.to(DType::F64);
+  Tensor x = randn({3, 6, 5}, g, DType::F64);  // [N, T, I]
+  RecurrentOutput out = lstm.forward_sequence(x);
+  // The graph behind the output: one lstm_sequence node per layer, no per-step gate ops.
+  std::map<std::string, int> ops;
+  std::vector<std::shared_ptr<Node>> todo{out.output.grad_fn()};
+  std::set<const Node*> seen;
+  while (!todo.empty()) {
+    std::shared_ptr<Node> n = todo.back();
+    todo.pop_back();
+    if (!n || !seen.insert(n.get()).second) continue;
+    ++ops[n->name()];
+    for (const Edge& e : n->next_edges) todo.push_back(e.node);
+  }
+  CHECK(ops["lstm_sequence"] == 2);
+  CHECK(ops["sigmoid"] == 0);
+  // Layer by layer with the composite op (time-major inside), from zero initial states.
+  StateDict w = lstm.state_dict();
+  const Tensor zero = zeros({3, 7}, DType::F64);
+  Tensor input = permute(x, {1, 0, 2});  // [T, N, I]
+  std::vector<Tensor> last_h, last_c;
+  for (const char* layer : {"_l0", "_l1"}) {
+    auto p = [&](const char* name) { return w[std::string(name) + layer]; };
+    Tensor y = lstm_sequence_composite(input, zero, zero, p("weight_ih"), p("weight_hh"), p("bias_ih"), p("bias_hh"));
+    input = reshape(slice(y, 0, 0, 1), {6, 3, 7});  // h_1..h_T feed the next layer
+    last_h.push_back(reshape(slice(input, 0, 5, 6), {3, 7}));
+    last_c.push_back(reshape(slice(slice(y, 0, 1, 2), 1, 5, 6), {3, 7}));  // c_T
+  }
+  CHECK(allclose(out.output, permute(input, {1, 0, 2}), 1e-12, 1e-12));
+  CHECK(allclose(out.state.h, stack(last_h, 0), 1e-12, 1e-12));
+  CHECK(allclose(out.state.c, stack(last_c, 0), 1e-12, 1e-12));
 }
 
 TEST_CASE("Embedding, Normalize, AdaptiveAvgPool2d") {

@@ -20,7 +20,6 @@
 #include "autograd/ops.h"
 #include "core/grad_mode.h"
 #include "core/tensor.h"
-#include "nn/rnn_fused.h"
 
 using namespace advgrad;
 
@@ -1246,4 +1245,36 @@ TEST_CASE("errors: binary ops with mismatched dtype or device, bad shapes") {
   }
   Tensor cpu = zeros({2}, DType::F64, Device::CPU), ref = zeros({2}, DType::F64, Device::Reference);
   check_throws_with<TypeError>([&] { add(cpu, ref); }, {"add"});
+}
+
+TEST_CASE("errors: lstm_sequence names the argument and the problem, for the fused op and its composite") {
+  // T 2, N 3, I 4, H 5: x [2,3,4], h0 c0 [3,5], w_ih [20,4], w_hh [20,5], biases [20].
+  Generator g(187);
+  auto u = [&](const Shape& s) { return uniform(s, -0.5, 0.5, g); };
+  const Tensor x = u({2, 3, 4}), h0 = u({3, 5}), c0 = u({3, 5}), wih = u({20, 4}), whh = u({20, 5}), bih = u({20}),
+               bhh = u({20});
+  using Lstm = Tensor (*)(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                          const Tensor&);
+  for (Lstm lstm : {Lstm(&lstm_sequence), Lstm(&lstm_sequence_composite)}) {
+    check_throws_with<ValueError>([&] { lstm(x, Tensor(), c0, wih, whh, bih, bhh); },
+                                  {"lstm_sequence", "h0 is undefined"});
+    check_throws_with<ValueError>([&] { lstm(x, h0, c0, wih, whh, bih, Tensor()); },
+                                  {"lstm_sequence", "b_hh is undefined", "both biases or neither"});
+    check_throws_with<TypeError>([&] { lstm(x, h0, c0, wih, whh.to(DType::F64), bih, bhh); },
+                                 {"lstm_sequence", "w_hh is float64", "x is float32"});
+    check_throws_with<TypeError>([&] { lstm(x, h0, c0.to(Device::Reference), wih, whh, bih, bhh); },
+                                 {"lstm_sequence", "c0", "reference"});
+    check_throws_with<ShapeError>([&] { lstm(x, h0, c0, wih, u({20, 4}), bih, bhh); },
+                                  {"lstm_sequence", "w_hh [20,4] is not [4H, H]"});
+    check_throws_with<ShapeError>([&] { lstm(x, h0, c0, u({20, 3}), whh, bih, bhh); },
+                                  {"lstm_sequence", "w_ih [20,3] is not [20,4]"});
+    check_throws_with<ShapeError>([&] { lstm(x, u({2, 5}), c0, wih, whh, bih, bhh); },
+                                  {"lstm_sequence", "h0 [2,5] is not [3,5]"});
+    check_throws_with<ShapeError>([&] { lstm(x, h0, u({3, 4}), wih, whh, bih, bhh); },
+                                  {"lstm_sequence", "c0 [3,4] is not [3,5]"});
+    check_throws_with<ShapeError>([&] { lstm(x, h0, c0, wih, whh, bih, u({5})); },
+                                  {"lstm_sequence", "b_hh [5] is not [20]"});
+    check_throws_with<ShapeError>([&] { lstm(reshape(x, {6, 4}), h0, c0, wih, whh, bih, bhh); },
+                                  {"lstm_sequence", "x [6,4] is not [T, N, I]"});
+  }
 }
