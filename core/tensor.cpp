@@ -474,6 +474,15 @@ void put_rows(Tensor& dst, const std::vector<int64_t>& rows, const Tensor& src) 
   dst.bump_version();
 }
 
+std::vector<int64_t> nonzero_indices(const Tensor& mask) {
+  if (mask.dim() != 1) throw ShapeError("nonzero_indices: the mask must be 1-D, got " + shape_str(mask.shape()));
+  const std::vector<double> values = mask.to_vector<double>();
+  std::vector<int64_t> rows;
+  for (size_t i = 0; i < values.size(); ++i)
+    if (values[i] != 0) rows.push_back(int64_t(i));
+  return rows;
+}
+
 // ---- comparisons ----
 namespace {
 void check_comparable(const Tensor& a, const Tensor& b, const char* op) {

@@ -149,6 +149,10 @@ Tensor take_rows(const Tensor& t, const std::vector<int64_t>& rows);
 // dst[rows[i]] = src[i] in place (dst dense; bumps its version; no grad check: for buffers only).
 void put_rows(Tensor& dst, const std::vector<int64_t>& rows, const Tensor& src);
 
+// Positions of the non-zero elements of a 1-D mask, in increasing order: the rows a per-sample mask picks,
+// for take_rows/put_rows (their count is a shape, so it has to reach the host; the mask itself stays a tensor).
+std::vector<int64_t> nonzero_indices(const Tensor& mask);
+
 // ---- comparisons for tests ----
 // |a - b| <= atol + rtol * |b| elementwise, shapes equal (no broadcasting), NaNs never close.
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8);

@@ -42,6 +42,15 @@ T& element(const Tensor& t, const Index& idx) {
   return device_data<T>(t)[off];
 }
 
+// v (a double inside [lo, hi], an interval holding x) rounded to T, stepped toward x while outside.
+template <class T>
+T round_toward(double v, T x, double lo, double hi) {
+  T f = T(v);
+  while (double(f) > hi) f = std::nextafter(f, x);
+  while (double(f) < lo) f = std::nextafter(f, x);
+  return f;
+}
+
 template <class T>
 bool is_nan(T v) {
   if constexpr (std::is_floating_point<T>::value) return std::isnan(v);
@@ -414,6 +423,50 @@ class ReferenceBackend : public Backend {
       for_each_window(g, [&](int64_t plane, int64_t o, const std::vector<int64_t>& pos) {
         for (int64_t p : pos) gx[plane + p] += go[o] / divisor;
       });
+    });
+  }
+
+  // ---- exact projections onto the threat model ----
+  void project_linf(const Tensor& adv, const Tensor& x, double eps, Tensor& out) override {
+    dispatch_floating(x.dtype(), "project_linf", [&](auto z) {
+      using T = decltype(z);
+      const T *a = device_data<T>(adv), *xs = device_data<T>(x);
+      T* o = device_data<T>(out);
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        const double lo = std::max(double(xs[i]) - eps, 0.0), hi = std::min(double(xs[i]) + eps, 1.0);
+        double v = std::min(std::max(double(a[i]), lo), hi);
+        if (std::isnan(double(a[i]))) v = double(xs[i]);
+        o[i] = round_toward<T>(v, xs[i], lo, hi);
+      }
+    });
+  }
+
+  void project_l2(const Tensor& adv, const Tensor& x, int64_t samples, double eps, Tensor& out) override {
+    const int64_t per = samples ? x.numel() / samples : 0;
+    dispatch_floating(x.dtype(), "project_l2", [&](auto z) {
+      using T = decltype(z);
+      const T *a = device_data<T>(adv), *xs = device_data<T>(x);
+      T* o = device_data<T>(out);
+      for (int64_t s = 0; s < samples; ++s) {
+        const int64_t first = s * per, last = first + per;
+        auto delta = [&](int64_t i) {
+          const double d = double(a[i]) - double(xs[i]);
+          return std::isnan(d) ? 0.0 : d;
+        };
+        double norm2 = 0;
+        for (int64_t i = first; i < last; ++i) norm2 += delta(i) * delta(i);
+        double scale = norm2 > eps * eps ? eps / std::sqrt(norm2) : 1.0;
+        for (int64_t shrink = 0;; ++shrink) {
+          double inside = 0;  // squared norm of the rounded perturbation
+          for (int64_t i = first; i < last; ++i) {
+            const double v = std::min(std::max(double(xs[i]) + delta(i) * scale, 0.0), 1.0);
+            o[i] = round_toward<T>(v, xs[i], std::min(double(xs[i]), v), std::max(double(xs[i]), v));
+            inside += (double(o[i]) - double(xs[i])) * (double(o[i]) - double(xs[i]));
+          }
+          if (inside <= eps * eps || shrink > 60) break;
+          scale *= 1.0 - 1e-7 * double(1 << std::min<int64_t>(shrink, 20));
+        }
+      }
     });
   }
 
