@@ -27,17 +27,15 @@ Tensor project(const Tensor& x_adv, const Tensor& x, double eps, Norm norm) {
 
 Tensor random_start(const Tensor& x, double eps, Norm norm, Generator& gen) {
   NoGradGuard no_grad;
-  if (norm == Norm::Linf) return project(add(x, uniform(x.shape(), -eps, eps, gen, x.dtype(), x.device())), x, eps, norm);
+  if (norm == Norm::Linf) return project(x + uniform(x.shape(), -eps, eps, gen, x.dtype(), x.device()), x, eps, norm);
   // L2: a Gaussian direction normalised per sample, radius eps * u.
   const int64_t N = x.size(0);
   Tensor d = randn(x.shape(), gen, x.dtype(), x.device());
-  Shape per_sample(size_t(x.dim()), 1);
-  per_sample[0] = N;
   Tensor flat = reshape(d, {N, -1});
-  Tensor norms = add(sqrt(sum(square(flat), {1}, true)), 1e-12);
-  Tensor radius = mul(rand({N, 1}, gen, x.dtype(), x.device()), eps);
-  Tensor delta = reshape(mul(div(flat, norms), radius), x.shape());
-  return project(add(x, delta), x, eps, norm);
+  Tensor norms = sqrt(sum(square(flat), {1}, true)) + 1e-12;
+  Tensor radius = rand({N, 1}, gen, x.dtype(), x.device()) * eps;
+  Tensor delta = reshape(flat / norms * radius, x.shape());
+  return project(x + delta, x, eps, norm);
 }
 
 double max_perturbation(const Tensor& x_adv, const Tensor& x, Norm norm) {
