@@ -82,17 +82,18 @@ Tensor SquareAttack::attack_once(Module& model, const Tensor& x, const Tensor& l
     Tensor h0 = corner(0, H), w0 = corner(1, W);
     Tensor window = ge(row_number, h0) * lt(row_number, h0 + double(s)) * ge(col_number, w0) * lt(col_number, w0 + double(s));
     Tensor signs = reshape(slice(draws, 1, 2, 2 + C), {A, C, 1, 1});
-    Tensor x_active = take_rows(x64, active);
-    Tensor cand = where(window, box_corner(x_active, signs, eps), take_rows(best, active));
+    Tensor cand = where(window, box_corner(take_rows(x64, active), signs, eps), take_rows(best, active));
     Tensor candidates = admissible(cand, take_rows(x, active));
     Tensor m = margins(model.forward(candidates), take_rows(labels, active),
                        opt_.targeted ? take_rows(targets, active) : Tensor(), opt_.targeted);
     counters.forward_samples += A;
-    // Keep a candidate where it lowers the margin.
-    Tensor margin_active = take_rows(margin, active);
-    Tensor better = lt(m, margin_active);
-    put_rows(margin, active, where(better, m, margin_active));
-    put_rows(best, active, where(reshape(better, {A, 1, 1, 1}), candidates.to(DType::F64), take_rows(best, active)));
+    // Keep a candidate where it lowers the margin: only those rows are copied into the best points.
+    const std::vector<int64_t> better = nonzero_indices(lt(m, take_rows(margin, active)));
+    if (better.empty()) continue;
+    std::vector<int64_t> rows;
+    for (int64_t k : better) rows.push_back(active[size_t(k)]);
+    put_rows(margin, rows, take_rows(m, better));
+    put_rows(best, rows, take_rows(candidates, better).to(DType::F64));
   }
   return admissible(best, x);
 }
