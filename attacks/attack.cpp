@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "autograd/engine.h"
+#include "autograd/ops.h"
 #include "nn/losses.h"
 
 namespace advgrad {
@@ -55,12 +56,22 @@ LossGradient objective_gradient(Module& model, const Tensor& x_adv, const Tensor
   });
 }
 
+Tensor fooled_mask(const Tensor& logits, const Tensor& labels, const Tensor& targets, bool targeted) {
+  NoGradGuard no_grad;
+  Tensor pred = argmax(logits, 1);
+  return (targeted ? eq(pred, targets) : ne(pred, labels)).to(logits.dtype());
+}
+
 std::vector<bool> fooled_by(const Tensor& logits, const Tensor& labels, const Tensor& targets, bool targeted) {
-  auto pred = argmax(logits, 1).to_vector<int64_t>();
-  auto want = (targeted ? targets : labels).to_vector<int64_t>();
-  std::vector<bool> out(pred.size());
-  for (size_t i = 0; i < pred.size(); ++i) out[i] = targeted ? pred[i] == want[i] : pred[i] != want[i];
-  return out;
+  auto mask = fooled_mask(logits, labels, targets, targeted).to_vector<double>();
+  return std::vector<bool>(mask.begin(), mask.end());
+}
+
+Tensor choose_rows(const Tensor& pick, const Tensor& fresh, const Tensor& base) {
+  NoGradGuard no_grad;
+  Shape column(size_t(base.dim()), 1);  // [N, 1, 1, ...]: one choice per sample, broadcast over its values
+  column[0] = base.size(0);
+  return where(reshape(pick, column).to(base.dtype()), fresh, base);
 }
 
 void Attack::validate(const Tensor&) const {
@@ -98,7 +109,9 @@ AttackResult Attack::run(Module& model, const Tensor& x, const Tensor& labels, c
   result.x_adv = x.dense().clone();
   result.fooled = fooled_by(clean_logits, labels, targets, opt_.targeted);
   if (!opt_.skip_misclassified) result.fooled.assign(result.fooled.size(), false);
-  std::vector<double> best_loss(static_cast<size_t>(N), -std::numeric_limits<double>::infinity());
+  // Per sample: the objective of the example kept so far (a restart replaces it when it fools the model or
+  // reaches a higher objective).
+  Tensor best_loss = full({N}, -std::numeric_limits<double>::infinity(), DType::F64, x.device());
   for (int r = 0; r < opt_.restarts; ++r) {
     std::vector<int64_t> standing;
     for (int64_t i = 0; i < N; ++i)
@@ -112,23 +125,18 @@ AttackResult Attack::run(Module& model, const Tensor& x, const Tensor& labels, c
 
     Tensor logits = predict(model, adv);
     result.forward_samples += int64_t(standing.size());
-    auto fooled = fooled_by(logits, ls, ts, opt_.targeted);
-    auto loss = [&] {
-      NoGradGuard ng;
-      return attack_objective(logits, ls, ts, opt_.loss, opt_.targeted).to_vector<double>();
-    }();
+    NoGradGuard no_grad;
+    Tensor fooled = fooled_mask(logits, ls, ts, opt_.targeted).to(DType::F64);
+    Tensor loss = attack_objective(logits, ls, ts, opt_.loss, opt_.targeted).to(DType::F64);
     // Keep, per sample, a fooling example if any restart found one, else the highest-loss one.
-    std::vector<int64_t> take_rows_at, dst_rows;
-    for (size_t k = 0; k < standing.size(); ++k) {
-      size_t i = size_t(standing[k]);
-      if (fooled[k] || loss[k] > best_loss[i]) {
-        take_rows_at.push_back(int64_t(k));
-        dst_rows.push_back(standing[k]);
-        best_loss[i] = loss[k];
-        result.fooled[i] = fooled[k];
-      }
-    }
-    if (!dst_rows.empty()) put_rows(result.x_adv, dst_rows, take_rows(adv, take_rows_at));
+    Tensor keep = maximum(fooled, gt(loss, take_rows(best_loss, standing)));
+    std::vector<int64_t> kept = nonzero_indices(keep), dst_rows;
+    for (int64_t k : kept) dst_rows.push_back(standing[size_t(k)]);
+    if (dst_rows.empty()) continue;
+    put_rows(result.x_adv, dst_rows, take_rows(adv, kept));
+    put_rows(best_loss, dst_rows, take_rows(loss, kept));
+    const std::vector<double> fooled_now = fooled.to_vector<double>();  // for the report (result.fooled)
+    for (size_t j = 0; j < kept.size(); ++j) result.fooled[size_t(dst_rows[j])] = fooled_now[size_t(kept[j])] != 0;
   }
   return result;
 }

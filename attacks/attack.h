@@ -108,8 +108,13 @@ LossGradient objective_gradient(Module& model, const Tensor& x_adv, const Tensor
 using LogitObjective = std::function<Tensor(const Tensor& logits)>;
 LossGradient objective_gradient(Module& model, const Tensor& x_adv, const LogitObjective& objective);
 
-// Per sample: fooled (misclassified / on target) given logits.
+// Per sample: fooled (misclassified / on target) given logits, for reports (copied to the host).
 std::vector<bool> fooled_by(const Tensor& logits, const Tensor& labels, const Tensor& targets, bool targeted);
+// The same as a mask that stays on the logits' device: [N] of 1 (fooled) or 0, in the logits' dtype.
+Tensor fooled_mask(const Tensor& logits, const Tensor& labels, const Tensor& targets, bool targeted);
+// Per-sample choice between two batches: row i of `fresh` where pick[i] != 0, else row i of `base`
+// (pick [N], any float dtype; fresh and base [N, ...] of one shape and dtype).
+Tensor choose_rows(const Tensor& pick, const Tensor& fresh, const Tensor& base);
 Tensor predict(Module& model, const Tensor& x);  // logits without a graph
 
 }  // namespace advgrad

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "autograd/ops.h"
+
 namespace advgrad {
 
 double SquareAttack::patch_fraction(double p_init, int64_t i, int64_t n) {
@@ -22,110 +24,78 @@ void SquareAttack::validate(const Tensor& x) const {
 }
 
 namespace {
-// The margin to minimise (negative = fooled): z_y - max_{j != y} z_j, or for a target t,
-// max_{j != t} z_j - z_t.
-std::vector<double> margins(const Tensor& logits, const Tensor& labels, const Tensor& targets, bool targeted) {
-  auto z = logits.to_vector<double>();
-  auto y = (targeted ? targets : labels).to_vector<int64_t>();
-  const int64_t C = logits.size(1);
-  std::vector<double> m(y.size());
-  for (size_t i = 0; i < y.size(); ++i) {
-    double zy = z[i * size_t(C) + size_t(y[i])], other = -INFINITY;
-    for (int64_t c = 0; c < C; ++c)
-      if (c != y[i]) other = std::max(other, z[i * size_t(C) + size_t(c)]);
-    m[i] = targeted ? other - zy : zy - other;
-  }
-  return m;
+// The margin to minimise (negative = fooled), per sample as a float64 [N] tensor: z_y - max_{j != y} z_j,
+// or for a target t, max_{j != t} z_j - z_t.
+Tensor margins(const Tensor& logits, const Tensor& labels, const Tensor& targets, bool targeted) {
+  const Tensor& y = targeted ? targets : labels;
+  const int64_t N = logits.size(0), C = logits.size(1);
+  Tensor z = logits.to(DType::F64);
+  Tensor z_y = reshape(gather(z, 1, reshape(y, {N, 1})), {N});
+  const Tensor minus_inf = scalar_tensor(-INFINITY, DType::F64, z.device());
+  Tensor z_other = max(where(one_hot(y, C, DType::F64), minus_inf, z), {1});
+  return targeted ? z_other - z_y : z_y - z_other;
+}
+
+// x + (pick ? -eps : +eps): a corner of the eps-box, per value of `draws` (U[0,1), below 0.5 picks -eps).
+Tensor box_corner(const Tensor& x, const Tensor& draws, double eps) {
+  const Tensor lower = scalar_tensor(-eps, x.dtype(), x.device()), upper = scalar_tensor(eps, x.dtype(), x.device());
+  return x + where(lt(draws, scalar_tensor(0.5, draws.dtype(), draws.device())), lower, upper);
 }
 }  // namespace
 
 Tensor SquareAttack::attack_once(Module& model, const Tensor& x, const Tensor& labels, const Tensor& targets,
                                  Generator& gen, AttackResult& counters) {
   NoGradGuard no_grad;  // black-box: logits only
-  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), plane = H * W, per = C * plane;
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), plane = H * W;
   const double eps = opt_.eps;
-  Tensor xd = x.dense().to(DType::F64);
-  const double* xv = xd.data<double>();
+  // The search runs in float64 (as the paper's reference code); each candidate is rounded to x's dtype and
+  // projected before the model sees it, and `best` always holds the admissible point the model saw.
+  Tensor x64 = x.dense().to(DType::F64);
+  auto admissible = [&](const Tensor& values, const Tensor& clean) {
+    return project(values.to(x.dtype()), clean, eps, Norm::Linf);
+  };
 
   // Start: vertical stripes of +-eps (one sign per sample, channel and column).
-  Tensor signs = rand({N, C, 1, W}, gen, DType::F64, x.device());
-  std::vector<double> best(size_t(N * per));
-  {
-    const double* s = signs.data<double>();
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t h = 0; h < H; ++h)
-          for (int64_t w = 0; w < W; ++w) {
-            int64_t i = n * per + c * plane + h * W + w;
-            best[size_t(i)] = xv[i] + (s[(n * C + c) * W + w] < 0.5 ? -eps : eps);
-          }
-  }
-  // Model input for the given samples from double values: `v` holds either all N samples (rows pick from
-  // it) or exactly the rows' samples in order (packed). Projected, so float rounding cannot leave the ball.
-  auto to_input = [&](const std::vector<double>& v, const std::vector<int64_t>& rows, bool packed) {
-    std::vector<double> sel;
-    if (packed) {
-      sel = v;
-    } else {
-      sel.reserve(rows.size() * size_t(per));
-      for (int64_t r : rows) sel.insert(sel.end(), v.begin() + r * per, v.begin() + (r + 1) * per);
-    }
-    Tensor t = from_vector(sel, {int64_t(rows.size()), C, H, W}, x.device()).to(x.dtype());
-    return project(t, take_rows(x, rows), eps, Norm::Linf);
-  };
-  std::vector<int64_t> all(static_cast<size_t>(N));
-  for (int64_t i = 0; i < N; ++i) all[size_t(i)] = i;
-  Tensor best_input = to_input(best, all, false);
-  {  // store the projected values back, so `best` always holds an admissible point
-    auto bv = best_input.to_vector<double>();
-    best.assign(bv.begin(), bv.end());
-  }
-  std::vector<double> margin = margins(model.forward(best_input), labels, targets, opt_.targeted);
+  Tensor best_input = admissible(box_corner(x64, rand({N, C, 1, W}, gen, DType::F64, x.device()), eps), x);
+  Tensor best = best_input.to(DType::F64);
+  Tensor margin = margins(model.forward(best_input), labels, targets, opt_.targeted);
   counters.forward_samples += N;
 
+  // Row and column numbers, to cut square windows out of an image with comparisons.
+  Tensor row_number = reshape(arange(H, DType::F64, x.device()), {1, 1, H, 1});
+  Tensor col_number = reshape(arange(W, DType::F64, x.device()), {1, 1, 1, W});
   for (int64_t q = 1; q < opt_.queries; ++q) {
-    std::vector<int64_t> active;
-    for (int64_t i = 0; i < N; ++i)
-      if (margin[size_t(i)] > 0) active.push_back(i);
+    const std::vector<int64_t> active = nonzero_indices(gt(margin, scalar_tensor(0.0, DType::F64, x.device())));
     if (active.empty()) break;
     const double p = patch_fraction(opt_.square_p_init, q, opt_.queries);
     const int64_t s = std::clamp<int64_t>(int64_t(std::lround(std::sqrt(p * double(plane)))), 1, std::max<int64_t>(H - 1, 1));
-    // Per active sample: a patch position and one sign per channel, from the counter-based generator.
+    // Per active sample: a window of side s at (h0, w0) and one sign per channel, from the counter-based
+    // generator; inside the window the candidate is x +- eps, elsewhere the best point so far.
     const int64_t A = int64_t(active.size());
     Tensor draws = rand({A, 2 + C}, gen, DType::F64, x.device());
-    const double* d = draws.data<double>();
-    std::vector<double> cand;
-    cand.reserve(size_t(A * per));
-    for (int64_t a = 0; a < A; ++a) {
-      const int64_t n = active[size_t(a)];
-      cand.insert(cand.end(), best.begin() + n * per, best.begin() + (n + 1) * per);
-      double* cv = cand.data() + a * per;
-      const int64_t h0 = std::min<int64_t>(int64_t(d[a * (2 + C)] * double(H - s + 1)), H - s);
-      const int64_t w0 = std::min<int64_t>(int64_t(d[a * (2 + C) + 1] * double(W - s + 1)), W - s);
-      for (int64_t c = 0; c < C; ++c) {
-        const double delta = d[a * (2 + C) + 2 + c] < 0.5 ? -eps : eps;
-        for (int64_t h = h0; h < h0 + s; ++h)
-          for (int64_t w = w0; w < w0 + s; ++w) {
-            const int64_t i = c * plane + h * W + w;
-            cv[i] = xv[n * per + i] + delta;
-          }
-      }
-    }
-    Tensor candidates = to_input(cand, active, /*packed=*/true);
-    std::vector<double> m = margins(model.forward(candidates), take_rows(labels, active),
-                                    opt_.targeted ? take_rows(targets, active) : Tensor(), opt_.targeted);
+    auto corner = [&](int64_t column, int64_t size) {  // floor(u * (size - s + 1)), at most size - s
+      Tensor u = reshape(slice(draws, 1, column, column + 1), {A, 1, 1, 1});
+      Tensor first = minimum((u * double(size - s + 1)).to(DType::I64).to(DType::F64),
+                             scalar_tensor(double(size - s), DType::F64, x.device()));
+      return first;
+    };
+    Tensor h0 = corner(0, H), w0 = corner(1, W);
+    Tensor window = ge(row_number, h0) * lt(row_number, h0 + double(s)) * ge(col_number, w0) * lt(col_number, w0 + double(s));
+    Tensor signs = reshape(slice(draws, 1, 2, 2 + C), {A, C, 1, 1});
+    Tensor cand = where(window, box_corner(take_rows(x64, active), signs, eps), take_rows(best, active));
+    Tensor candidates = admissible(cand, take_rows(x, active));
+    Tensor m = margins(model.forward(candidates), take_rows(labels, active),
+                       opt_.targeted ? take_rows(targets, active) : Tensor(), opt_.targeted);
     counters.forward_samples += A;
-    auto cv = candidates.to_vector<double>();
-    for (int64_t a = 0; a < A; ++a) {
-      const int64_t n = active[size_t(a)];
-      if (m[size_t(a)] < margin[size_t(n)]) {
-        margin[size_t(n)] = m[size_t(a)];
-        std::copy(cv.begin() + a * per, cv.begin() + (a + 1) * per, best.begin() + n * per);
-      }
-    }
+    // Keep a candidate where it lowers the margin: only those rows are copied into the best points.
+    const std::vector<int64_t> better = nonzero_indices(lt(m, take_rows(margin, active)));
+    if (better.empty()) continue;
+    std::vector<int64_t> rows;
+    for (int64_t k : better) rows.push_back(active[size_t(k)]);
+    put_rows(margin, rows, take_rows(m, better));
+    put_rows(best, rows, take_rows(candidates, better).to(DType::F64));
   }
-  std::vector<double> flat(best.begin(), best.end());
-  return project(from_vector(flat, x.shape(), x.device()).to(x.dtype()), x, eps, Norm::Linf);
+  return admissible(best, x);
 }
 
 }  // namespace advgrad

@@ -12,7 +12,7 @@ enum class Norm { Linf, L2 };
 const char* norm_name(Norm n);
 
 // Projects x_adv onto {z : ||z - x|| <= eps, 0 <= z <= 1} (per sample along the first axis for L2).
-// x and x_adv: same shape, float32 or float64, any device (both backends keep data in host memory).
+// x and x_adv: same shape, float32 or float64, one device (a backend kernel: Backend::project_linf / _l2).
 Tensor project(const Tensor& x_adv, const Tensor& x, double eps, Norm norm);
 
 // A uniformly random point of the L-inf ball, or for L2 a random direction with radius eps * u,

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "autograd/engine.h"
+#include "autograd/ops.h"
 #include "core/grad_mode.h"
 
 namespace advgrad {
@@ -49,7 +50,7 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
   for (size_t k = 0; k < checked.size(); ++k) analytic[k].assign(size_t(n_out * inputs[checked[k]].numel()), 0.0);
   for (int64_t j = 0; j < n_out; ++j) {
     Tensor seed = zeros(out.shape(), out.dtype(), out.device());
-    seed.data<double>()[j] = 1.0;
+    reshape(seed, {-1}).set({j}, 1.0);  // a view of the dense seed: sets output element j
     std::vector<Tensor> g = grad({out}, diff_inputs, {seed}, /*allow_unused=*/true);
     for (size_t k = 0; k < checked.size(); ++k) {
       if (!g[k].defined()) continue;
@@ -63,14 +64,14 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
   for (size_t k = 0; k < checked.size(); ++k) {
     Tensor x = inputs[checked[k]];
     const int64_t n_in = x.numel();
-    double* p = x.data<double>();
+    Tensor flat = reshape(x, {-1});  // a view of the dense input: element e is moved through it
     for (int64_t e = 0; e < n_in; ++e) {
-      double saved = p[e];
-      p[e] = saved + opt.eps;
+      const double saved = flat.at({e});
+      flat.set({e}, saved + opt.eps);
       auto plus = f(inputs).to_vector<double>();
-      p[e] = saved - opt.eps;
+      flat.set({e}, saved - opt.eps);
       auto minus = f(inputs).to_vector<double>();
-      p[e] = saved;
+      flat.set({e}, saved);
       for (int64_t j = 0; j < n_out; ++j) {
         double numeric = (plus[size_t(j)] - minus[size_t(j)]) / (2 * opt.eps);
         double a = analytic[k][size_t(j * n_in + e)];

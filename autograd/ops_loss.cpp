@@ -28,12 +28,9 @@ void check_target(const Tensor& input, const Tensor& target, const char* op) {
   if (target.shape() != Shape{input.size(0)})
     throw ShapeError(std::string(op) + ": target " + shape_str(target.shape()) + " for input " +
                      shape_str(input.shape()) + " (need [N])");
-  Tensor td = target.dense();
-  const int64_t* p = td.data<int64_t>();
-  for (int64_t i = 0; i < td.numel(); ++i)
-    if (p[i] < 0 || p[i] >= input.size(1))
-      throw ValueError(std::string(op) + ": target " + std::to_string(p[i]) + " at position " + std::to_string(i) +
-                       " is outside [0, " + std::to_string(input.size(1)) + ")");
+  if (int64_t i = first_index_outside(target, input.size(1)); i >= 0)
+    throw ValueError(std::string(op) + ": target " + std::to_string(int64_t(target.at({i}))) + " at position " +
+                     std::to_string(i) + " is outside [0, " + std::to_string(input.size(1)) + ")");
 }
 
 // -input[i, target[i]] for each row, then reduced (no graph).

@@ -100,11 +100,9 @@ Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype) {
   if (labels.dtype() != DType::I64) throw TypeError("one_hot: labels must be int64, got " + labels.describe());
   if (num_classes < 1) throw ValueError("one_hot: num_classes must be >= 1");
   Tensor ld = labels.dense();
-  const int64_t* p = ld.data<int64_t>();
-  for (int64_t i = 0; i < ld.numel(); ++i)
-    if (p[i] < 0 || p[i] >= num_classes)
-      throw ValueError("one_hot: label " + std::to_string(p[i]) + " at position " + std::to_string(i) +
-                       " is outside [0, " + std::to_string(num_classes) + ")");
+  if (int64_t i = first_index_outside(ld, num_classes); i >= 0)
+    throw ValueError("one_hot: label " + std::to_string(int64_t(reshape(ld, {-1}).at({i}))) + " at position " +
+                     std::to_string(i) + " is outside [0, " + std::to_string(num_classes) + ")");
   Shape shape = labels.shape();
   shape.push_back(num_classes);
   Tensor out = zeros(shape, dtype, labels.device());
@@ -132,10 +130,9 @@ Tensor gather(const Tensor& x, int64_t axis_in, const Tensor& index) {
   if (index.device() != x.device()) throw TypeError("gather: index and input on different devices");
   Tensor idx = index.dense().clone();  // private copy: checked once, immune to later changes
   AxisSplit s = split_at(x.shape(), axis);
-  const int64_t* p = idx.data<int64_t>();
-  for (int64_t i = 0; i < idx.numel(); ++i)
-    if (p[i] < 0 || p[i] >= s.n)
-      throw ValueError("gather: index " + std::to_string(p[i]) + " out of range [0, " + std::to_string(s.n) + ")");
+  if (int64_t i = first_index_outside(idx, s.n); i >= 0)
+    throw ValueError("gather: index " + std::to_string(int64_t(reshape(idx, {-1}).at({i}))) + " out of range [0, " +
+                     std::to_string(s.n) + ")");
   Tensor xd = x.dense();
   Tensor out = empty_like_shape(expected, xd);
   backend_of(xd).gather(xd, idx, s.outer, s.n, s.inner, out);

@@ -71,4 +71,14 @@ Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& axes, bool k
   return out;
 }
 
+int64_t first_index_outside(const Tensor& index, int64_t n) {
+  if (index.numel() == 0) return -1;
+  NoGradGuard no_grad;
+  Tensor flat = reshape(index, {-1});
+  Tensor outside = add(lt(flat, scalar_tensor(0.0, DType::I64, flat.device())),
+                       ge(flat, scalar_tensor(double(n), DType::I64, flat.device())));
+  if (sum(outside).item() == 0) return -1;
+  return int64_t(argmax(outside.to(DType::F64), 0).item());  // the first 1 (argmax takes floats)
+}
+
 }  // namespace advgrad::detail

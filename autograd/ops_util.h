@@ -28,5 +28,8 @@ AxisSplit split_at(const Shape& shape, int64_t axis);
 // Shape with the given (normalised, sorted) axes set to 1 or removed.
 Shape reduced_shape(const Shape& shape, const std::vector<int64_t>& axes, bool keepdim);
 std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t ndim, const char* op);
+// The flat position of the first value of an int64 tensor outside [0, n), or -1 if there is none. With
+// tensor ops on the tensor's device (labels and indices are checked without reading device memory).
+int64_t first_index_outside(const Tensor& index, int64_t n);
 
 }  // namespace advgrad::detail

@@ -140,6 +140,18 @@ class Backend {
   virtual void lstm_cell_backward(const Tensor& act, const Tensor& c_prev, const Tensor& c, const Tensor& dh,
                                   const Tensor& dc, Tensor& dgates, Tensor& dc_prev) = 0;
 
+  // ---- the attacks' threat model: exact projections (attacks/threat_model.h) ----
+  // Defaults (core/backends/host_projection.cpp) work on host memory, one sample per task in parallel; the
+  // reference backend has its own sequential version. adv, x and out are dense of one shape, F32 or F64.
+  // out = the point of {z : |z - x| <= eps, 0 <= z <= 1} nearest adv, element by element, computed in double
+  // and rounded to the dtype toward x so the rounding cannot leave the interval; a NaN in adv gives x.
+  virtual void project_linf(const Tensor& adv, const Tensor& x, double eps, Tensor& out);
+  // Per sample (the first `samples` rows, each numel / samples elements): d = adv - x (NaN counted as 0)
+  // scaled by eps / ||d||_2 when that is > eps, then x + d clipped to [0,1] and rounded toward x; while the
+  // rounded point is still outside the ball, the scale shrinks by 1e-7 * 2^min(k, 20) relative (k = 0, 1,
+  // ..., at most 61 tries).
+  virtual void project_l2(const Tensor& adv, const Tensor& x, int64_t samples, double eps, Tensor& out);
+
   // ---- random numbers ----
   // out dense; element i gets the value for counter index offset + i of (seed, stream) -- see Generator.
   // Uniform/Normal for F32/F64; Randint writes I64 in [a, b).

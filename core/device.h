@@ -4,7 +4,10 @@
 namespace advgrad {
 
 // CPU: the fast backend (Eigen + OpenMP). Reference: plain loops, one thread, the executable specification.
-// Both keep data in host memory; a future GPU device would add an entry here and a backend.
+// Each device has its own Allocator (core/allocator.h) and Backend (core/backend.h). Only CPU memory is host
+// memory to the rest of the program: Reference keeps its bytes in host memory too, but outside the
+// backends they cross only through copy_in/copy_out, as a GPU's would. A new device adds an entry here,
+// an Allocator and a Backend.
 enum class Device { CPU, Reference };
 
 inline const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "reference"; }

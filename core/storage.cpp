@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -46,14 +47,15 @@ size_t rounded(size_t nbytes) { return (nbytes + 63) / 64 * 64; }
 
 static std::atomic<int64_t> live_storages{0}, peak_storages{0};  // counts for storage_stats()
 
-Storage::Storage(size_t nbytes) : nbytes_(nbytes), data_(storage_allocate(nbytes)) {
+Storage::Storage(size_t nbytes, Device device)
+    : nbytes_(nbytes), device_(device), allocator_(&allocator_for(device)), block_(allocator_->allocate(nbytes)) {
   int64_t now = ++live_storages, peak = peak_storages.load();
   while (now > peak && !peak_storages.compare_exchange_weak(peak, now)) {
   }
 }
 
 Storage::~Storage() {
-  storage_release(data_, nbytes_);
+  allocator_->free(block_, nbytes_);
   --live_storages;
 }
 
@@ -107,6 +109,57 @@ void storage_cache_clear() {
     for (void* p : kv.second) std::free(p);
   c.free_blocks.clear();
   c.cached_bytes = 0;
+}
+
+// ---- allocators ----
+namespace {
+
+// Blocks that are plain host memory, moved with memcpy (empty copies skip it: a 0-byte block is null).
+class HostMemoryAllocator : public Allocator {
+ public:
+  void copy_in(void* block, size_t offset, const void* host, size_t nbytes) override {
+    if (nbytes) std::memcpy(static_cast<char*>(block) + offset, host, nbytes);
+  }
+  void copy_out(const void* block, size_t offset, void* host, size_t nbytes) override {
+    if (nbytes) std::memcpy(host, static_cast<const char*>(block) + offset, nbytes);
+  }
+  void copy(const void* src, size_t src_offset, void* dst, size_t dst_offset, size_t nbytes) override {
+    if (nbytes) std::memcpy(static_cast<char*>(dst) + dst_offset, static_cast<const char*>(src) + src_offset, nbytes);
+  }
+};
+
+// Device::CPU: the block cache above.
+class CpuAllocator final : public HostMemoryAllocator {
+ public:
+  const char* name() const override { return "cpu"; }
+  void* allocate(size_t nbytes) override { return storage_allocate(nbytes); }
+  void free(void* block, size_t nbytes) override { storage_release(block, nbytes); }
+};
+
+// Device::Reference: host memory underneath, but a device of its own to everything above core/ (raw host
+// access refuses it), so the whole framework is exercised against a device that is not the host. No cache:
+// the reference backend is the specification, not fast.
+class ReferenceAllocator final : public HostMemoryAllocator {
+ public:
+  const char* name() const override { return "reference"; }
+  void* allocate(size_t nbytes) override {
+    size_t size = rounded(nbytes);
+    if (size == 0) return nullptr;
+    void* p = std::aligned_alloc(64, size);
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+  void free(void* block, size_t) override { std::free(block); }
+};
+
+}  // namespace
+
+Allocator& allocator_for(Device device) {
+  // Never destroyed: storages may be freed during static destruction.
+  static CpuAllocator* cpu = new CpuAllocator();
+  static ReferenceAllocator* reference = new ReferenceAllocator();
+  if (device == Device::CPU) return *cpu;
+  return *reference;
 }
 
 }  // namespace advgrad

@@ -2,11 +2,13 @@
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <iomanip>
 #include <ostream>
 #include <sstream>
 
 #include "core/backend.h"
+#include "core/device_memory.h"
 #include "core/grad_mode.h"
 
 namespace advgrad {
@@ -14,7 +16,7 @@ namespace advgrad {
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   auto impl = std::make_shared<TensorImpl>();
   int64_t n = shape_numel(shape);
-  impl->storage = std::make_shared<Storage>(size_t(n) * dtype_size(dtype));
+  impl->storage = std::make_shared<Storage>(size_t(n) * dtype_size(dtype), device);
   impl->shape = shape;
   impl->strides = dense_strides(shape);
   impl->dtype = dtype;
@@ -41,20 +43,68 @@ bool Tensor::is_contiguous() const {
   return true;
 }
 
+void* device_raw_data(const Tensor& t) {
+  auto& im = t.impl();
+  return static_cast<char*>(im.storage->block()) + im.offset * int64_t(dtype_size(im.dtype));
+}
+
+template <class T>
+T* device_data(const Tensor& t) {
+  if (t.dtype() != dtype_of<T>::value)
+    throw TypeError(std::string("data<") + dtype_name(dtype_of<T>::value) + ">() on a " + t.describe());
+  return static_cast<T*>(device_raw_data(t));
+}
+template float* device_data<float>(const Tensor&);
+template double* device_data<double>(const Tensor&);
+template int64_t* device_data<int64_t>(const Tensor&);
+
+namespace {
+void check_host_access(const Tensor& t, const char* what) {
+  if (t.device() != Device::CPU)
+    throw TypeError(std::string(what) + " on a " + t.describe() + ": the memory of device '" +
+                    device_name(t.device()) + "' is not host memory; copy the tensor with .to(Device::CPU) first");
+}
+}  // namespace
+
 void* Tensor::raw_data() const {
-  auto& im = impl();
-  return static_cast<char*>(im.storage->data()) + im.offset * int64_t(dtype_size(im.dtype));
+  check_host_access(*this, "raw_data()");
+  return device_raw_data(*this);
 }
 
 template <class T>
 T* Tensor::data() const {
-  if (dtype() != dtype_of<T>::value)
-    throw TypeError(std::string("data<") + dtype_name(dtype_of<T>::value) + ">() on a " + describe());
-  return static_cast<T*>(raw_data());
+  if (device() != Device::CPU) check_host_access(*this, (std::string("data<") + dtype_name(dtype_of<T>::value) + ">()").c_str());
+  return device_data<T>(*this);
 }
 template float* Tensor::data<float>() const;
 template double* Tensor::data<double>() const;
 template int64_t* Tensor::data<int64_t>() const;
+
+namespace {
+// Byte position of element 0 inside the storage's block.
+size_t byte_offset_of(const Tensor& t) { return size_t(t.offset()) * dtype_size(t.dtype()); }
+
+void check_host_copy(const Tensor& t, size_t nbytes, size_t byte_offset, const char* op) {
+  if (!t.is_contiguous()) throw ValueError(std::string(op) + ": the tensor " + t.describe() + " is not dense");
+  const size_t have = size_t(t.numel()) * dtype_size(t.dtype());
+  if (byte_offset > have || nbytes > have - byte_offset)
+    throw ValueError(std::string(op) + ": " + std::to_string(nbytes) + " bytes at byte offset " +
+                     std::to_string(byte_offset) + " leave the " + std::to_string(have) + " bytes of " + t.describe());
+}
+}  // namespace
+
+void Tensor::copy_to_host(void* host, size_t nbytes, size_t byte_offset) const {
+  check_host_copy(*this, nbytes, byte_offset, "copy_to_host");
+  impl().storage->allocator().copy_out(impl().storage->block(), byte_offset_of(*this) + byte_offset, host, nbytes);
+}
+
+Tensor& Tensor::copy_from_host_(const void* host, size_t nbytes, size_t byte_offset) {
+  check_inplace("copy_from_host_");
+  check_host_copy(*this, nbytes, byte_offset, "copy_from_host_");
+  impl().storage->allocator().copy_in(impl().storage->block(), byte_offset_of(*this) + byte_offset, host, nbytes);
+  bump_version();
+  return *this;
+}
 
 namespace {
 int64_t element_offset(const Tensor& t, const std::vector<int64_t>& index) {
@@ -77,7 +127,13 @@ double Tensor::at(std::initializer_list<int64_t> index) const { return at(std::v
 
 double Tensor::at(const std::vector<int64_t>& index) const {
   int64_t off = element_offset(*this, index);
-  return dispatch_dtype(dtype(), [&](auto t) { return double(static_cast<decltype(t)*>(raw_data())[off]); });
+  return dispatch_dtype(dtype(), [&](auto t) {
+    using T = decltype(t);
+    T value;
+    Storage& st = *impl().storage;
+    st.allocator().copy_out(st.block(), size_t(offset() + off) * sizeof(T), &value, sizeof(T));
+    return double(value);
+  });
 }
 
 void Tensor::set(const std::vector<int64_t>& index, double value) {
@@ -85,7 +141,9 @@ void Tensor::set(const std::vector<int64_t>& index, double value) {
   int64_t off = element_offset(*this, index);
   dispatch_dtype(dtype(), [&](auto t) {
     using T = decltype(t);
-    static_cast<T*>(raw_data())[off] = T(value);
+    const T v = T(value);
+    Storage& st = *impl().storage;
+    st.allocator().copy_in(st.block(), size_t(offset() + off) * sizeof(T), &v, sizeof(T));
   });
   bump_version();
 }
@@ -102,8 +160,13 @@ std::vector<T> Tensor::to_vector() const {
   std::vector<T> out(size_t(d.numel()));
   dispatch_dtype(d.dtype(), [&](auto t) {
     using S = decltype(t);
-    const S* p = static_cast<const S*>(d.raw_data());
-    for (size_t i = 0; i < out.size(); ++i) out[i] = T(p[i]);
+    if constexpr (std::is_same<S, T>::value) {
+      d.copy_to_host(out.data(), out.size() * sizeof(T));
+    } else {
+      std::vector<S> host(out.size());
+      d.copy_to_host(host.data(), host.size() * sizeof(S));
+      for (size_t i = 0; i < out.size(); ++i) out[i] = T(host[i]);
+    }
   });
   return out;
 }
@@ -123,8 +186,18 @@ Tensor Tensor::to(Device d) const {
   if (d == device()) return *this;
   Tensor src = dense();
   Tensor out = empty(shape(), dtype(), d);
-  // Both live in host memory. An empty tensor may have no buffer at all: memcpy of null is undefined even for 0 bytes.
-  if (numel() > 0) std::memcpy(out.raw_data(), src.raw_data(), size_t(numel()) * dtype_size(dtype()));
+  const size_t nbytes = size_t(numel()) * dtype_size(dtype());
+  // One side is the host: copy straight between it and the other device. Otherwise stage through the host.
+  if (nbytes == 0) return out;
+  if (device() == Device::CPU) {
+    out.copy_from_host_(src.raw_data(), nbytes);
+  } else if (d == Device::CPU) {
+    src.copy_to_host(out.raw_data(), nbytes);
+  } else {
+    std::vector<char> host(nbytes);
+    src.copy_to_host(host.data(), nbytes);
+    out.copy_from_host_(host.data(), nbytes);
+  }
   return out;
 }
 
@@ -307,8 +380,9 @@ Tensor arange(double start, double end, double step, DType dtype, Device device)
   Tensor t = Tensor::empty({n}, dtype, device);
   dispatch_dtype(dtype, [&](auto z) {
     using T = decltype(z);
-    T* p = t.data<T>();
-    for (int64_t i = 0; i < n; ++i) p[i] = T(start + double(i) * step);
+    std::vector<T> host(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) host[size_t(i)] = T(start + double(i) * step);
+    t.copy_from_host_(host.data(), host.size() * sizeof(T));
   });
   return t;
 }
@@ -316,7 +390,7 @@ Tensor arange(int64_t n, DType dtype, Device device) { return arange(0.0, double
 
 Tensor from_blob(const void* data, const Shape& shape, DType dtype, Device device) {
   Tensor t = Tensor::empty(shape, dtype, device);
-  if (t.numel()) std::memcpy(t.raw_data(), data, size_t(t.numel()) * dtype_size(dtype));
+  t.copy_from_host_(data, size_t(t.numel()) * dtype_size(dtype));
   return t;
 }
 
@@ -377,9 +451,9 @@ Tensor take_rows(const Tensor& t, const std::vector<int64_t>& rows) {
   shape[0] = int64_t(rows.size());
   Tensor out = Tensor::empty(shape, t.dtype(), t.device());
   size_t rb = row_bytes(src);
+  Storage &from = *src.impl().storage, &to = *out.impl().storage;
   for (size_t i = 0; i < rows.size(); ++i)
-    std::memcpy(static_cast<char*>(out.raw_data()) + i * rb,
-                static_cast<const char*>(src.raw_data()) + size_t(rows[i]) * rb, rb);
+    from.allocator().copy(from.block(), byte_offset_of(src) + size_t(rows[i]) * rb, to.block(), i * rb, rb);
   return out;
 }
 
@@ -390,12 +464,23 @@ void put_rows(Tensor& dst, const std::vector<int64_t>& rows, const Tensor& src) 
   expect[0] = int64_t(rows.size());
   if (src.shape() != expect || src.dtype() != dst.dtype())
     throw ShapeError("put_rows: source " + src.describe() + " for rows of " + dst.describe());
-  Tensor s = src.dense();
+  if (src.device() != dst.device())
+    throw TypeError("put_rows: source " + src.describe() + " and destination " + dst.describe() + " differ in device");
+  Tensor s = src.shares_storage_with(dst) ? src.clone() : src.dense();
   size_t rb = row_bytes(dst);
+  Storage &from = *s.impl().storage, &to = *dst.impl().storage;
   for (size_t i = 0; i < rows.size(); ++i)
-    std::memcpy(static_cast<char*>(dst.raw_data()) + size_t(rows[i]) * rb,
-                static_cast<const char*>(s.raw_data()) + i * rb, rb);
+    from.allocator().copy(from.block(), byte_offset_of(s) + i * rb, to.block(), byte_offset_of(dst) + size_t(rows[i]) * rb, rb);
   dst.bump_version();
+}
+
+std::vector<int64_t> nonzero_indices(const Tensor& mask) {
+  if (mask.dim() != 1) throw ShapeError("nonzero_indices: the mask must be 1-D, got " + shape_str(mask.shape()));
+  const std::vector<double> values = mask.to_vector<double>();
+  std::vector<int64_t> rows;
+  for (size_t i = 0; i < values.size(); ++i)
+    if (values[i] != 0) rows.push_back(int64_t(i));
+  return rows;
 }
 
 // ---- comparisons ----
@@ -431,8 +516,11 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
 bool bitwise_equal(const Tensor& a, const Tensor& b) {
   if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
   if (a.numel() == 0) return true;  // nothing to compare (and empty storage has no data pointer)
-  Tensor da = a.dense(), db = b.dense();
-  return std::memcmp(da.raw_data(), db.raw_data(), size_t(da.numel()) * dtype_size(da.dtype())) == 0;
+  const size_t nbytes = size_t(a.numel()) * dtype_size(a.dtype());
+  std::vector<char> ha(nbytes), hb(nbytes);
+  a.dense().copy_to_host(ha.data(), nbytes);
+  b.dense().copy_to_host(hb.data(), nbytes);
+  return ha == hb;
 }
 
 }  // namespace advgrad

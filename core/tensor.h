@@ -4,6 +4,7 @@
 // This header holds what needs no graph: creation, element access, printing, layout, in-place updates.
 // Differentiable operations (add, matmul, conv2d, ...) are free functions in autograd/ops.h.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
@@ -55,9 +56,17 @@ class Tensor {
   // slicing are; permuted, expanded or inner-sliced views are not).
   bool is_contiguous() const;
 
-  // Typed pointer to element 0 (after the offset). TypeError if T does not match dtype().
+  // Host pointer to element 0 (after the offset), for Device::CPU tensors only: TypeError on another
+  // device (copy with .to(Device::CPU)) or if T does not match dtype(). Code outside core/ uses tensor ops,
+  // item(), to_vector() or copy_to_host() instead.
   template <class T> T* data() const;
   void* raw_data() const;
+
+  // Bytes between host memory and a dense tensor on any device (through its device's Allocator):
+  // nbytes starting byte_offset bytes after element 0. ValueError if not dense or out of range. For files
+  // and datasets (serialization reads and writes in pieces, the file's bytes never pass through data<T>()).
+  void copy_to_host(void* host, size_t nbytes, size_t byte_offset = 0) const;
+  Tensor& copy_from_host_(const void* host, size_t nbytes, size_t byte_offset = 0);  // in place (bumps the version)
 
   // Element access for tests and small tools (index has one entry per dim; negative counts from end).
   double at(std::initializer_list<int64_t> index) const;
@@ -139,6 +148,10 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen, De
 Tensor take_rows(const Tensor& t, const std::vector<int64_t>& rows);
 // dst[rows[i]] = src[i] in place (dst dense; bumps its version; no grad check: for buffers only).
 void put_rows(Tensor& dst, const std::vector<int64_t>& rows, const Tensor& src);
+
+// Positions of the non-zero elements of a 1-D mask, in increasing order: the rows a per-sample mask picks,
+// for take_rows/put_rows (their count is a shape, so it has to reach the host; the mask itself stays a tensor).
+std::vector<int64_t> nonzero_indices(const Tensor& mask);
 
 // ---- comparisons for tests ----
 // |a - b| <= atol + rtol * |b| elementwise, shapes equal (no broadcasting), NaNs never close.

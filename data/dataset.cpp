@@ -32,12 +32,13 @@ Tensor Dataset::images_float(const std::vector<int64_t>& indices) const {
   const int64_t n = int64_t(indices.size()), numel = sample_numel();
   Shape shape{n};
   shape.insert(shape.end(), sample_shape.begin(), sample_shape.end());
-  Tensor out = Tensor::empty(shape, DType::F32);
-  float* dst = out.data<float>();
+  // Decoded into host memory, then copied into the tensor (which could live on any device).
+  std::vector<float> host(size_t(n * numel));
+  float* dst = host.data();
   parallel_for(n, samples_per_chunk(numel), [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) bytes_to_unit_float(image(indices[size_t(b)]), numel, dst + b * numel);
   });
-  return out;
+  return from_blob(host.data(), shape, DType::F32);
 }
 
 Tensor Dataset::labels_tensor(const std::vector<int64_t>& indices) const {

@@ -30,8 +30,8 @@ GridImage make_grid(const Tensor& images, const GridOptions& options) {
   if (!is_floating(images.dtype())) throw TypeError("make_grid: expected a floating tensor, got " + images.describe());
   if (images.dim() != 4 && images.dim() != 3)
     throw ShapeError("make_grid: expected [N,C,H,W] or [C,H,W], got " + shape_str(images.shape()));
-  Tensor x = images.to(Device::CPU).to(DType::F32).dense();
-  // Dense row-major, so one [C,H,W] image is the same memory as a batch of one.
+  Tensor x = images.to(DType::F32);
+  // Row-major, so one [C,H,W] image is laid out as a batch of one.
   const int64_t N = x.dim() == 4 ? x.size(0) : 1, C = x.size(-3), H = x.size(-2), W = x.size(-1);
   if (C != 1 && C != 3) throw ShapeError("make_grid: expected 1 or 3 channels, got " + shape_str(images.shape()));
   if (N == 0 || H == 0 || W == 0) throw ShapeError("make_grid: no pixels in " + shape_str(images.shape()));
@@ -59,7 +59,7 @@ GridImage make_grid(const Tensor& images, const GridOptions& options) {
   g.height = rows * cell_h + (rows - 1) * sep;
   g.width = cols * cell_w + (cols - 1) * sep;
   g.pixels.assign(size_t(g.height * g.width * C), options.separator_value);
-  const float* src = x.data<float>();
+  const std::vector<float> src = x.to_vector<float>();  // row-major pixels, copied out of any device
   for (int64_t n = 0; n < N; ++n) {
     const int64_t top = (n / cols) * (cell_h + sep), left = (n % cols) * (cell_w + sep);
     for (int64_t y = 0; y < cell_h; ++y)

@@ -92,8 +92,8 @@ Batch DataLoader::batch(int64_t epoch, int64_t index) const {
     const int64_t n = end - begin, numel = data_->sample_numel();
     Shape shape{n};
     shape.insert(shape.end(), data_->sample_shape.begin(), data_->sample_shape.end());
-    b.x = Tensor::empty(shape, DType::F32);
-    float* dst = b.x.data<float>();
+    std::vector<float> host(size_t(n * numel));  // augmented on the host, then copied into the batch tensor
+    float* dst = host.data();
     // Each sample's choices come from its own Philox counter, so chunks are independent.
     parallel_for(n, samples_per_chunk(numel), [&](int64_t lo, int64_t hi) {
       for (int64_t r = lo; r < hi; ++r) {
@@ -102,6 +102,7 @@ Batch DataLoader::batch(int64_t epoch, int64_t index) const {
         augment_sample(data_->image(idx), data_->sample_shape, options_.augment.crop_padding, params, dst + r * numel);
       }
     });
+    b.x = from_blob(host.data(), shape, DType::F32);
   }
   b.y = data_->labels_tensor(b.indices);
   return b;

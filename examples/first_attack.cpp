@@ -58,8 +58,8 @@ Tensor pgd(const Mlp& model, const Tensor& x, const Tensor& y, double eps, doubl
     Tensor probe = adv.clone().requires_grad_();
     Tensor g = grad({cross_entropy(model(probe), y)}, {probe})[0];
     NoGradGuard no_grad;
-    adv = add(adv, mul(sign(g), alpha));
-    adv = clamp(minimum(maximum(adv, sub(x, eps)), add(x, eps)), 0.0, 1.0);  // project: eps-ball, then [0,1]
+    adv = adv + sign(g) * alpha;                                          // x' = x' + alpha sign(grad)
+    adv = clamp(minimum(maximum(adv, x - eps), x + eps), 0.0, 1.0);  // project: eps-ball, then [0,1]
   }
   return adv;
 }

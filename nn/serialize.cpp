@@ -78,7 +78,11 @@ std::string printable(const std::string& s) {
 
 std::string os_error(int err) { return std::generic_category().message(err); }
 
+// Tensor bytes move between files and tensors in pieces of this size (a multiple of every element width).
+constexpr size_t kCopyPiece = size_t(1) << 20;
+
 // safetensors data is little-endian; on a big-endian host every element's bytes are reversed in place.
+
 void swap_bytes_if_big_endian(void* data, int64_t count, size_t width) {
   if (kHostLittleEndian) return;
   auto* b = static_cast<unsigned char*>(data);
@@ -394,11 +398,19 @@ Header read_header(const Source& src) {
   return h;
 }
 
-// One checked entry's bytes, read into a fresh dense CPU tensor of its dtype.
+// One checked entry's bytes, read into a fresh dense CPU tensor of its dtype: in pieces through a host
+// buffer and Tensor::copy_from_host_, so the tensor could live on any device.
 Tensor read_tensor(const Source& src, const Header& h, const Entry& e) {
   Tensor t = Tensor::empty(e.shape, e.dtype, Device::CPU);
-  src.read(h.data_offset + e.begin, t.raw_data(), size_t(e.end - e.begin));
-  swap_bytes_if_big_endian(t.raw_data(), t.numel(), dtype_size(e.dtype));
+  const size_t nbytes = size_t(e.end - e.begin), width = dtype_size(e.dtype);
+  std::vector<char> piece(std::min(nbytes, kCopyPiece));
+  for (size_t done = 0; done < nbytes;) {
+    const size_t n = std::min(nbytes - done, piece.size());
+    src.read(h.data_offset + e.begin + done, piece.data(), n);
+    swap_bytes_if_big_endian(piece.data(), int64_t(n / width), width);
+    t.copy_from_host_(piece.data(), n, done);
+    done += n;
+  }
   return t;
 }
 
@@ -591,13 +603,19 @@ void save_safetensors(const std::string& path, const StateDict& tensors,
   TempFile tmp(path, what);
   write_all(tmp.fd(), length, 8, what);
   write_all(tmp.fd(), text.data(), text.size(), what);
+  std::vector<char> piece;
   for (const auto& [name, t] : tensors) {
-    Tensor d = t.dense();  // permuted, sliced or expanded views are written as their row-major elements
-    if (!kHostLittleEndian) {
-      d = d.clone();
-      swap_bytes_if_big_endian(d.raw_data(), d.numel(), dtype_size(d.dtype()));
+    // Permuted, sliced or expanded views are written as their row-major elements, copied out in pieces.
+    Tensor d = t.dense();
+    const size_t nbytes = size_t(d.numel()) * dtype_size(d.dtype()), width = dtype_size(d.dtype());
+    piece.resize(std::min(nbytes, kCopyPiece));
+    for (size_t done = 0; done < nbytes;) {
+      const size_t n = std::min(nbytes - done, piece.size());
+      d.copy_to_host(piece.data(), n, done);
+      swap_bytes_if_big_endian(piece.data(), int64_t(n / width), width);
+      write_all(tmp.fd(), piece.data(), n, what);
+      done += n;
     }
-    write_all(tmp.fd(), d.raw_data(), size_t(d.numel()) * dtype_size(d.dtype()), what);
   }
   tmp.commit(path, what);
 }

@@ -935,6 +935,63 @@ TEST_CASE("reference: lstm_cell by hand") {
   CHECK(h.item() == doctest::Approx(0.5 * std::tanh(1.0)));
 }
 
+TEST_CASE("reference: the threat-model projections by hand") {
+  // L-inf: clamp into [x - eps, x + eps] and [0,1]; a NaN gives x.
+  Tensor x = from_vector(std::vector<float>{0.5f, 0.0f, 1.0f, 0.3f}, {}, Device::Reference);
+  Tensor adv = from_vector(std::vector<float>{0.9f, -1.0f, std::nanf(""), 0.31f}, {}, Device::Reference);
+  Tensor out = zeros({4}, DType::F32, Device::Reference);
+  reference_backend().project_linf(adv, x, 0.25, out);
+  CHECK(out.to_vector<float>() == std::vector<float>{0.75f, 0.0f, 1.0f, 0.31f});
+  // Rounding toward x: the float nearest 0.1f + 0.2 lies above it; the result is the float just below.
+  Tensor x1 = full({1}, 0.1, DType::F32, Device::Reference), a1 = full({1}, 1.0, DType::F32, Device::Reference);
+  Tensor o1 = zeros({1}, DType::F32, Device::Reference);
+  reference_backend().project_linf(a1, x1, 0.2, o1);
+  const float got = o1.to_vector<float>()[0], x1f = 0.1f;
+  CHECK(double(got) - double(x1f) <= 0.2);
+  CHECK(double(std::nextafter(got, 1.0f)) - double(x1f) > 0.2);
+  // L2: (0.3, 0.4) has norm 0.5; into the ball of radius 0.25 it halves. A NaN entry counts as 0 and stays x.
+  Tensor x2 = zeros({2, 3}, DType::F64, Device::Reference);
+  Tensor a2 = from_vector(std::vector<double>{0.3, 0.4, kNaN, 0.1, 0.0, 0.0}, {2, 3}, Device::Reference);
+  Tensor o2 = zeros({2, 3}, DType::F64, Device::Reference);
+  reference_backend().project_l2(a2, x2, 2, 0.25, o2);
+  auto v = o2.to_vector<double>();
+  CHECK(v[0] == doctest::Approx(0.15));
+  CHECK(v[1] == doctest::Approx(0.2));
+  CHECK(v[2] == 0.0);
+  CHECK(v[3] == doctest::Approx(0.1));  // already inside: unchanged
+  CHECK(v[4] == 0.0);
+}
+
+TEST_CASE("agree: the threat-model projections, bit for bit, at the [0,1] borders and with NaN") {
+  Generator g(91);
+  for (DType dt : kFloatTypes)
+    for (const Shape& shape : std::vector<Shape>{{5, 3, 4, 4}, {1, 1}, {3, 7}, {0, 3}}) {
+      INFO(dname(dt) << " " << shape_str(shape));
+      // x with many values exactly at 0 and 1; adv up to 1 away from it (far outside small balls), 5% NaN.
+      std::vector<double> xv = values(uniform(shape, -0.3, 1.3, g, DType::F64, Device::Reference));
+      std::vector<double> noise = values(uniform(shape, -1, 1, g, DType::F64, Device::Reference));
+      std::vector<double> pick = values(uniform(shape, 0, 1, g, DType::F64, Device::Reference));
+      std::vector<double> av(xv.size());
+      for (size_t i = 0; i < xv.size(); ++i) {
+        xv[i] = std::min(std::max(xv[i], 0.0), 1.0);
+        av[i] = pick[i] < 0.05 ? kNaN : xv[i] + noise[i];
+      }
+      Pair x = both(from_vector(xv, shape, Device::Reference).to(dt));
+      Pair adv = both(from_vector(av, shape, Device::Reference).to(dt));
+      for (double eps : {0.0, 0.03, 0.3, 2.0}) {
+        INFO("eps " << eps);
+        Pair linf = out_buffer(shape, dt), l2 = out_buffer(shape, dt);
+        for (int k = 0; k < 2; ++k) {
+          backend(k).project_linf(adv[k], x[k], eps, linf[k]);
+          backend(k).project_l2(adv[k], x[k], shape[0], eps, l2[k]);
+        }
+        CHECK(bitwise_equal(linf[0], linf[1]));
+        CHECK(bitwise_equal(l2[0], l2[1]));
+        CHECK(all_finite(linf[0]));
+      }
+    }
+}
+
 TEST_CASE("agree: random values are bit-identical and depend only on (seed, stream, offset + i)") {
   struct Case { RandomKind kind; DType dt; double a, b; const char* name; };
   const Case cases[] = {{RandomKind::Uniform, DType::F32, -0.3, 0.7, "uniform f32"},

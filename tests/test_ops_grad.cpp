@@ -39,11 +39,12 @@ Tensor normal(const Shape& s, Generator& g, Device d) { return randn(s, g, DType
 Tensor positive(const Shape& s, Generator& g, Device d, double lo = 0.5, double hi = 2.0) {
   return uniform(s, lo, hi, g, DType::F64, d);
 }
-// A dense copy of t with f applied to every element (host memory on both devices).
+// A dense copy of t with f applied to every element (mapped on the host, copied back to t's device).
 Tensor map_values(const Tensor& t, const std::function<double(double)>& f) {
+  std::vector<double> v = t.to_vector<double>();
+  for (double& e : v) e = f(e);
   Tensor out = t.clone();
-  double* p = out.data<double>();
-  for (int64_t i = 0; i < out.numel(); ++i) p[i] = f(p[i]);
+  out.copy_from_host_(v.data(), v.size() * sizeof(double));
   return out;
 }
 // Normal values pushed at least `margin` away from 0 (for abs, relu, leaky_relu, denominators).

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/backend.h"
+#include "core/device_memory.h"
 
 namespace advgrad {
 namespace {
@@ -32,13 +33,22 @@ void for_each_index(const Shape& shape, F&& f) {
   }
 }
 
-// The element of view t at multi-index idx. data<T>() already points at the offset element (and checks
+// The element of view t at multi-index idx. device_data<T>() already points at the offset element (and checks
 // the dtype); each dim then moves by its stride (0 for broadcast dims, anything for permuted views).
 template <class T>
 T& element(const Tensor& t, const Index& idx) {
   int64_t off = 0;
   for (size_t d = 0; d < idx.size(); ++d) off += idx[d] * t.strides()[d];
-  return t.data<T>()[off];
+  return device_data<T>(t)[off];
+}
+
+// v (a double inside [lo, hi], an interval holding x) rounded to T, stepped toward x while outside.
+template <class T>
+T round_toward(double v, T x, double lo, double hi) {
+  T f = T(v);
+  while (double(f) > hi) f = std::nextafter(f, x);
+  while (double(f) < lo) f = std::nextafter(f, x);
+  return f;
 }
 
 template <class T>
@@ -181,8 +191,8 @@ class ReferenceBackend : public Backend {
   void reduce(ReduceOp op, const Tensor& src, int64_t outer, int64_t n, int64_t inner, Tensor& dst) override {
     auto run = [&](auto z) {
       using T = decltype(z);
-      const T* x = src.data<T>();
-      T* y = dst.data<T>();
+      const T* x = device_data<T>(src);
+      T* y = device_data<T>(dst);
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) {
           if (op == ReduceOp::Sum) {
@@ -204,8 +214,8 @@ class ReferenceBackend : public Backend {
   void arg_reduce(ReduceOp op, const Tensor& src, int64_t outer, int64_t n, int64_t inner, Tensor& idx) override {
     dispatch_floating(src.dtype(), "arg_reduce", [&](auto z) {
       using T = decltype(z);
-      const T* x = src.data<T>();
-      int64_t* out = idx.data<int64_t>();
+      const T* x = device_data<T>(src);
+      int64_t* out = device_data<int64_t>(idx);
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) {
           int64_t best = 0;
@@ -219,9 +229,9 @@ class ReferenceBackend : public Backend {
   void gather(const Tensor& src, const Tensor& idx, int64_t outer, int64_t n, int64_t inner, Tensor& dst) override {
     dispatch_floating(src.dtype(), "gather", [&](auto z) {
       using T = decltype(z);
-      const T* x = src.data<T>();
-      const int64_t* k = idx.data<int64_t>();
-      T* y = dst.data<T>();
+      const T* x = device_data<T>(src);
+      const int64_t* k = device_data<int64_t>(idx);
+      T* y = device_data<T>(dst);
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) y[o * inner + i] = x[(o * n + k[o * inner + i]) * inner + i];
     });
@@ -231,9 +241,9 @@ class ReferenceBackend : public Backend {
                    Tensor& dst) override {
     dispatch_floating(src.dtype(), "scatter_add", [&](auto z) {
       using T = decltype(z);
-      const T* x = src.data<T>();
-      const int64_t* k = idx.data<int64_t>();
-      T* y = dst.data<T>();
+      const T* x = device_data<T>(src);
+      const int64_t* k = device_data<int64_t>(idx);
+      T* y = device_data<T>(dst);
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) y[(o * n + k[o * inner + i]) * inner + i] += x[o * inner + i];
     });
@@ -243,8 +253,8 @@ class ReferenceBackend : public Backend {
     if (n == 0) return;  // nothing to normalise
     dispatch_floating(src.dtype(), "softmax", [&](auto z) {
       using T = decltype(z);
-      const T* x = src.data<T>();
-      T* y = dst.data<T>();
+      const T* x = device_data<T>(src);
+      T* y = device_data<T>(dst);
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i) {
           auto at = [&](int64_t k) { return (o * n + k) * inner + i; };
@@ -266,9 +276,9 @@ class ReferenceBackend : public Backend {
     dispatch_floating(C.dtype(), "gemm", [&](auto z) {
       using T = decltype(z);
       for (int64_t bi = 0; bi < batch; ++bi) {
-        const T* a = A.data<T>() + bi * batch_stride_a;
-        const T* b = B.data<T>() + bi * batch_stride_b;
-        T* c = C.data<T>() + bi * batch_stride_c;
+        const T* a = device_data<T>(A) + bi * batch_stride_a;
+        const T* b = device_data<T>(B) + bi * batch_stride_b;
+        T* c = device_data<T>(C) + bi * batch_stride_c;
         // op(A)(m,k): A_b is stored K x M when transposed, M x K otherwise; likewise op(B)(k,n).
         auto op_a = [&](int64_t m, int64_t k) { return trans_a ? a[k * M + m] : a[m * K + k]; };
         auto op_b = [&](int64_t k, int64_t n) { return trans_b ? b[n * K + k] : b[k * N + n]; };
@@ -289,8 +299,8 @@ class ReferenceBackend : public Backend {
   void im2col(const Tensor& x, const Conv2dGeometry& g, Tensor& cols) override {
     dispatch_floating(x.dtype(), "im2col", [&](auto z) {
       using T = decltype(z);
-      const T* in = x.data<T>();
-      T* out = cols.data<T>();
+      const T* in = device_data<T>(x);
+      T* out = device_data<T>(cols);
       for_each_tap(g, [&](int64_t col, int64_t pix) { out[col] = pix < 0 ? T(0) : in[pix]; });
     });
   }
@@ -299,8 +309,8 @@ class ReferenceBackend : public Backend {
   void col2im(const Tensor& cols, const Conv2dGeometry& g, Tensor& x) override {
     dispatch_floating(cols.dtype(), "col2im", [&](auto z) {
       using T = decltype(z);
-      const T* in = cols.data<T>();
-      T* out = x.data<T>();
+      const T* in = device_data<T>(cols);
+      T* out = device_data<T>(x);
       for (int64_t p = 0; p < g.batch * g.channels * g.height * g.width; ++p) out[p] = 0;
       for_each_tap(g, [&](int64_t col, int64_t pix) {
         if (pix >= 0) out[pix] += in[col];
@@ -313,9 +323,9 @@ class ReferenceBackend : public Backend {
     dispatch_floating(gates.dtype(), "lstm_cell", [&](auto z) {
       using T = decltype(z);
       const int64_t rows = c_prev.size(0), H = c_prev.size(1);
-      T* a = gates.data<T>();
-      const T* cp = c_prev.data<T>();
-      T *cn = c.data<T>(), *hn = h.data<T>();
+      T* a = device_data<T>(gates);
+      const T* cp = device_data<T>(c_prev);
+      T *cn = device_data<T>(c), *hn = device_data<T>(h);
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t j = 0; j < H; ++j) {
           T* row = a + r * 4 * H;
@@ -337,8 +347,8 @@ class ReferenceBackend : public Backend {
     dispatch_floating(act.dtype(), "lstm_cell_backward", [&](auto z) {
       using T = decltype(z);
       const int64_t rows = c_prev.size(0), H = c_prev.size(1);
-      const T *a = act.data<T>(), *cp = c_prev.data<T>(), *cv = c.data<T>(), *gh = dh.data<T>(), *gc = dc.data<T>();
-      T *dg = dgates.data<T>(), *dcp = dc_prev.data<T>();
+      const T *a = device_data<T>(act), *cp = device_data<T>(c_prev), *cv = device_data<T>(c), *gh = device_data<T>(dh), *gc = device_data<T>(dc);
+      T *dg = device_data<T>(dgates), *dcp = device_data<T>(dc_prev);
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t j = 0; j < H; ++j) {
           const T* row = a + r * 4 * H;
@@ -359,9 +369,9 @@ class ReferenceBackend : public Backend {
   void max_pool2d(const Tensor& x, const Conv2dGeometry& g, Tensor& out, Tensor& idx) override {
     dispatch_floating(x.dtype(), "max_pool2d", [&](auto z) {
       using T = decltype(z);
-      const T* in = x.data<T>();
-      T* y = out.data<T>();
-      int64_t* arg = idx.data<int64_t>();
+      const T* in = device_data<T>(x);
+      T* y = device_data<T>(out);
+      int64_t* arg = device_data<int64_t>(idx);
       for_each_window(g, [&](int64_t plane, int64_t o, const std::vector<int64_t>& pos) {
         // Padding is -inf, never chosen: start from the first real pixel (-1 if the window has none).
         T best = -std::numeric_limits<T>::infinity();
@@ -378,9 +388,9 @@ class ReferenceBackend : public Backend {
                            Tensor& grad_x) override {
     dispatch_floating(grad_out.dtype(), "max_pool2d_backward", [&](auto z) {
       using T = decltype(z);
-      const T* go = grad_out.data<T>();
-      const int64_t* arg = idx.data<int64_t>();
-      T* gx = grad_x.data<T>();
+      const T* go = device_data<T>(grad_out);
+      const int64_t* arg = device_data<int64_t>(idx);
+      T* gx = device_data<T>(grad_x);
       const int64_t plane_in = g.height * g.width, plane_out = g.out_h() * g.out_w();
       for (int64_t p = 0; p < g.batch * g.channels * plane_in; ++p) gx[p] = 0;
       for (int64_t bc = 0; bc < g.batch * g.channels; ++bc)
@@ -392,8 +402,8 @@ class ReferenceBackend : public Backend {
   void avg_pool2d(const Tensor& x, const Conv2dGeometry& g, Tensor& out) override {
     dispatch_floating(x.dtype(), "avg_pool2d", [&](auto z) {
       using T = decltype(z);
-      const T* in = x.data<T>();
-      T* y = out.data<T>();
+      const T* in = device_data<T>(x);
+      T* y = device_data<T>(out);
       const T divisor = T(g.kernel_h * g.kernel_w);  // padding counts (as zeros), like PyTorch's default
       for_each_window(g, [&](int64_t plane, int64_t o, const std::vector<int64_t>& pos) {
         T sum = 0;
@@ -406,8 +416,8 @@ class ReferenceBackend : public Backend {
   void avg_pool2d_backward(const Tensor& grad_out, const Conv2dGeometry& g, Tensor& grad_x) override {
     dispatch_floating(grad_out.dtype(), "avg_pool2d_backward", [&](auto z) {
       using T = decltype(z);
-      const T* go = grad_out.data<T>();
-      T* gx = grad_x.data<T>();
+      const T* go = device_data<T>(grad_out);
+      T* gx = device_data<T>(grad_x);
       const T divisor = T(g.kernel_h * g.kernel_w);
       for (int64_t p = 0; p < g.batch * g.channels * g.height * g.width; ++p) gx[p] = 0;
       for_each_window(g, [&](int64_t plane, int64_t o, const std::vector<int64_t>& pos) {
@@ -416,12 +426,56 @@ class ReferenceBackend : public Backend {
     });
   }
 
+  // ---- exact projections onto the threat model ----
+  void project_linf(const Tensor& adv, const Tensor& x, double eps, Tensor& out) override {
+    dispatch_floating(x.dtype(), "project_linf", [&](auto z) {
+      using T = decltype(z);
+      const T *a = device_data<T>(adv), *xs = device_data<T>(x);
+      T* o = device_data<T>(out);
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        const double lo = std::max(double(xs[i]) - eps, 0.0), hi = std::min(double(xs[i]) + eps, 1.0);
+        double v = std::min(std::max(double(a[i]), lo), hi);
+        if (std::isnan(double(a[i]))) v = double(xs[i]);
+        o[i] = round_toward<T>(v, xs[i], lo, hi);
+      }
+    });
+  }
+
+  void project_l2(const Tensor& adv, const Tensor& x, int64_t samples, double eps, Tensor& out) override {
+    const int64_t per = samples ? x.numel() / samples : 0;
+    dispatch_floating(x.dtype(), "project_l2", [&](auto z) {
+      using T = decltype(z);
+      const T *a = device_data<T>(adv), *xs = device_data<T>(x);
+      T* o = device_data<T>(out);
+      for (int64_t s = 0; s < samples; ++s) {
+        const int64_t first = s * per, last = first + per;
+        auto delta = [&](int64_t i) {
+          const double d = double(a[i]) - double(xs[i]);
+          return std::isnan(d) ? 0.0 : d;
+        };
+        double norm2 = 0;
+        for (int64_t i = first; i < last; ++i) norm2 += delta(i) * delta(i);
+        double scale = norm2 > eps * eps ? eps / std::sqrt(norm2) : 1.0;
+        for (int64_t shrink = 0;; ++shrink) {
+          double inside = 0;  // squared norm of the rounded perturbation
+          for (int64_t i = first; i < last; ++i) {
+            const double v = std::min(std::max(double(xs[i]) + delta(i) * scale, 0.0), 1.0);
+            o[i] = round_toward<T>(v, xs[i], std::min(double(xs[i]), v), std::max(double(xs[i]), v));
+            inside += (double(o[i]) - double(xs[i])) * (double(o[i]) - double(xs[i]));
+          }
+          if (inside <= eps * eps || shrink > 60) break;
+          scale *= 1.0 - 1e-7 * double(1 << std::min<int64_t>(shrink, 20));
+        }
+      }
+    });
+  }
+
   // ---- random numbers: element i is a pure function of (seed, stream, offset + i) ----
   void random(RandomKind kind, Tensor& out, uint64_t seed, uint64_t stream, uint64_t offset, double a,
               double b) override {
     const int64_t count = out.numel();
     if (kind == RandomKind::Randint) {
-      int64_t* y = out.data<int64_t>();
+      int64_t* y = device_data<int64_t>(out);
       const int64_t low = int64_t(a);
       const uint64_t range = uint64_t(int64_t(b) - low);
       for (int64_t i = 0; i < count; ++i) y[i] = low + int64_t(Generator::below(seed, stream, offset + uint64_t(i), range));
@@ -429,7 +483,7 @@ class ReferenceBackend : public Backend {
     }
     dispatch_floating(out.dtype(), "random", [&](auto z) {
       using T = decltype(z);
-      T* y = out.data<T>();
+      T* y = device_data<T>(out);
       for (int64_t i = 0; i < count; ++i) {
         const uint64_t index = offset + uint64_t(i);
         if (kind == RandomKind::Normal) {
