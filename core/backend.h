@@ -1,7 +1,7 @@
 // The kernel interface. Every computation on tensor data goes through one of these entry points; the
 // device of the tensors picks the implementation (backend_for). Two implementations exist:
 //   reference (core/backends/reference.cpp): plain loops, one thread, the executable specification;
-//   cpu       (core/backends/cpu.cpp):       Eigen + OpenMP, tested against reference on every kernel.
+//   cpu       (core/backends/cpu/, a file per op family): Eigen + OpenMP, tested against reference on every kernel.
 //
 // Conventions for all entry points:
 // - Callers have checked shapes, dtypes and devices; kernels trust them (ops in autograd/ do the checks).
