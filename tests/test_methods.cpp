@@ -147,7 +147,31 @@ TEST_CASE("AWP: the weights are put back bit for bit before the step, and gamma 
     for (const auto& [k, p] : model.named_parameters()) before.push_back(values(p));
     const Tensor inputs = method->craft(c);
     model.train();
+    // The gradient AWP should ascend, computed here with the same Dropout mask (the generator's counter
+    // is put back, so AWP's own forward draws the same numbers).
+    std::vector<Tensor> weights, expected_g;
+    if (gamma > 0) {
+      auto generators = model.named_generators();
+      std::vector<uint64_t> offsets;
+      for (const auto& g : generators) offsets.push_back(g.second->offset());
+      for (const auto& kv : model.named_parameters())
+        if (kv.second.dim() >= 2) weights.push_back(kv.second);
+      expected_g = grad({method->loss(c, inputs).loss}, weights);
+      for (size_t k = 0; k < generators.size(); ++k) generators[k].second->set_offset(offsets[k]);
+    }
+    std::vector<std::vector<float>> w_before_awp;
+    for (const Tensor& w : weights) w_before_awp.push_back(values(w));
     method->before_loss(c, inputs);
+    // v = w_now - w is along +g (uphill), not -g: cosine with the independently computed gradient is 1.
+    for (size_t k = 0; k < weights.size(); ++k) {
+      const std::vector<float> now = values(weights[k]), g = values(expected_g[k]);
+      double vg = 0, vv = 0, gg = 0;
+      for (size_t e = 0; e < g.size(); ++e) {
+        const double v = double(now[e]) - double(w_before_awp[k][e]);
+        vg += v * g[e], vv += v * v, gg += double(g[e]) * g[e];
+      }
+      CHECK(vg / std::sqrt(vv * gg) == doctest::Approx(1.0).epsilon(1e-3));
+    }
     auto* awp = dynamic_cast<AWP*>(method.get());
     was_perturbed = awp && awp->perturbed();
     size_t changed = 0, i = 0;
@@ -242,7 +266,8 @@ TEST_CASE("EMA after k optimizer steps equals the closed form of the recorded we
 TEST_CASE("a user-defined model with Dropout, stopped after epoch 1 and resumed, ends bit-identical") {
   TinyRun whole;
   whole.method = "pgd", whole.ema_decay = 0.8, whole.out = temp_dir("whole");
-  const TrainSummary a = tiny_trainer(whole)->run();
+  auto whole_trainer = tiny_trainer(whole);
+  const TrainSummary a = whole_trainer->run();
   TinyRun part = whole;
   part.out = temp_dir("part"), part.stop_after = 1;
   CHECK_FALSE(tiny_trainer(part)->run().finished);
@@ -253,6 +278,13 @@ TEST_CASE("a user-defined model with Dropout, stopped after epoch 1 and resumed,
   CHECK(b.finished);
   CHECK(a.param_sha256 == b.param_sha256);
   CHECK(fs::exists(part.out + "/ema.safetensors"));
+  // The weight average resumes bit for bit too.
+  const StateDict ema_whole = whole_trainer->ema_weights(), ema_resumed = resumed->ema_weights();
+  REQUIRE(ema_whole.size() == ema_resumed.size());
+  for (const auto& kv : ema_whole) {
+    INFO(kv.first);
+    CHECK(bitwise_equal(kv.second, ema_resumed.at(kv.first)));
+  }
   // The Dropout counter is checkpoint state, beside the optimizer's (not a state_dict key).
   const Checkpoint ck = load_checkpoint(part.out + "/checkpoint", nullptr, nullptr);
   REQUIRE(ck.random_state.size() == 1);
@@ -344,4 +376,26 @@ TEST_CASE("TRADES reports the accuracy of its adversarial logits, natural of its
     t->run();
     CHECK_MESSAGE(of == (method == "natural" ? "clean" : "adversarial"), method);
   }
+}
+
+TEST_CASE("an EMA switched on at a resume starts from the checkpoint's weights, not the model's initial ones") {
+  TinyRun part;
+  part.out = temp_dir("ema_late"), part.stop_after = 1;
+  auto first = tiny_trainer(part);
+  first->run();
+  StateDict at_checkpoint;  // the weights after epoch 1
+  for (const auto& kv : first->model().state_dict()) at_checkpoint[kv.first] = kv.second.clone();
+  TinyRun again = part;
+  again.stop_after = 0, again.ema_decay = 0.999999;  // the average barely moves from where it starts
+  auto resumed = tiny_trainer(again);
+  StateDict initial;
+  for (const auto& kv : resumed->model().state_dict()) initial[kv.first] = kv.second.clone();
+  resumed->run(part.out);
+  const StateDict ema = resumed->ema_weights();
+  for (const char* key : {"fc1.weight", "fc2.weight"}) {
+    INFO(key);
+    CHECK(max_abs_diff(ema.at(key), at_checkpoint.at(key)) < 1e-4);
+    CHECK(max_abs_diff(ema.at(key), initial.at(key)) > 1e-3);
+  }
+  fs::remove_all(part.out);
 }

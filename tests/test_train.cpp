@@ -505,7 +505,14 @@ TEST_CASE("make_training's objects in a Trainer run exactly as Trainer(TrainConf
   const TrainSummary s = from_objects.run();
   CHECK(s.param_sha256 == from_config.param_sha256);
   CHECK(s.pgd_acc == from_config.pgd_acc);
-  CHECK(from_objects.config().model.empty());  // a Trainer from objects does not know a zoo name
+  // make_training's parts carry their recipe, so config.json and checkpoints record it whole (steps,
+  // beta, lr, ...), not only what TrainerOptions know.
+  CHECK(from_objects.config().to_json() == c.to_json());
+  TrainingParts by_hand = make_training(c);
+  by_hand.recipe.reset();  // parts assembled by hand: the files record the options' part only
+  Trainer hand_made(std::move(by_hand));
+  CHECK(hand_made.config().model.empty());  // it does not know a zoo name
+  CHECK(hand_made.config().eps == c.eps);
   TrainConfig no_model = c;
   no_model.model = "";
   CHECK_THROWS_WITH_AS(make_training(no_model), doctest::Contains("'model'"), ValueError);

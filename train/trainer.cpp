@@ -167,6 +167,7 @@ TrainingParts make_training(const TrainConfig& cfg) {
   o.test_limit(cfg.test_limit).co_detect(cfg.co_detect).seed(cfg.seed).threads(cfg.threads).out(cfg.out);
   o.stop_after_epochs(cfg.stop_after_epochs).quiet(cfg.quiet);
   if (cfg.co_fallback_pgd) o.co_fallback([mo] { return make_training_method("pgd", mo); });
+  p.recipe = cfg;
   return p;
 }
 
@@ -195,7 +196,7 @@ Trainer::Trainer(TrainingParts parts) : s_(std::make_unique<State>()) {
   if (!(o.ema_decay() >= 0 && o.ema_decay() < 1))
     throw ValueError("Trainer: ema_decay must be in [0, 1), got " + std::to_string(o.ema_decay()));
   if (o.val_pgd_steps() < 1 || o.final_pgd_steps() < 1) throw ValueError("Trainer: PGD steps must be >= 1");
-  s_->cfg = recipe_of(o, *p.method);
+  s_->cfg = p.recipe ? *p.recipe : recipe_of(o, *p.method);
   s_->parts = std::move(parts);
 }
 
@@ -203,7 +204,7 @@ Trainer::Trainer(std::shared_ptr<Module> model, Dataset train, Dataset validatio
                  std::unique_ptr<Optimizer> optimizer, std::unique_ptr<LRSchedule> schedule,
                  std::unique_ptr<TrainingMethod> method, TrainerOptions options)
     : Trainer(TrainingParts{std::move(model), std::move(train), std::move(validation), std::move(test),
-                            std::move(optimizer), std::move(schedule), std::move(method), std::move(options)}) {}
+                            std::move(optimizer), std::move(schedule), std::move(method), std::move(options), std::nullopt}) {}
 
 Trainer::Trainer(TrainConfig config) : s_(std::make_unique<State>()) {
   config.validate();
@@ -250,19 +251,18 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
   lo.batch_size = o.batch(), lo.shuffle = true, lo.seed = o.seed();
   s.loader = std::make_unique<DataLoader>(p.train, lo);
   const int64_t steps_per_epoch = s.loader->num_batches();
-  if (o.ema_decay() > 0) s.ema = std::make_unique<WeightAverage>(model, o.ema_decay());
 
   s.ck = Checkpoint{};
   s.ck.config = cfg, s.ck.method = p.method->name();
+  StateDict ema;  // the checkpoint's weight average, if it kept one
   if (!resume_dir.empty()) {
-    StateDict ema, method_state;
+    StateDict method_state;
     s.ck = load_checkpoint(resume_dir + "/checkpoint", &model, &opt, &s.best_weights, &ema, &method_state);
     s.ck.config = cfg;
     // Older checkpoints did not keep the best weights; the run directory's copy is the best there is.
     const std::string old_best = resume_dir + "/best.safetensors";
     if (s.best_weights.empty() && s.ck.best_val_pgd >= 0 && fs::exists(old_best) && !cfg.model.empty())
       s.best_weights = load_weights_file(old_best, cfg.model);
-    if (s.ema && !ema.empty()) s.ema->load(ema);
     if (!method_state.empty()) p.method->load_state(method_state);
     const auto generators = model.named_generators();
     for (const auto& [name, offset] : s.ck.random_state) {
@@ -280,6 +280,12 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
     // Temporaries of writes a kill interrupted; only stale ones go (see remove_stale_temporaries).
     for (const std::string& d : {resume_dir, resume_dir + "/checkpoint", cfg.out, cfg.out + "/checkpoint"})
       remove_stale_temporaries(d);
+  }
+  // The average starts from the weights the run continues from (the checkpoint's, after a resume), or is
+  // the checkpoint's own.
+  if (o.ema_decay() > 0) {
+    s.ema = std::make_unique<WeightAverage>(model, o.ema_decay());
+    if (!ema.empty()) s.ema->load(ema);
   }
   if (!cfg.out.empty()) {
     fs::create_directories(cfg.out);
@@ -324,12 +330,12 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
         opt.zero_grad();
         backward(out.loss);
         method.after_backward(c);
+        method.before_optimizer_step(c);  // first: AWP's weights are back at w even when the guard throws
         const std::string bad = first_non_finite(model, /*values=*/false);
         if (!bad.empty())
           throw TrainingDiverged("train: epoch " + std::to_string(epoch + 1) + ", step " + std::to_string(i + 1) +
                                  ": the gradient of parameter '" + bad + "' is NaN or Inf (loss " +
                                  std::to_string(out.loss.item()) + "); the last good checkpoint is kept" + where_kept);
-        method.before_optimizer_step(c);
         if (o.clip_norm() > 0) clip_grad_norm(opt.params(), o.clip_norm());
         apply_schedule(opt, *p.schedule, c.step);
         m.lr = opt.lr();

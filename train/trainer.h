@@ -11,6 +11,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,9 @@ struct TrainingParts {
   std::unique_ptr<LRSchedule> schedule;
   std::unique_ptr<TrainingMethod> method;
   TrainerOptions options;
+  // The recipe these parts were made from (make_training sets it), written to config.json and the
+  // checkpoints; unset for parts built by hand, whose files then record what the options know.
+  std::optional<TrainConfig> recipe;
 };
 
 // Optimizer steps of a run: batches per epoch x epochs x the method's replays per batch.

@@ -84,7 +84,7 @@ const std::vector<MethodInfo>& method_registry();
 // A library user's own method, by name, for config.json, checkpoints and metrics (a method known only
 // as an object can be trained but not resumed). ValueError for a name already taken.
 void add_training_method(MethodInfo method);
-// The method by name, wrapped in AWP when options.awp_gamma > 0 (pgd and trades only). ValueError
+// The method by name, wrapped in AWP when options.awp_gamma > 0 (pgd, trades or mart). ValueError
 // listing the names for an unknown one.
 std::unique_ptr<TrainingMethod> make_training_method(const std::string& name, const MethodOptions& options);
 
