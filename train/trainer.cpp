@@ -265,7 +265,9 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
       s.best_weights = load_weights_file(old_best, cfg.model);
     if (!method_state.empty()) p.method->load_state(method_state);
     const auto generators = model.named_generators();
-    for (const auto& [name, offset] : s.ck.random_state) {
+    for (const auto& saved : s.ck.random_state) {
+      const std::string& name = saved.first;  // a named copy: C++17 lambdas cannot capture a structured binding
+      const uint64_t offset = saved.second;
       auto it = std::find_if(generators.begin(), generators.end(), [&](const auto& g) { return g.first == name; });
       if (it == generators.end())
         throw IOError(resume_dir + "/checkpoint/trainer.json: random_state names generator '" + name +
