@@ -35,8 +35,9 @@ template <class T>
 void l2_sample(const T* a, const T* xs, T* o, int64_t per, double eps) {
   double norm2 = 0;
   for (int64_t i = 0; i < per; ++i) {
-    const double d = double(a[i]) - double(xs[i]);
-    norm2 += std::isnan(d) ? 0 : d * d;
+    double d = double(a[i]) - double(xs[i]);
+    if (std::isnan(d)) d = 0;
+    norm2 += d * d;  // the reference's form: a compiler that contracts a*b+c into an FMA does so in both
   }
   double scale = norm2 > eps * eps ? eps / std::sqrt(norm2) : 1.0;
   for (int64_t shrink = 0;; ++shrink) {
