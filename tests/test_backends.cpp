@@ -14,6 +14,7 @@
 
 #include "core/backend.h"
 #include "core/backends/conv_gemm_kernel.h"
+#include "core/parallel.h"
 #include "core/tensor.h"
 
 using namespace advgrad;
@@ -792,6 +793,39 @@ TEST_CASE("agree: max_pool2d and avg_pool2d, forward and backward, with ties") {
         expect_agree(gavg, "avg_pool2d_backward");
         CHECK(all_finite(gavg[0]));
       }
+}
+
+TEST_CASE("cpu: grouped convolution and the pooling options are bit-identical at 1, 2 and 3 threads") {
+  // Work is split by samples and planes and the weight gradient summed in fixed sample groups, so the thread
+  // count changes nothing. Batch 37: several weight-gradient groups.
+  const int saved = num_threads();
+  Generator g(14);
+  Conv2dGeometry geo{37, 8, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 4};
+  Conv2dGeometry pool{37, 8, 9, 9, 3, 3, 2, 2, 1, 1, 1, 1};
+  pool.ceil_mode = true, pool.count_include_pad = false;
+  const Shape out_shape{geo.batch, 8, geo.out_h(), geo.out_w()}, w_shape{8, 2, 3, 3};
+  Tensor x = uniform(input_shape(geo), -1, 1, g), w = uniform(w_shape, -1, 1, g), b = uniform({8}, -1, 1, g);
+  Tensor go = uniform(out_shape, -1, 1, g), go_pool = uniform(pooled_shape(pool), -1, 1, g);
+  auto run = [&] {
+    Backend& be = cpu_backend();
+    std::vector<Tensor> r = {Tensor::empty(out_shape), Tensor::empty(input_shape(geo)), Tensor::empty(w_shape),
+                             Tensor::empty(pooled_shape(pool)), Tensor::empty(input_shape(pool))};
+    be.conv2d(x, w, b, geo, r[0]);
+    be.conv2d_backward_input(go, w, geo, r[1]);
+    be.conv2d_backward_weight(go, x, geo, r[2]);
+    be.avg_pool2d(x, pool, r[3]);
+    be.avg_pool2d_backward(go_pool, pool, r[4]);
+    return r;
+  };
+  set_num_threads(1);
+  std::vector<Tensor> one = run();
+  for (int threads : {2, 3}) {
+    set_num_threads(threads);
+    std::vector<Tensor> other = run();
+    for (size_t i = 0; i < one.size(); ++i)
+      CHECK_MESSAGE(bitwise_equal(one[i], other[i]), "result ", i, " differs at ", threads, " threads");
+  }
+  set_num_threads(saved);
 }
 
 TEST_CASE("agree: max_pool2d with NaN inputs (the last NaN in a window wins, as in PyTorch)") {
