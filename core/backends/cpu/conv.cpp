@@ -147,7 +147,9 @@ void col2im_typed(const T* cols, const Conv2dGeometry& g, T* x) {
 // Grouped convolution (g.groups = G): one GEMM per channel group on that group's block of a sample's
 // columns. Columns are (c, kh, kw) c-major, so group j's rows CgKK*j .. are contiguous, as are its weight
 // rows Og*j .. and its output channels: every operand is a plain offset, nothing is copied. Depthwise
-// (C = O = G) makes these 1 x L x KK products, which the kernels below take as they come.
+// (C = O = G) makes these 1 x L x KK products, taken as they come: a 3x3 depthwise convolution of
+// [128,32,28,28] costs about a third of the dense 32 -> 32 one, and a direct kernel from the padded planes
+// measured no faster (the work is bound by reading the input and writing the output).
 
 struct ConvSizes {
   int64_t O, CKK, L, CHW;
