@@ -39,6 +39,37 @@ Shape shape_input(const std::vector<const Value*>& in, size_t i, const char* wha
   return Shape(s.values.begin(), s.values.end());
 }
 
+// Integers picked along `axis`: out[..., j, ...] = t[..., picks[j], ...] (Slice, Gather, flips of pads).
+IntTensor take_ints(const IntTensor& t, size_t axis, const std::vector<int64_t>& picks) {
+  const int64_t outer = product(t.dims, 0, axis), dim = t.dims[axis], inner = product(t.dims, axis + 1, t.dims.size());
+  IntTensor r;
+  r.dims = t.dims;
+  r.dims[axis] = int64_t(picks.size());
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t p : picks)
+      for (int64_t i = 0; i < inner; ++i) r.values.push_back(t.values[size_t((o * dim + p) * inner + i)]);
+  return r;
+}
+
+IntTensor permute_ints(const IntTensor& t, const std::vector<int64_t>& order) {
+  const size_t rank = t.dims.size();
+  std::vector<int64_t> strides(rank, 1), out_dims(rank);
+  for (size_t a = rank; a-- > 1;) strides[a - 1] = strides[a] * t.dims[a];
+  for (size_t a = 0; a < rank; ++a) out_dims[a] = t.dims[size_t(order[a])];
+  IntTensor r;
+  r.dims = out_dims;
+  const int64_t n = t.numel();
+  for (int64_t flat = 0; flat < n; ++flat) {
+    int64_t rest = flat, src = 0;
+    for (size_t a = rank; a-- > 0;) {
+      src += (rest % out_dims[a]) * strides[size_t(order[a])];
+      rest /= out_dims[a];
+    }
+    r.values.push_back(t.values[size_t(src)]);
+  }
+  return r;
+}
+
 Value reshape_value(const Value& v, const Shape& target) {
   if (!v.is_int) return Value::of(reshape(v.tensor, target));
   if (shape_numel(target) != v.ints.numel()) throw NodeError("cannot reshape integers " + join(v.ints.dims) + " to " + join(target));
@@ -103,17 +134,22 @@ Kernel slice_kernel(const NodeInfo& node) {
     for (size_t i = 0; i < starts.size(); ++i) {
       const int64_t axis = normalize_axis(axes[i], int64_t(dims.size()), "axis");
       const int64_t step = steps[i], dim = dims[size_t(axis)];
-      if (step < 1) throw NodeError("step " + std::to_string(step) + " is not supported (only >= 1)");
-      const int64_t begin = clamp_bound(starts[i], dim, step), end = std::max(begin, clamp_bound(ends[i], dim, step));
+      if (step == 0) throw NodeError("step 0 is not allowed");
+      const int64_t begin = clamp_bound(starts[i], dim, step), end = clamp_bound(ends[i], dim, step);
+      std::vector<int64_t> picks;  // the elements taken, in order (a negative step walks backwards: torch.flip)
+      for (int64_t k = begin; step > 0 ? k < end : k > end; k += step) picks.push_back(k);
       if (!out.is_int) {
-        out.tensor = slice(out.tensor, axis, begin, end, step);
+        if (step > 0) {
+          out.tensor = slice(out.tensor, axis, begin, std::max(begin, end), step);
+          continue;
+        }
+        if (picks.empty()) throw NodeError("an empty backwards slice is not supported");
+        std::vector<Tensor> pieces;
+        for (int64_t k : picks) pieces.push_back(slice(out.tensor, axis, k, k + 1));
+        out.tensor = pieces.size() == 1 ? pieces[0] : concat(pieces, axis);
         continue;
       }
-      if (out.ints.dims.size() != 1) throw NodeError("slicing integers of rank > 1 is not supported");
-      IntTensor r;
-      for (int64_t k = begin; k < end; k += step) r.values.push_back(out.ints.values[size_t(k)]);
-      r.dims = {r.numel()};
-      out.ints = r;
+      out.ints = take_ints(out.ints, size_t(axis), picks);
     }
     return out;
   });
@@ -138,10 +174,8 @@ Kernel gather_kernel(const NodeInfo& node) {
     out.insert(out.end(), indices.dims.begin(), indices.dims.end());
     out.insert(out.end(), dims.begin() + axis + 1, dims.end());
     if (data.is_int) {
-      if (dims.size() != 1) throw NodeError("gathering from integers of rank > 1 is not supported");
-      IntTensor r;
+      IntTensor r = take_ints(data.ints, size_t(axis), picks);
       r.dims = out;
-      for (int64_t p : picks) r.values.push_back(data.ints.values[size_t(p)]);
       return Value::of_ints(r);
     }
     // Floating data (e.g. picking a time step): the picked slices side by side, then the output's shape.
@@ -164,12 +198,24 @@ Kernel concat_kernel(const NodeInfo& node) {
     }
     if (in.empty()) throw NodeError("needs at least one input");
     if (all_int) {
+      // Integers: blocks of every input in turn, for each index before the axis.
+      const int64_t rank = int64_t(in[0]->ints.dims.size());
+      const size_t axis = size_t(normalize_axis(attr_axis, rank, "axis"));
       IntTensor r;
+      r.dims = in[0]->ints.dims;
+      r.dims[axis] = 0;
       for (const Value* v : in) {
-        if (v->ints.dims.size() != 1) throw NodeError("concatenating integers of rank > 1 is not supported");
-        r.values.insert(r.values.end(), v->ints.values.begin(), v->ints.values.end());
+        if (int64_t(v->ints.dims.size()) != rank) throw NodeError("integer inputs differ in rank");
+        for (size_t a = 0; a < size_t(rank); ++a)
+          if (a != axis && v->ints.dims[a] != r.dims[a]) throw NodeError("integer inputs " + join(v->ints.dims) + " and " + join(in[0]->ints.dims) + " differ off the axis");
+        r.dims[axis] += v->ints.dims[axis];
       }
-      r.dims = {r.numel()};
+      const int64_t outer = product(r.dims, 0, axis);
+      for (int64_t o = 0; o < outer; ++o)
+        for (const Value* v : in) {
+          const int64_t block = product(v->ints.dims, axis, v->ints.dims.size());
+          r.values.insert(r.values.end(), v->ints.values.begin() + o * block, v->ints.values.begin() + (o + 1) * block);
+        }
       return Value::of_ints(r);
     }
     std::vector<Tensor> xs;
@@ -253,7 +299,9 @@ void add_shape_ops(OpTable& t) {
           target[i] = dims[i];
         }
       if (in[0]->is_int && std::count(target.begin(), target.end(), -1) == 1) {
-        const int64_t known = -shape_numel(target);
+        int64_t known = 1;
+        for (int64_t d : target)
+          if (d != -1) known *= d;
         for (auto& d : target)
           if (d == -1) d = known ? in[0]->ints.numel() / known : 0;
       }
@@ -265,12 +313,19 @@ void add_shape_ops(OpTable& t) {
   t["Transpose"].prepare = [](const NodeInfo& node, const std::vector<const Value*>&) {
     const std::vector<int64_t> perm = attr_ints(node, "perm", {});
     return unary([perm](const std::vector<const Value*>& in) {
-      const Tensor& x = float_input(in, 0, "data");
+      if (!has_input(in, 0)) throw NodeError("input 0 is missing");
+      Shape storage;
+      const std::vector<int64_t> dims = dims_of(*in[0], storage);
       std::vector<int64_t> order = perm;
       if (order.empty())
-        for (int64_t a = x.dim() - 1; a >= 0; --a) order.push_back(a);
-      if (int64_t(order.size()) != x.dim()) throw NodeError("perm " + join(order) + " does not fit input " + shape_str(x.shape()));
-      return Value::of(permute(x, order));
+        for (int64_t a = int64_t(dims.size()) - 1; a >= 0; --a) order.push_back(a);
+      std::vector<int64_t> sorted = order;
+      std::sort(sorted.begin(), sorted.end());
+      for (size_t a = 0; a < sorted.size(); ++a)
+        if (sorted[a] != int64_t(a) || sorted.size() != dims.size())
+          throw NodeError("perm " + join(order) + " is not a permutation of the input's " + std::to_string(dims.size()) + " axes");
+      if (in[0]->is_int) return Value::of_ints(permute_ints(in[0]->ints, order));
+      return Value::of(permute(in[0]->tensor, order));
     });
   };
 
