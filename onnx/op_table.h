@@ -36,12 +36,13 @@ struct Value {
 
 // A node attribute, converted from protobuf at load.
 struct Attribute {
-  enum class Kind { Int, Float, String, Ints, Floats, Tensor, Other } kind = Kind::Other;
+  enum class Kind { Int, Float, String, Ints, Floats, Strings, Tensor, Other } kind = Kind::Other;
   int64_t i = 0;
   double f = 0;
   std::string s;
   std::vector<int64_t> ints;
   std::vector<double> floats;
+  std::vector<std::string> strings;
   Value tensor;
 };
 
