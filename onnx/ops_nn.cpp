@@ -46,7 +46,7 @@ Window read_window(const NodeInfo& node, bool needs_kernel_shape) {
   std::vector<int64_t> p = attr_ints(node, "pads", {0, 0, 0, 0});
   if (p.size() != 4) throw NodeError("attribute 'pads' = " + join(p) + ": only 2-D (four values) is supported");
   for (int64_t x : p)
-    if (x < 0) throw NodeError("attribute 'pads' = " + join(p) + " must be >= 0");
+    if (x < 0 || x > 65536) throw NodeError("attribute 'pads' = " + join(p) + " must be in [0, 65536]");
   w.pads = {p[0], p[1], p[2], p[3]};
   return w;
 }
