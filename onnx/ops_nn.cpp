@@ -205,7 +205,8 @@ Kernel dropout_kernel(const NodeInfo& node) {
     const Tensor& x = float_input(in, 0, "data");
     const double p = ratio_is_input && has_input(in, 1) ? scalar_input(in, 1, "ratio") : (ratio_is_input ? 0.5 : attr_ratio);
     if (!(p >= 0 && p < 1)) throw NodeError("ratio " + std::to_string(p) + " is outside [0, 1)");
-    if (!ctx.training || p == 0) return std::vector<Value>{Value::of(x), Value::of(ones_like(x))};
+    // The mask output is given only in training (PyTorch's exports never read it); eval allocates nothing.
+    if (!ctx.training || p == 0) return std::vector<Value>{Value::of(x), Value()};
     Tensor keep = ge(rand(x.shape(), *ctx.dropout_generator, x.dtype(), x.device()), full({}, p, x.dtype(), x.device()));
     return std::vector<Value>{Value::of(x * (keep * (1.0 / (1.0 - p)))), Value::of(keep)};
   };
