@@ -1,4 +1,4 @@
-// Neural-network ONNX ops over NCHW: Conv (grouped and asymmetric pads composed), Gemm, MatMul, MaxPool,
+// Neural-network ONNX ops over NCHW: Conv (grouped; asymmetric pads as an explicit pad), Gemm, MatMul, MaxPool,
 // AveragePool, GlobalAveragePool, BatchNormalization (PyTorch's running-statistics update in training
 // mode) and Dropout (identity in eval mode).
 #include <cmath>
@@ -77,13 +77,7 @@ Kernel conv_kernel(const NodeInfo& node) {
                       std::to_string(groups) + " do not fit");
     Size2 padding(w.pads.top, w.pads.left);
     if (!w.pads.symmetric()) x = pad_explicitly(x, w.pads, 0.0), padding = Size2(0);
-    if (groups == 1) return Value::of(conv2d(x, weight, bias, w.stride, padding, w.dilation));
-    // TODO(H1 onnx-kernels): conv2d(..., groups) replaces this split/conv/concat composition.
-    std::vector<Tensor> xs = split(x, x.size(1) / groups, 1), ws = split(weight, weight.size(0) / groups, 0);
-    std::vector<Tensor> bs = bias.defined() ? split(bias, bias.size(0) / groups, 0) : std::vector<Tensor>(size_t(groups));
-    std::vector<Tensor> ys;
-    for (int64_t g = 0; g < groups; ++g) ys.push_back(conv2d(xs[g], ws[g], bs[g], w.stride, padding, w.dilation));
-    return Value::of(concat(ys, 1));
+    return Value::of(conv2d(x, weight, bias, w.stride, padding, w.dilation, groups));
   });
 }
 
@@ -96,44 +90,51 @@ int64_t ceil_extra(int64_t size, int64_t before, int64_t after, int64_t k, int64
   return std::max<int64_t>(0, (out - 1) * s + k - (size + before + after));
 }
 
+// Padding the pooling kernels take themselves: the same on both sides and at most half the kernel (as
+// PyTorch); other ONNX pads become an explicit pad op first.
+bool kernel_pads(const Pads2& p, int64_t kh, int64_t kw) { return p.symmetric() && 2 * p.top <= kh && 2 * p.left <= kw; }
+
 Kernel max_pool_kernel(const NodeInfo& node) {
   const Window w = read_window(node, true);
   const bool ceil_mode = attr_int(node, "ceil_mode", 0) != 0;
-  if (w.dilation.h != 1 || w.dilation.w != 1) throw NodeError("attribute 'dilations' other than 1 is not supported");
   if (attr_int(node, "storage_order", 0) != 0) throw NodeError("attribute 'storage_order' = 1 is not supported");
   if (node.outputs.size() > 1 && !node.outputs[1].empty()) throw NodeError("output 'Indices' is not supported");
   return unary([w, ceil_mode](const std::vector<const Value*>& in) {
-    Tensor x = float_input(in, 0, "X");
+    const Tensor& x = float_input(in, 0, "X");
     check_nchw(x, "MaxPool");
+    const Size2 k(w.kh, w.kw);
+    if (kernel_pads(w.pads, w.kh, w.kw))
+      return Value::of(max_pool2d(x, k, w.stride, Size2(w.pads.top, w.pads.left), w.dilation, ceil_mode));
+    // Explicit -inf padding never wins a max; ceil_mode becomes the extra bottom/right padding that gives
+    // its output size in floor mode.
     Pads2 p = w.pads;
     if (ceil_mode) {
-      p.bottom += ceil_extra(x.size(2), p.top, p.bottom, w.kh, w.stride.h);
-      p.right += ceil_extra(x.size(3), p.left, p.right, w.kw, w.stride.w);
+      p.bottom += ceil_extra(x.size(2), p.top, p.bottom, (w.kh - 1) * w.dilation.h + 1, w.stride.h);
+      p.right += ceil_extra(x.size(3), p.left, p.right, (w.kw - 1) * w.dilation.w + 1, w.stride.w);
     }
-    // Padding never wins a max: -inf on every side that the kernel's own symmetric padding cannot express.
-    if (p.symmetric()) return Value::of(max_pool2d(x, Size2(w.kh, w.kw), w.stride, Size2(p.top, p.left)));
-    return Value::of(max_pool2d(pad_explicitly(x, p, -INFINITY), Size2(w.kh, w.kw), w.stride, 0));
+    return Value::of(max_pool2d(pad_explicitly(x, p, -INFINITY), k, w.stride, 0, w.dilation));
   });
 }
 
 Kernel average_pool_kernel(const NodeInfo& node) {
   const Window w = read_window(node, true);
-  if (attr_int(node, "ceil_mode", 0) != 0) throw NodeError("attribute 'ceil_mode' = 1 is not supported");  // TODO(H1)
+  const bool ceil_mode = attr_int(node, "ceil_mode", 0) != 0;
   const bool count_include_pad = attr_int(node, "count_include_pad", 0) != 0;
-  return unary([w, count_include_pad](const std::vector<const Value*>& in) {
+  if (ceil_mode && !kernel_pads(w.pads, w.kh, w.kw))
+    throw NodeError("attribute 'ceil_mode' = 1 with asymmetric pads or pads over half the kernel is not supported");
+  return unary([w, ceil_mode, count_include_pad](const std::vector<const Value*>& in) {
     Tensor x = float_input(in, 0, "X");
     check_nchw(x, "AveragePool");
     const Size2 k(w.kh, w.kw);
-    if (w.pads.zero()) return Value::of(avg_pool2d(x, k, w.stride, 0));
-    const bool sym = w.pads.symmetric();
-    const Size2 padding = sym ? Size2(w.pads.top, w.pads.left) : Size2(0);
-    if (!sym) x = pad_explicitly(x, w.pads, 0.0);
-    Tensor y = avg_pool2d(x, k, w.stride, padding);  // divides by kh*kw, padding counted
+    if (kernel_pads(w.pads, w.kh, w.kw))
+      return Value::of(avg_pool2d(x, k, w.stride, Size2(w.pads.top, w.pads.left), ceil_mode, count_include_pad));
+    x = pad_explicitly(x, w.pads, 0.0);
+    Tensor y = avg_pool2d(x, k, w.stride, 0);  // divides by kh*kw: the explicit padding counted
     if (count_include_pad) return Value::of(y);
-    // Divide by the real pixels instead: the same pooling of ones gives each window's real fraction.
-    Tensor real = ones({1, 1, x.size(2) - (sym ? 0 : w.pads.top + w.pads.bottom), x.size(3) - (sym ? 0 : w.pads.left + w.pads.right)}, x.dtype());
-    if (!sym) real = pad_explicitly(real, w.pads, 0.0);
-    return Value::of(y / avg_pool2d(real, k, w.stride, padding));
+    // Divide by the real pixels instead: the same pooling of the padded ones gives each window's real fraction.
+    Tensor real = pad_explicitly(ones({1, 1, x.size(2) - w.pads.top - w.pads.bottom, x.size(3) - w.pads.left - w.pads.right}, x.dtype()),
+                                 w.pads, 0.0);
+    return Value::of(y / avg_pool2d(real, k, w.stride, 0));
   });
 }
 
