@@ -428,15 +428,16 @@ std::unique_ptr<CompiledGraph> compile(CheckedModel& m) {
     if (!spec) throw ValueError(file + ": " + problem);
     CompiledNode c;
     c.info = node_info(node, i, m.opset);
+    for (const auto& in : node.input()) c.inputs.push_back(in.empty() ? -1 : slot(in));
+    for (const auto& out : node.output()) c.outputs.push_back(out.empty() ? -1 : slot(out));
+    // Pointers into the slots only after every slot of this node exists (a new slot may move them all).
     std::vector<const Value*> constants;
     bool all_constant = spec->foldable;
-    for (const auto& in : node.input()) {
-      c.inputs.push_back(in.empty() ? -1 : slot(in));
-      const bool known = !in.empty() && constant_slots.count(c.inputs.back());
-      constants.push_back(known ? &graph->slots[size_t(c.inputs.back())] : nullptr);
-      if (!in.empty() && !known) all_constant = false;
+    for (int s : c.inputs) {
+      const bool known = s >= 0 && constant_slots.count(s);
+      constants.push_back(known ? &graph->slots[size_t(s)] : nullptr);
+      if (s >= 0 && !known) all_constant = false;
     }
-    for (const auto& out : node.output()) c.outputs.push_back(out.empty() ? -1 : slot(out));
     const std::string label = file + ": " + node_label(node, i, m.opset) + ": ";
     try {
       c.kernel = spec->prepare(c.info, constants);
