@@ -23,6 +23,7 @@
   X(eval)                       \
   X(attack)                     \
   X(train)                      \
+  X(inspect)                    \
   X(demo)
 
 namespace advgrad::cli {
