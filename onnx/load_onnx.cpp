@@ -1,0 +1,3 @@
+#include "onnx/load_onnx.h"
+
+#include "onnx/onnx_pb.h"
