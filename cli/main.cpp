@@ -23,6 +23,7 @@
   X(eval)                       \
   X(attack)                     \
   X(train)                      \
+  X(export)                     \
   X(demo)
 
 namespace advgrad::cli {

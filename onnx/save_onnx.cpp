@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "onnx/export_graph.h"
+#include "onnx/onnx_model.h"
 
 namespace advgrad {
 
@@ -210,9 +211,30 @@ void write_atomically(const std::string& path, const std::string& bytes) {
   }
 }
 
+// An imported model goes out in its own graph (as loaded, so every op it had survives) with the current
+// parameters and buffers put back by name: fine-tuned weights, original graph.
+ox::ModelProto export_imported(const OnnxModel& model, const Shape& sample_input_shape) {
+  const auto& dims = model.input_dims();
+  if (!sample_input_shape.empty() && Shape(dims.begin() + (dims.empty() ? 0 : 1), dims.end()) != sample_input_shape)
+    throw ValueError("save_onnx: sample_input_shape " + shape_str(sample_input_shape) + " differs from the input of " +
+                     model.describe() + " (" + shape_str(dims) + ")");
+  ox::ModelProto proto;
+  if (!proto.ParseFromString(model.model_without_weights()))
+    throw ValueError("save_onnx: " + model.describe() + ": its stored graph cannot be parsed");
+  ox::GraphProto* graph = proto.mutable_graph();
+  for (const auto& kv : model.named_parameters()) onnx_export::fill_tensor_proto(*graph->add_initializer(), kv.second, kv.first);
+  for (const auto& kv : model.named_buffers()) onnx_export::fill_tensor_proto(*graph->add_initializer(), kv.second, kv.first);
+  return proto;
+}
+
 }  // namespace
 
 std::string export_onnx_to_string(Module& module, const Shape& sample_input_shape, const OnnxExportOptions& options) {
+  if (const auto* imported = dynamic_cast<const OnnxModel*>(&module)) {
+    ox::ModelProto model = export_imported(*imported, sample_input_shape);
+    check_model(model);
+    return model.SerializeAsString();
+  }
   check_opset(options);
   ox::ModelProto model = export_traced(module, sample_input_shape, options);
   check_model(model);

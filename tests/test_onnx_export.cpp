@@ -8,10 +8,13 @@
 #include <onnx/shape_inference/implementation.h>
 
 #include <algorithm>
+#include <cstring>
+#include <functional>
 #include <map>
 #include <set>
 
 #include "advgrad.h"
+#include "onnx/load_onnx.h"
 #include "onnx/save_onnx.h"
 #include "tests/cli_runner.h"
 
@@ -112,6 +115,31 @@ std::string error_of(Module& m, const Shape& sample) {
   return "(no error)";
 }
 
+// max |a - b| / max |a|, with tensor ops.
+double relative_difference(const Tensor& a, const Tensor& b) {
+  NoGradGuard no_grad;
+  return max(abs(a - b)).item() / std::max(max(abs(a)).item(), 1e-30);
+}
+
+// The exported file, loaded back by advgrad's importer (onnx/load_onnx.h), gives the module's own logits
+// at two batch sizes (so the batch really is symbolic).
+void check_round_trip(Module& model, const Shape& sample, const std::string& bytes) {
+  auto imported = load_onnx_from_memory(bytes.data(), bytes.size(), "exported.onnx");
+  model.eval();
+  imported->eval();
+  NoGradGuard no_grad;
+  for (int64_t n : {1, 5}) {
+    CAPTURE(n);
+    Shape shape{n};
+    shape.insert(shape.end(), sample.begin(), sample.end());
+    Generator gen(uint64_t(40 + n));
+    Tensor x = rand(shape, gen);
+    Tensor expected = model.forward(x), got = imported->forward(x);
+    REQUIRE(got.shape() == expected.shape());
+    CHECK(relative_difference(expected, got) <= 1e-6);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("small_cnn and madry_cnn export: Conv/Relu/MaxPool/Reshape/Gemm, state_dict initializers, batch N") {
@@ -119,8 +147,10 @@ TEST_CASE("small_cnn and madry_cnn export: Conv/Relu/MaxPool/Reshape/Gemm, state
     CAPTURE(name);
     Generator gen(0);
     auto model = make_model(name, gen);
-    ox::ModelProto m = parse(export_onnx_to_string(*model, {1, 28, 28}));
+    const std::string bytes = export_onnx_to_string(*model, {1, 28, 28});
+    ox::ModelProto m = parse(bytes);
     check_with_onnx(m);
+    check_round_trip(*model, {1, 28, 28}, bytes);
     CHECK(m.opset_import(0).version() == 13);
     std::map<std::string, int> expected{{"Conv", 2}, {"Relu", 3}, {"MaxPool", 2}, {"Reshape", 1}, {"Gemm", 2},
                                         {"Constant", 1}};
@@ -139,15 +169,22 @@ TEST_CASE("cifar_resnet exports BatchNormalization with the running statistics (
   Generator gen(0);
   auto model = make_model("cifar_resnet", gen);
   model->train();
-  ox::ModelProto m = parse(export_onnx_to_string(*model, {3, 32, 32}));
+  {  // running statistics that are not the initial 0 and 1
+    NoGradGuard no_grad;
+    Generator data(3);
+    model->forward(rand({8, 3, 32, 32}, data));
+  }
+  const std::string bytes = export_onnx_to_string(*model, {3, 32, 32});
+  ox::ModelProto m = parse(bytes);
   check_with_onnx(m);
+  CHECK(model->is_training());  // the trace ran in eval mode and gave the mode back
+  check_round_trip(*model, {3, 32, 32}, bytes);
   auto counts = op_counts(m);
   CHECK(counts["BatchNormalization"] == 9);  // bn1, two per block, two shortcuts
   CHECK(counts["Conv"] == 9);
   CHECK(counts["ReduceMean"] == 1);
   CHECK(counts["Add"] == 3);  // the residual adds
   CHECK(initializer_names(m) == state_keys(*model));
-  CHECK(model->is_training());  // the trace ran in eval mode and gave the mode back
   for (const auto& n : m.graph().node())
     if (n.op_type() == "BatchNormalization") {
       CHECK(n.input(3).find("running_mean") != std::string::npos);
@@ -192,8 +229,10 @@ TEST_CASE("GRU (2 layers) and RNN layers export as ONNX GRU (linear_before_reset
 TEST_CASE("a custom Module (residual add, LeakyReLU, mean pooling) exports") {
   Generator gen(0);
   ResidualNet net(gen);
-  ox::ModelProto m = parse(export_onnx_to_string(net, {1, 12, 12}));
+  const std::string bytes = export_onnx_to_string(net, {1, 12, 12});
+  ox::ModelProto m = parse(bytes);
   check_with_onnx(m);
+  check_round_trip(net, {1, 12, 12}, bytes);
   auto counts = op_counts(m);
   CHECK(counts["LeakyRelu"] == 2);
   CHECK(counts["Add"] == 1);
@@ -211,8 +250,15 @@ TEST_CASE("BatchNorm1d, Dropout and Normalize in a Sequential: BN node, no Dropo
   seq->push_back(std::make_shared<BatchNorm1d>(8));
   seq->push_back(std::make_shared<Dropout>(0.5));
   seq->push_back(std::make_shared<Linear>(8, 3, gen));
-  ox::ModelProto m = parse(export_onnx_to_string(*seq, {1, 4, 4}));
+  {  // running statistics that are not the initial 0 and 1
+    NoGradGuard no_grad;
+    Generator data(3);
+    seq->forward(rand({8, 1, 4, 4}, data));
+  }
+  const std::string bytes = export_onnx_to_string(*seq, {1, 4, 4});
+  ox::ModelProto m = parse(bytes);
   check_with_onnx(m);
+  check_round_trip(*seq, {1, 4, 4}, bytes);
   auto counts = op_counts(m);
   CHECK(counts["BatchNormalization"] == 1);
   CHECK(counts.count("Dropout") == 0);
@@ -272,4 +318,71 @@ TEST_CASE("save_onnx arguments: opset range, sample shape, unwritable path") {
   OnnxExportOptions newest;
   newest.opset = 17;
   check_with_onnx(parse(export_onnx_to_string(*model, {1, 28, 28}, newest)));
+}
+
+TEST_CASE("an imported model re-exports its own graph with the current weights (one changed)") {
+  const std::string file = std::string(ADVGRAD_TEST_DATA) + "/golden/onnx/residual_cnn.onnx";
+  auto model = load_onnx(file);
+  const ox::ModelProto original = parse(testing::slurp(file));
+  auto params = model->named_parameters();
+  REQUIRE(!params.empty());
+  Generator gen(5);
+  Tensor x = rand({4, 1, 28, 28}, gen);
+  model->eval();
+  Tensor before;
+  {
+    NoGradGuard no_grad;
+    before = model->forward(x);
+    params[0].second.add_(full(params[0].second.shape(), 0.25));  // a fine-tuned weight
+  }
+  const std::string bytes = export_onnx_to_string(*model, {1, 28, 28});
+  ox::ModelProto m = parse(bytes);
+  check_with_onnx(m);
+  CHECK(op_counts(m) == op_counts(original));  // the original graph, node for node
+  check_round_trip(*model, {1, 28, 28}, bytes);
+  auto reloaded = load_onnx_from_memory(bytes.data(), bytes.size(), "re-exported.onnx");
+  reloaded->eval();
+  NoGradGuard no_grad;
+  CHECK(relative_difference(before, reloaded->forward(x)) > 1e-3);  // the changed weight went out
+  std::vector<float> w = floats_of(initializer(m, params[0].first));
+  CHECK(w == params[0].second.to_vector<float>());
+}
+
+TEST_CASE("advgrad export: a zoo model with its weights, then that file with other weights") {
+  testing::TempDir dir("advgrad_export");
+  Generator g1(1), g2(2);
+  auto first = make_model("small_cnn", g1), second = make_model("small_cnn", g2);
+  save_safetensors(dir / "w1.safetensors", first->state_dict());
+  save_safetensors(dir / "w2.safetensors", second->state_dict());
+  testing::Run r = testing::run_cli({"export", "--model", "small_cnn", "--weights", dir / "w1.safetensors", "--out", dir / "m.onnx"});
+  REQUIRE_MESSAGE(r.exited, r.describe());
+  CHECK_MESSAGE(r.status == 0, r.err);
+  CHECK(r.out.find("m.onnx") != std::string::npos);
+  check_round_trip(*first, {1, 28, 28}, testing::slurp(dir / "m.onnx"));
+  // FILE.onnx with --weights: the file's graph, the given weights (strictly by name).
+  r = testing::run_cli({"export", "--model", dir / "m.onnx", "--weights", dir / "w2.safetensors", "--out", dir / "m2.onnx"});
+  CHECK_MESSAGE(r.status == 0, r.err);
+  check_round_trip(*second, {1, 28, 28}, testing::slurp(dir / "m2.onnx"));
+  // Errors: one line naming the problem.
+  r = testing::run_cli({"export", "--model", "small_cnn", "--out", dir / "x.onnx"});
+  CHECK(r.status == 1);
+  CHECK(r.err.find("--weights") != std::string::npos);
+  r = testing::run_cli({"export", "--model", "lstm", "--weights", dir / "w1.safetensors", "--out", dir / "x.onnx"});
+  CHECK(r.status == 1);
+  CHECK(r.err.find("w1.safetensors") != std::string::npos);
+}
+
+TEST_CASE("advgrad train writes model.onnx beside model.safetensors, with the same logits") {
+  testing::TempDir dir("advgrad_export_train");
+  const std::string out = dir / "run";
+  testing::Run r = testing::run_cli({"train", "--model", "small_cnn", "--method", "natural", "--epochs", "1", "--limit",
+                                     "128", "--val-size", "32", "--test-limit", "16", "--batch", "64", "--out", out,
+                                     "--quiet", "--threads", "1"},
+                                    testing::Limits{0, 600, {}});
+  REQUIRE_MESSAGE(r.exited, r.describe());
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  Generator gen(0);
+  auto trained = make_model("small_cnn", gen);
+  load_safetensors_into(*trained, out + "/model.safetensors");
+  check_round_trip(*trained, {1, 28, 28}, testing::slurp(out + "/model.onnx"));
 }
