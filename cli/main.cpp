@@ -24,6 +24,7 @@
   X(attack)                     \
   X(train)                      \
   X(inspect)                    \
+  X(export)                     \
   X(demo)
 
 namespace advgrad::cli {

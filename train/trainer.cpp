@@ -489,6 +489,7 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
     save_safetensors(cfg.out + "/model.safetensors", model.state_dict(),
                      {{"model", cfg.model.empty() ? "custom" : cfg.model}, {"method", cfg.method}, {"eps", std::to_string(o.eps())}});
     if (s.ema) save_safetensors(cfg.out + "/ema.safetensors", s.ema->weights());
+    write_model_onnx(model, Shape(tx.shape().begin() + 1, tx.shape().end()), cfg.out + "/model.onnx");
     // adversarial.png: clean row, PGD row, perturbation row (magnified around gray).
     const std::vector<int64_t> rows = iota(0, std::min<int64_t>(n_test, 8));
     Tensor cx = take_rows(tx, rows), cy = take_rows(ty, rows);
