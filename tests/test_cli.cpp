@@ -626,6 +626,27 @@ TEST_CASE("train: fine-tunes an ONNX model from the file's weights (TRADES), wri
   check_one_error_line(shape, "dim 0 is 3 here, 1 in the model");
 }
 
+TEST_CASE("train --resume: an ONNX run reloads its file and ends bit-identical to an uninterrupted run") {
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  const std::string recipe = "train --model '" + onnx_fixture("residual_cnn.onnx") +
+                             "' --method natural --epochs 2 --batch 32 --limit 128 --val-size 64 --test-limit 32 --threads 1";
+  auto sha_of = [](const Run& r) {
+    const size_t at = r.out.find("parameters sha256 ");
+    return at == std::string::npos ? std::string() : r.out.substr(at + 18, 64);
+  };
+  Run whole = run_cli(recipe + " --out '" + (dir / "whole") + "'");
+  Run first = run_cli(recipe + " --stop-after 1 --out '" + (dir / "split") + "'");
+  Run rest = run_cli("train --resume '" + (dir / "split") + "' --threads 1");
+  INFO("stderr: ", whole.err, first.err, rest.err);
+  REQUIRE(whole.status == 0);
+  REQUIRE(first.status == 0);
+  REQUIRE(rest.status == 0);
+  CHECK(sha_of(whole).size() == 64);
+  CHECK(sha_of(first) != sha_of(whole));
+  CHECK(sha_of(rest) == sha_of(whole));
+}
+
 TEST_CASE("help texts say that --model takes a FILE.onnx") {
   for (const char* command : {"eval", "attack", "train"}) {
     Run r = run_cli(std::string(command) + " --help");
