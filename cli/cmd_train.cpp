@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/progress.h"
@@ -138,6 +140,13 @@ std::optional<TrainConfig> recorded_recipe(const std::string& run_dir) {
   return TrainConfig::from_json(text.str(), path);
 }
 
+// The "model" a run directory's config.json names; "" when it cannot tell (the Trainer then explains).
+std::string recorded_model(const std::string& run_dir) {
+  std::ifstream f(run_dir + "/config.json", std::ios::binary);
+  const auto j = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.contains("model") && j["model"].is_string() ? j["model"].get<std::string>() : "";
+}
+
 // A run of an ONNX model: the Trainer gets the loaded model as an object (make_training around it); a
 // resumed one reloads the file its config.json names, then the checkpoint's weights replace the file's.
 TrainSummary train_onnx_model(TrainConfig config, const std::string& resume) {
@@ -171,8 +180,7 @@ void register_train(CLI::App& app) {
   cmd->add_option("--resume", args->resume, "Continue the run in this directory from its last checkpoint");
   cmd->callback([args] {
     // A resumed run's model is the one its directory records, whatever --model says.
-    const std::optional<TrainConfig> recorded = args->resume.empty() ? std::nullopt : recorded_recipe(args->resume);
-    if (is_onnx_path(recorded ? recorded->model : args->config.model)) {
+    if (is_onnx_path(args->resume.empty() ? args->config.model : recorded_model(args->resume))) {
       train_onnx_model(args->config, args->resume);
       return;
     }
