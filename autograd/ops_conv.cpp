@@ -40,6 +40,12 @@ Conv2dGeometry pool_geometry(const Tensor& x, Size2 kernel, Size2 stride, Size2 
   return geo;
 }
 
+// The window of a traced conv or pool, from the geometry that ran (pooling's stride 0 already resolved).
+std::vector<TraceAttribute> window_attributes(const Conv2dGeometry& g) {
+  return {ints("kernel", {g.kernel_h, g.kernel_w}), ints("stride", {g.stride_h, g.stride_w}),
+          ints("padding", {g.pad_h, g.pad_w}), ints("dilation", {g.dilation_h, g.dilation_w})};
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding, Size2 dilation,
@@ -68,6 +74,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
   Tensor X = x.dense(), W = weight.dense(), b = bias.defined() ? bias.detach().dense() : Tensor();
   Tensor out = Tensor::empty({geo.batch, O, geo.out_h(), geo.out_w()}, x.dtype(), x.device());
   backend_of(x).conv2d(X, W, b, geo, out);
+  if (Tracer* t = active_tracer()) t->record({"conv2d", {x, weight, bias}, {out}, window_attributes(geo)});
   if (!should_record({x, weight, bias})) return out;
   SavedTensor sx(X, "conv2d"), sw(W, "conv2d");
   return record("conv2d", {x, weight, bias}, out, [sx, sw, geo](const Tensor& g, const std::vector<bool>& need) {
@@ -94,6 +101,7 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding, Si
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
   Tensor idx = Tensor::empty(out_shape, DType::I64, x.device());
   backend_of(x).max_pool2d(X, geo, out, idx);
+  if (Tracer* t = active_tracer()) t->record({"max_pool2d", {x}, {out}, window_attributes(geo)});
   if (!should_record({x})) return out;
   return record("max_pool2d", {x}, out, [idx, geo](const Tensor& g, const std::vector<bool>&) {
     Tensor gx = Tensor::empty({geo.batch, geo.channels, geo.height, geo.width}, g.dtype(), g.device());
@@ -108,6 +116,7 @@ Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding, bo
   geo.count_include_pad = count_include_pad;
   Tensor out = Tensor::empty({geo.batch, geo.channels, geo.out_h(), geo.out_w()}, x.dtype(), x.device());
   backend_of(x).avg_pool2d(x.dense(), geo, out);
+  if (Tracer* t = active_tracer()) t->record({"avg_pool2d", {x}, {out}, window_attributes(geo)});
   if (!should_record({x})) return out;
   return record("avg_pool2d", {x}, out, [geo](const Tensor& g, const std::vector<bool>&) {
     Tensor gx = Tensor::empty({geo.batch, geo.channels, geo.height, geo.width}, g.dtype(), g.device());

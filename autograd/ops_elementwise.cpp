@@ -32,6 +32,7 @@ Tensor scalar_like(double v, const Tensor& like) { return scalar_tensor(v, like.
 
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(BinaryOp::Add, a, b, "add");
+  if (Tracer* t = active_tracer()) t->record({"add", {a, b}, {out}, {}});
   if (!should_record({a, b})) return out;
   Shape sa = a.shape(), sb = b.shape();
   return record("add", {a, b}, out, [sa, sb](const Tensor& g, const std::vector<bool>& need) {
@@ -41,6 +42,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(BinaryOp::Sub, a, b, "sub");
+  if (Tracer* t = active_tracer()) t->record({"sub", {a, b}, {out}, {}});
   if (!should_record({a, b})) return out;
   Shape sa = a.shape(), sb = b.shape();
   return record("sub", {a, b}, out, [sa, sb](const Tensor& g, const std::vector<bool>& need) {
@@ -50,6 +52,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(BinaryOp::Mul, a, b, "mul");
+  if (Tracer* t = active_tracer()) t->record({"mul", {a, b}, {out}, {}});
   if (!should_record({a, b})) return out;
   SavedTensor sa(a, "mul"), sb(b, "mul");
   return record("mul", {a, b}, out, [sa, sb](const Tensor& g, const std::vector<bool>& need) {
@@ -61,6 +64,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(BinaryOp::Div, a, b, "div");
+  if (Tracer* t = active_tracer()) t->record({"div", {a, b}, {out}, {}});
   if (!should_record({a, b})) return out;
   SavedTensor sa(a, "div"), sb(b, "div");
   return record("div", {a, b}, out, [sa, sb](const Tensor& g, const std::vector<bool>& need) {
@@ -75,6 +79,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 Tensor pow(const Tensor& a, const Tensor& b) {
   check_floating(a, "pow");
   Tensor out = binary_forward(BinaryOp::Pow, a, b, "pow");
+  if (Tracer* t = active_tracer()) t->record({"pow", {a, b}, {out}, {}});
   if (!should_record({a, b})) return out;
   SavedTensor sa(a, "pow"), sb(b, "pow"), so(out, "pow");
   return record("pow", {a, b}, out, [sa, sb, so](const Tensor& g, const std::vector<bool>& need) {
@@ -97,6 +102,7 @@ Tensor min_max(const Tensor& a, const Tensor& b, bool is_max) {
   const char* name = is_max ? "maximum" : "minimum";
   check_floating(a, name);
   Tensor out = binary_forward(is_max ? BinaryOp::Maximum : BinaryOp::Minimum, a, b, name);
+  if (Tracer* t = active_tracer()) t->record({name, {a, b}, {out}, {}});
   if (!should_record({a, b})) return out;
   SavedTensor sa(a, name), sb(b, name);
   return record(name, {a, b}, out, [sa, sb, is_max](const Tensor& g, const std::vector<bool>& need) {
@@ -121,6 +127,7 @@ Tensor div(const Tensor& a, double s) { return div(a, scalar_like(s, a)); }
 
 Tensor pow(const Tensor& a, double e) {
   Tensor out = unary_forward(UnaryOp::PowScalar, a, "pow", e);
+  if (Tracer* t = active_tracer()) t->record({"pow_scalar", {a}, {out}, {real("exponent", e)}});
   if (!should_record({a})) return out;
   SavedTensor sa(a, "pow");
   return record("pow", {a}, out, [sa, e](const Tensor& g, const std::vector<bool>&) {
@@ -130,12 +137,14 @@ Tensor pow(const Tensor& a, double e) {
 
 Tensor neg(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Neg, x, "neg");
+  if (Tracer* t = active_tracer()) t->record({"neg", {x}, {out}, {}});
   if (!should_record({x})) return out;
   return record("neg", {x}, out, [](const Tensor& g, const std::vector<bool>&) { return std::vector<Tensor>{neg(g)}; });
 }
 
 Tensor exp(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Exp, x, "exp");
+  if (Tracer* t = active_tracer()) t->record({"exp", {x}, {out}, {}});
   if (!should_record({x})) return out;
   SavedTensor so(out, "exp");
   return record("exp", {x}, out, [so](const Tensor& g, const std::vector<bool>&) {
@@ -145,6 +154,7 @@ Tensor exp(const Tensor& x) {
 
 Tensor log(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Log, x, "log");
+  if (Tracer* t = active_tracer()) t->record({"log", {x}, {out}, {}});
   if (!should_record({x})) return out;
   SavedTensor sx(x, "log");
   return record("log", {x}, out, [sx](const Tensor& g, const std::vector<bool>&) {
@@ -154,6 +164,7 @@ Tensor log(const Tensor& x) {
 
 Tensor sqrt(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Sqrt, x, "sqrt");
+  if (Tracer* t = active_tracer()) t->record({"sqrt", {x}, {out}, {}});
   if (!should_record({x})) return out;
   SavedTensor so(out, "sqrt");
   return record("sqrt", {x}, out, [so](const Tensor& g, const std::vector<bool>&) {
@@ -163,6 +174,7 @@ Tensor sqrt(const Tensor& x) {
 
 Tensor abs(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Abs, x, "abs");
+  if (Tracer* t = active_tracer()) t->record({"abs", {x}, {out}, {}});
   if (!should_record({x})) return out;
   SavedTensor sx(x, "abs");
   return record("abs", {x}, out, [sx](const Tensor& g, const std::vector<bool>&) {
@@ -172,6 +184,7 @@ Tensor abs(const Tensor& x) {
 
 Tensor square(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Square, x, "square");
+  if (Tracer* t = active_tracer()) t->record({"square", {x}, {out}, {}});
   if (!should_record({x})) return out;
   SavedTensor sx(x, "square");
   return record("square", {x}, out, [sx](const Tensor& g, const std::vector<bool>&) {
@@ -181,6 +194,7 @@ Tensor square(const Tensor& x) {
 
 Tensor tanh(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Tanh, x, "tanh");
+  if (Tracer* t = active_tracer()) t->record({"tanh", {x}, {out}, {}});
   if (!should_record({x})) return out;
   SavedTensor so(out, "tanh");
   return record("tanh", {x}, out, [so](const Tensor& g, const std::vector<bool>&) {
@@ -190,6 +204,7 @@ Tensor tanh(const Tensor& x) {
 
 Tensor sigmoid(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Sigmoid, x, "sigmoid");
+  if (Tracer* t = active_tracer()) t->record({"sigmoid", {x}, {out}, {}});
   if (!should_record({x})) return out;
   SavedTensor so(out, "sigmoid");
   return record("sigmoid", {x}, out, [so](const Tensor& g, const std::vector<bool>&) {
@@ -200,6 +215,7 @@ Tensor sigmoid(const Tensor& x) {
 
 Tensor relu(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Relu, x, "relu");
+  if (Tracer* t = active_tracer()) t->record({"relu", {x}, {out}, {}});
   if (!should_record({x})) return out;
   SavedTensor so(out, "relu");
   return record("relu", {x}, out, [so](const Tensor& g, const std::vector<bool>&) {
@@ -210,6 +226,7 @@ Tensor relu(const Tensor& x) {
 
 Tensor leaky_relu(const Tensor& x, double slope) {
   Tensor out = unary_forward(UnaryOp::LeakyRelu, x, "leaky_relu", slope);
+  if (Tracer* t = active_tracer()) t->record({"leaky_relu", {x}, {out}, {real("negative_slope", slope)}});
   if (!should_record({x})) return out;
   SavedTensor sx(x, "leaky_relu");
   return record("leaky_relu", {x}, out, [sx, slope](const Tensor& g, const std::vector<bool>&) {
@@ -222,6 +239,7 @@ Tensor leaky_relu(const Tensor& x, double slope) {
 Tensor clamp(const Tensor& x, double lo, double hi) {
   if (lo > hi) throw ValueError("clamp: lo " + std::to_string(lo) + " > hi " + std::to_string(hi));
   Tensor out = unary_forward(UnaryOp::Clamp, x, "clamp", lo, hi);
+  if (Tracer* t = active_tracer()) t->record({"clamp", {x}, {out}, {real("min", lo), real("max", hi)}});
   if (!should_record({x})) return out;
   SavedTensor sx(x, "clamp");
   return record("clamp", {x}, out, [sx, lo, hi](const Tensor& g, const std::vector<bool>&) {
@@ -238,6 +256,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor out = empty_like_shape(shape, a);
   backend_of(a).where(broadcast_view(cond, shape, "where"), broadcast_view(a, shape, "where"),
                       broadcast_view(b, shape, "where"), out);
+  if (Tracer* t = active_tracer()) t->record({"where", {cond, a, b}, {out}, {}});
   if (!should_record({a, b})) return out;
   SavedTensor sc(cond, "where");
   Shape sa = a.shape(), sb = b.shape();
@@ -250,12 +269,19 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 // ---- not differentiable ----
-Tensor sign(const Tensor& x) { return unary_forward(UnaryOp::Sign, x, "sign"); }
-Tensor eq(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Eq, a, b, "eq"); }
-Tensor ne(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Ne, a, b, "ne"); }
-Tensor lt(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Lt, a, b, "lt"); }
-Tensor le(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Le, a, b, "le"); }
-Tensor gt(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Gt, a, b, "gt"); }
-Tensor ge(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Ge, a, b, "ge"); }
+namespace {
+// Not differentiable, but traced: an exporter must see them (or refuse them) rather than bake them in.
+Tensor traced(const char* name, Tensor out, const std::vector<Tensor>& inputs) {
+  if (Tracer* t = active_tracer()) t->record({name, inputs, {out}, {}});
+  return out;
+}
+}  // namespace
+Tensor sign(const Tensor& x) { return traced("sign", unary_forward(UnaryOp::Sign, x, "sign"), {x}); }
+Tensor eq(const Tensor& a, const Tensor& b) { return traced("eq", binary_forward(BinaryOp::Eq, a, b, "eq"), {a, b}); }
+Tensor ne(const Tensor& a, const Tensor& b) { return traced("ne", binary_forward(BinaryOp::Ne, a, b, "ne"), {a, b}); }
+Tensor lt(const Tensor& a, const Tensor& b) { return traced("lt", binary_forward(BinaryOp::Lt, a, b, "lt"), {a, b}); }
+Tensor le(const Tensor& a, const Tensor& b) { return traced("le", binary_forward(BinaryOp::Le, a, b, "le"), {a, b}); }
+Tensor gt(const Tensor& a, const Tensor& b) { return traced("gt", binary_forward(BinaryOp::Gt, a, b, "gt"), {a, b}); }
+Tensor ge(const Tensor& a, const Tensor& b) { return traced("ge", binary_forward(BinaryOp::Ge, a, b, "ge"), {a, b}); }
 
 }  // namespace advgrad

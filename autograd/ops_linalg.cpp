@@ -47,6 +47,7 @@ Tensor batched_gemm(const Tensor& a, bool ta, const Tensor& b, bool tb, const ch
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor out = batched_gemm(a, false, b, false, "matmul");
+  if (Tracer* t = active_tracer()) t->record({"matmul", {a, b}, {out}, {}});
   if (!should_record({a, b})) return out;
   SavedTensor sa(a, "matmul"), sb(b, "matmul");
   return record("matmul", {a, b}, out, [sa, sb](const Tensor& g, const std::vector<bool>& need) {
@@ -77,6 +78,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Backend& be = backend_of(x);
   be.gemm(false, true, 1, rows, out_f, in, 1.0, X, 0, W, 0, 0.0, Y, 0);  // Y = X W^T
   if (bias.defined()) be.binary(BinaryOp::Add, Y, broadcast_view(bias, out_shape, "linear"), Y);
+  if (Tracer* t = active_tracer()) t->record({"linear", {x, weight, bias}, {Y}, {}});
   if (!should_record({x, weight, bias})) return Y;
   SavedTensor sx(X, "linear"), sw(W, "linear");
   Shape xs = x.shape();

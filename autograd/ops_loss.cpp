@@ -56,6 +56,7 @@ Tensor row_scale(const Tensor& g, int64_t N, Reduction reduction) {
 Tensor softmax(const Tensor& x, int64_t axis_in) {
   int64_t axis = normalize_axis(axis_in, x.dim(), "softmax");
   Tensor out = softmax_forward(x, axis, false, "softmax");
+  if (Tracer* t = active_tracer()) t->record({"softmax", {x}, {out}, {ints("axis", {axis})}});
   if (!should_record({x})) return out;
   SavedTensor so(out, "softmax");
   return record("softmax", {x}, out, [so, axis](const Tensor& g, const std::vector<bool>&) {
@@ -67,6 +68,7 @@ Tensor softmax(const Tensor& x, int64_t axis_in) {
 Tensor log_softmax(const Tensor& x, int64_t axis_in) {
   int64_t axis = normalize_axis(axis_in, x.dim(), "log_softmax");
   Tensor out = softmax_forward(x, axis, true, "log_softmax");
+  if (Tracer* t = active_tracer()) t->record({"log_softmax", {x}, {out}, {ints("axis", {axis})}});
   if (!should_record({x})) return out;
   SavedTensor so(out, "log_softmax");
   return record("log_softmax", {x}, out, [so, axis](const Tensor& g, const std::vector<bool>&) {
@@ -78,8 +80,10 @@ Tensor log_softmax(const Tensor& x, int64_t axis_in) {
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction) {
   check_target(logits, target, "cross_entropy");
   check_floating(logits, "cross_entropy");
+  TraceComposite composite;  // a loss has no ONNX rule: the exporter must refuse it, not its inner ops
   Tensor logp = softmax_forward(logits, 1, true, "cross_entropy");
   Tensor loss = pick_negated(logp, target, reduction);
+  if (Tracer* t = composite.tracer()) t->record({"cross_entropy", {logits, target}, {loss}, {}});
   if (!should_record({logits})) return loss;
   SavedTensor slogp(logp, "cross_entropy");
   Tensor tgt = target.dense().clone();
@@ -97,7 +101,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, Reduction reduction) {
   check_target(log_probs, target, "nll_loss");
   check_floating(log_probs, "nll_loss");
+  TraceComposite composite;  // see cross_entropy
   Tensor loss = pick_negated(log_probs.dense(), target, reduction);
+  if (Tracer* t = composite.tracer()) t->record({"nll_loss", {log_probs, target}, {loss}, {}});
   if (!should_record({log_probs})) return loss;
   Tensor tgt = target.dense().clone();
   int64_t C = log_probs.size(1);

@@ -48,6 +48,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& axes_in, bool keepdim) {
   if (axes.empty()) out = x.clone();
   Shape final_shape = reduced_shape(x.shape(), axes, keepdim);
   out = out.as_strided(final_shape, dense_strides(final_shape), out.offset());
+  if (Tracer* t = active_tracer()) t->record({"sum", {x}, {out}, {ints("axes", axes), ints("keepdim", {keepdim})}});
   if (!should_record({x})) return out;
   Shape xs = x.shape(), kept = reduced_shape(x.shape(), axes, true);
   return record("sum", {x}, out, [xs, kept](const Tensor& g, const std::vector<bool>&) {
@@ -61,15 +62,21 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& axes_in, bool keepdim) 
   std::vector<int64_t> axes = normalize_axes(axes_in, x.dim(), "mean");
   int64_t count = 1;
   for (int64_t a : axes) count *= x.shape()[size_t(a)];
-  return div(sum(x, axes, keepdim), double(count));
+  TraceComposite composite;  // exported as one ReduceMean
+  Tensor out = div(sum(x, axes, keepdim), double(count));
+  if (Tracer* t = composite.tracer()) t->record({"mean", {x}, {out}, {ints("axes", axes), ints("keepdim", {keepdim})}});
+  return out;
 }
 
 Tensor max(const Tensor& x, const std::vector<int64_t>& axes_in, bool keepdim) {
   check_defined(x, "max", "input");
   std::vector<int64_t> axes = normalize_axes(axes_in, x.dim(), "max");
+  TraceComposite composite;  // exported as one ReduceMax
   Tensor out = x;
   for (auto it = axes.rbegin(); it != axes.rend(); ++it) out = max_axis(out, *it);
-  return keepdim ? out : reshape(out, reduced_shape(x.shape(), axes, false));
+  if (!keepdim) out = reshape(out, reduced_shape(x.shape(), axes, false));
+  if (Tracer* t = composite.tracer()) t->record({"max", {x}, {out}, {ints("axes", axes), ints("keepdim", {keepdim})}});
+  return out;
 }
 
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& axes_in, bool keepdim) {
@@ -78,9 +85,13 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& axes_in, bool keep
   std::vector<int64_t> axes = normalize_axes(axes_in, x.dim(), "logsumexp");
   // log sum exp(x) = m + log sum exp(x - m) with m the max held constant: stable, and since the
   // identity holds for any m, the gradient through x alone is exact.
+  TraceComposite composite;  // exported as one ReduceLogSumExp
   Tensor m = max(x.detach(), axes, true);
   Tensor out = add(log(sum(exp(sub(x, m)), axes, true)), m);
-  return keepdim ? out : reshape(out, reduced_shape(x.shape(), axes, false));
+  if (!keepdim) out = reshape(out, reduced_shape(x.shape(), axes, false));
+  if (Tracer* t = composite.tracer())
+    t->record({"logsumexp", {x}, {out}, {ints("axes", axes), ints("keepdim", {keepdim})}});
+  return out;
 }
 
 Tensor argmax(const Tensor& x, int64_t axis_in, bool keepdim) {
@@ -92,6 +103,7 @@ Tensor argmax(const Tensor& x, int64_t axis_in, bool keepdim) {
   Shape out_shape = reduced_shape(xd.shape(), {axis}, keepdim);
   Tensor idx = Tensor::empty(out_shape, DType::I64, xd.device());
   backend_of(xd).arg_reduce(ReduceOp::Max, xd, s.outer, s.n, s.inner, idx);
+  if (Tracer* t = active_tracer()) t->record({"argmax", {x}, {idx}, {ints("axis", {axis}), ints("keepdim", {keepdim})}});
   return idx;
 }
 
@@ -108,6 +120,7 @@ Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype) {
   Tensor out = zeros(shape, dtype, labels.device());
   Tensor ones_src = ones(labels.shape(), dtype, labels.device());
   backend_for(labels.device()).scatter_add(ones_src, ld, ld.numel(), num_classes, 1, out);
+  if (Tracer* t = active_tracer()) t->record({"one_hot", {labels}, {out}, {ints("num_classes", {num_classes})}});
   return out;
 }
 
@@ -136,6 +149,7 @@ Tensor gather(const Tensor& x, int64_t axis_in, const Tensor& index) {
   Tensor xd = x.dense();
   Tensor out = empty_like_shape(expected, xd);
   backend_of(xd).gather(xd, idx, s.outer, s.n, s.inner, out);
+  if (Tracer* t = active_tracer()) t->record({"gather", {x, index}, {out}, {ints("axis", {axis})}});
   if (!should_record({x})) return out;
   Shape xs = x.shape();
   return record("gather", {x}, out, [idx, xs, s](const Tensor& g, const std::vector<bool>&) {

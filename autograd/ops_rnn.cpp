@@ -98,6 +98,9 @@ Tensor lstm_sequence(const Tensor& x, const Tensor& h0, const Tensor& c0, const 
       be.lstm_cell(gates, t == 0 ? rows_of(C0, r0, n, H) : state(1, t - 1, r0, n), c, h);
     }
   });
+  // Its output holds every cell state, which ONNX's LSTM does not give: exporters refuse it and take the
+  // layer instead (nn::LSTM records itself as one composite).
+  if (Tracer* t = active_tracer()) t->record({"lstm_sequence", {x, h0, c0, w_ih, w_hh, b_ih, b_hh}, {Y}, {}});
   if (!should_record({x, h0, c0, w_ih, w_hh, b_ih, b_hh})) return Y;
   const char* op = "lstm_sequence";
   SavedTensor sx(X, op), sh0(H0, op), sc0(C0, op), swih(Wih, op), swhh(Whh, op), sact(act, op), sy(Y, op);

@@ -39,6 +39,7 @@ Tensor reshape(const Tensor& x, const Shape& shape_in) {
                      shape_str(shape_in));
   Tensor xd = x.dense();  // a view when x is already dense, a copy otherwise
   Tensor out = xd.as_strided(shape, dense_strides(shape), xd.offset());
+  if (Tracer* t = active_tracer()) t->record({"reshape", {x}, {out}, {ints("shape", shape)}});
   if (!should_record({x})) return out;
   Shape xs = x.shape();
   return record("reshape", {x}, out, [xs](const Tensor& g, const std::vector<bool>&) {
@@ -64,7 +65,10 @@ Tensor unsqueeze(const Tensor& x, int64_t axis) {
   int64_t a = normalize_axis(axis, x.dim() + 1, "unsqueeze");
   Shape shape = x.shape();
   shape.insert(shape.begin() + a, 1);
-  return reshape(x, shape);
+  TraceComposite composite;  // exported as Unsqueeze, not as a reshape that would name every dim
+  Tensor out = reshape(x, shape);
+  if (Tracer* t = composite.tracer()) t->record({"unsqueeze", {x}, {out}, {ints("axis", {a})}});
+  return out;
 }
 
 Tensor squeeze(const Tensor& x, int64_t axis) {
@@ -74,7 +78,10 @@ Tensor squeeze(const Tensor& x, int64_t axis) {
     throw ShapeError("squeeze: axis " + std::to_string(axis) + " of " + shape_str(x.shape()) + " is not 1");
   Shape shape = x.shape();
   shape.erase(shape.begin() + a);
-  return reshape(x, shape);
+  TraceComposite composite;  // exported as Squeeze (see unsqueeze)
+  Tensor out = reshape(x, shape);
+  if (Tracer* t = composite.tracer()) t->record({"squeeze", {x}, {out}, {ints("axis", {a})}});
+  return out;
 }
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& order) {
@@ -94,6 +101,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& order) {
     strides.push_back(x.strides()[size_t(a)]);
   }
   Tensor out = x.as_strided(shape, strides, x.offset());
+  if (Tracer* t = active_tracer()) t->record({"permute", {x}, {out}, {ints("order", norm)}});
   if (!should_record({x})) return out;
   return record("permute", {x}, out, [inverse](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{permute(g, inverse)};
@@ -112,6 +120,7 @@ Tensor transpose(const Tensor& x, int64_t axis0, int64_t axis1) {
 Tensor expand(const Tensor& x, const Shape& shape) {
   check_defined(x, "expand", "input");
   Tensor out = broadcast_view(x, shape, "expand");
+  if (Tracer* t = active_tracer()) t->record({"expand", {x}, {out}, {ints("shape", shape)}});
   if (!should_record({x})) return out;
   Shape xs = x.shape();
   return record("expand", {x}, out, [xs](const Tensor& g, const std::vector<bool>&) {
@@ -123,6 +132,7 @@ Tensor contiguous(const Tensor& x) {
   check_defined(x, "contiguous", "input");
   if (x.is_contiguous()) return x;
   Tensor out = x.clone();
+  if (Tracer* t = active_tracer()) t->record({"contiguous", {x}, {out}, {}});
   if (!should_record({x})) return out;
   return record("contiguous", {x}, out, [](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{g};
@@ -134,6 +144,7 @@ Tensor slice(const Tensor& x, int64_t axis_in, int64_t start, int64_t end, int64
   int64_t axis = normalize_axis(axis_in, x.dim(), "slice");
   if (step < 1) throw ValueError("slice: step must be >= 1, got " + std::to_string(step));
   int64_t n = x.shape()[size_t(axis)];
+  const int64_t start_arg = start, end_arg = end;  // as given: an exporter keeps "to the end" batch-agnostic
   auto clampi = [n](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + n : v, 0, n); };
   start = clampi(start);
   end = std::max(clampi(end), start);
@@ -141,6 +152,9 @@ Tensor slice(const Tensor& x, int64_t axis_in, int64_t start, int64_t end, int64
   shape[size_t(axis)] = (end - start + step - 1) / step;
   strides[size_t(axis)] *= step;
   Tensor out = x.as_strided(shape, strides, x.offset() + start * x.strides()[size_t(axis)]);
+  if (Tracer* t = active_tracer())
+    t->record({"slice", {x}, {out}, {ints("axis", {axis}), ints("start", {start_arg}), ints("end", {end_arg}),
+                                     ints("step", {step})}});
   if (!should_record({x})) return out;
   Shape xs = x.shape();
   return record("slice", {x}, out, [xs, axis, start, end, step](const Tensor& g, const std::vector<bool>&) {
@@ -171,6 +185,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value) {
     return t.as_strided(xs, t.strides(), off);
   };
   copy_into(x, interior(out));
+  if (Tracer* t = active_tracer()) t->record({"pad", {x}, {out}, {ints("pads", pads), real("value", value)}});
   if (!should_record({x})) return out;
   return record("pad", {x}, out, [interior](const Tensor& g, const std::vector<bool>&) {
     return std::vector<Tensor>{interior(g).clone()};
@@ -200,6 +215,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t axis_in) {
     copy_into(t, slice(out, axis, at, at + t.shape()[size_t(axis)]));
     at += t.shape()[size_t(axis)];
   }
+  if (Tracer* t = active_tracer()) t->record({"concat", xs, {out}, {ints("axis", {axis})}});
   if (!should_record(xs)) return out;
   return record("concat", xs, out, [axis, sizes](const Tensor& g, const std::vector<bool>& need) {
     std::vector<Tensor> gs;

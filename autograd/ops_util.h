@@ -4,6 +4,7 @@
 
 #include "autograd/function.h"
 #include "autograd/ops.h"
+#include "autograd/trace.h"
 #include "core/backend.h"
 
 namespace advgrad::detail {

@@ -1,4 +1,4 @@
-// advgrad attack --model NAME --weights FILE --attack NAME --eps E --out grid.png [...]
+// advgrad attack --model NAME --weights FILE | --model FILE.onnx [--weights FILE] --attack NAME --eps E --out grid.png [...]
 // Attacks the first few samples of a split and shows the result: a PNG grid with the clean images, the
 // adversarial images and the perturbation (magnified), and the predictions before and after per image.
 #include <algorithm>
@@ -53,26 +53,30 @@ void run(const AttackCmdArgs& args, const CLI::App& cmd) {
   const AttackSpec& spec = specs.front();
   if (args.md.limit < 1) throw ValueError("--limit: the attack command needs at least 1 sample, got 0");
   apply_threads(args.attack);
-  const ModelInfo& info = model_info(args.md.model);
-  std::shared_ptr<Module> model = load_model(args.md.model, args.md.weights, args.md.allow_non_finite);
-  const Samples s = load_samples(args.md, info);
+  LoadedModel loaded = load_model(args.md);
+  const Samples s = load_samples(args.md, loaded);
+  Module* model = loaded.module.get();
 
   auto attack = make_attack(spec.name, spec.options);
   const bool targeted = attack->options().targeted;  // apgd-t chooses its own targets
-  const Tensor targets = targeted ? next_class_targets(s.y, info.num_classes) : Tensor();  // evaluate()'s policy
+  const Tensor targets = targeted ? next_class_targets(s.y, loaded.num_classes) : Tensor();  // evaluate()'s policy
   AttackResult r = attack->run(*model, s.x, s.y, targets);
   const auto target_of = targeted ? targets.to_vector<int64_t>() : std::vector<int64_t>();
 
   const auto labels = s.y.to_vector<int64_t>();
   const auto before = argmax(predict(*model, s.x), 1).to_vector<int64_t>();
   const auto after = argmax(predict(*model, r.x_adv), 1).to_vector<int64_t>();
+  // The picture shows the dataset's images (a sequence model's [28, 28] samples are [1, 28, 28] images).
+  Shape image_batch = {s.n()};
+  image_batch.insert(image_batch.end(), s.data.sample_shape.begin(), s.data.sample_shape.end());
+  const Tensor clean_images = reshape(s.x, image_batch), adv_images = reshape(r.x_adv, image_batch);
   std::vector<double> max_abs;
-  Tensor delta_image = perturbation_image(s.x, r.x_adv, max_abs);
+  Tensor delta_image = perturbation_image(clean_images, adv_images, max_abs);
 
   GridOptions grid;
   grid.cols = s.n();
   grid.scale = args.scale;
-  write_png_grid(args.out, concat({s.x, r.x_adv, delta_image}, 0), grid);
+  write_png_grid(args.out, concat({clean_images, adv_images, delta_image}, 0), grid);
 
   std::printf("%s on %s (%s %s), eps %g, %s\n\n", spec.name.c_str(), args.md.model.c_str(), s.data.kind.c_str(),
               args.md.split.c_str(), spec.options.eps,
@@ -115,7 +119,7 @@ void run(const AttackCmdArgs& args, const CLI::App& cmd) {
     if (targeted) std::printf("%-*s  ", w, target_column.c_str());
     std::printf("%8s  %s\n", fixed(max_abs[i], 4).c_str(), note.c_str());
   }
-  const int64_t n = s.n(), H = info.input_shape[1], W = info.input_shape[2];
+  const int64_t n = s.n(), H = image_batch[2], W = image_batch[3];
   std::printf("\naccuracy %lld/%lld clean, %lld/%lld adversarial", static_cast<long long>(correct_before),
               static_cast<long long>(n), static_cast<long long>(correct_after), static_cast<long long>(n));
   if (targeted) std::printf("; %lld/%lld on target", static_cast<long long>(reached), static_cast<long long>(n));

@@ -1,5 +1,5 @@
-// advgrad eval --model NAME --weights FILE --attack LIST --eps E [...]
-// Clean and robust accuracy of a zoo model with saved weights on a dataset split, under one attack, a
+// advgrad eval --model NAME --weights FILE | --model FILE.onnx [--weights FILE] --attack LIST --eps E [...]
+// Clean and robust accuracy of a zoo model with saved weights, or of an ONNX classifier, on a dataset split, under one attack, a
 // comma-separated list of attacks (each on every clean-correct sample; robust = the per-sample worst case)
 // or the AutoAttack-like ensemble preset (each attack on the samples all earlier ones failed on). The
 // policies (targets of --targeted, how results combine, when sanity checks apply) are evaluate()'s.
@@ -32,7 +32,7 @@ std::string mode_of(const EvalArgs& args) { return is_ensemble(args.attack) ? "e
 void print_json(const EvalArgs& args, const Samples& s, const EvalReport& rep) {
   nlohmann::ordered_json j;
   j["model"] = args.md.model;
-  j["weights"] = args.md.weights;
+  j["weights"] = args.md.weights;  // "" for an ONNX model with its own weights
   j["data"] = s.data.source;
   j["kind"] = s.data.kind;
   j["split"] = args.md.split;
@@ -67,7 +67,8 @@ void print_json(const EvalArgs& args, const Samples& s, const EvalReport& rep) {
 }
 
 void print_table(const EvalArgs& args, const Samples& s, const EvalReport& rep) {
-  std::printf("model   %s (weights %s)\n", args.md.model.c_str(), args.md.weights.c_str());
+  std::printf("model   %s (weights %s)\n", args.md.model.c_str(),
+              args.md.weights.empty() ? "in the file" : args.md.weights.c_str());
   std::printf("data    %s %s, %lld of %lld samples (%s)\n", s.data.kind.c_str(), args.md.split.c_str(),
               static_cast<long long>(rep.n), static_cast<long long>(s.data.size()), s.data.source.c_str());
   std::printf("attack  %s, eps %g, %s%s\n\n", args.attack.attack.c_str(), args.attack.eps,
@@ -99,15 +100,14 @@ void print_table(const EvalArgs& args, const Samples& s, const EvalReport& rep) 
 void run(const EvalArgs& args, const CLI::App& cmd) {
   const std::vector<AttackSpec> specs = attack_specs(args.attack, cmd);  // bad attack options fail first
   apply_threads(args.attack);
-  const ModelInfo& info = model_info(args.md.model);
-  std::shared_ptr<Module> model = load_model(args.md.model, args.md.weights, args.md.allow_non_finite);
-  const Samples s = load_samples(args.md, info);
+  LoadedModel model = load_model(args.md);
+  const Samples s = load_samples(args.md, model);
 
   EvalOptions eo;
   eo.batch_size = args.batch;
   eo.ensemble = is_ensemble(args.attack);
   eo.sanity_checks = !args.no_sanity_checks;  // evaluate() skips them where they would not compare
-  const EvalReport report = evaluate(*model, s.x, s.y, specs, eo);
+  const EvalReport report = evaluate(*model.module, s.x, s.y, specs, eo);
   if (args.json)
     print_json(args, s, report);
   else

@@ -1,14 +1,23 @@
-// advgrad train --model NAME --method natural|pgd|fgsm-rs|free|trades|mart [...]: adversarial training with
-// per-epoch metrics, checkpoints, resume, and the run outputs of train/run_files.h.
+// advgrad train --model NAME|FILE.onnx --method natural|pgd|fgsm-rs|free|trades|mart [...]: adversarial
+// training with per-epoch metrics, checkpoints, resume, and the run outputs of train/run_files.h. A zoo model
+// starts from its initialisation; an ONNX model from the weights in its file (fine-tuning).
 #include <cstdio>
+#include <fstream>
 #include <limits>
+#include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/progress.h"
+#include "core/error.h"
 #include "core/parallel.h"
+#include "data/load_dataset.h"
+#include "data/mnist.h"
 #include "train/methods/method.h"
 #include "train/trainer.h"
 
@@ -21,10 +30,16 @@ struct TrainArgs {
   std::string resume;
 };
 
-std::vector<std::string> zoo_names() {
-  std::vector<std::string> names;
-  for (const auto& m : model_zoo()) names.push_back(m.name);
-  return names;
+// --model: a zoo name or a path ending in .onnx (read when the run starts).
+CLI::Validator zoo_name_or_onnx_file() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (is_onnx_path(text)) return "";
+        for (const auto& m : model_zoo())
+          if (m.name == text) return "";
+        return "unknown model '" + text + "' (known: " + model_option_text() + ")";
+      },
+      "NAME|FILE.onnx");
 }
 
 // Every option is checked here, so a bad value is a usage error naming the option; the bounds are
@@ -32,8 +47,8 @@ std::vector<std::string> zoo_names() {
 void add_train_options(CLI::App& cmd, TrainConfig& c) {
   using L = TrainLimits;
   const double any = std::numeric_limits<double>::max();
-  cmd.add_option("--model", c.model, "Zoo model: " + model_names_text())
-      ->check(CLI::IsMember(zoo_names()))->capture_default_str();
+  cmd.add_option("--model", c.model, "Model: " + model_option_text() + "; a FILE.onnx is fine-tuned from its weights")
+      ->check(zoo_name_or_onnx_file())->capture_default_str();
   std::string methods;
   for (const MethodInfo& m : method_registry()) methods += "\n  " + m.name + ": " + m.description;
   cmd.add_option("--method", c.method, "Training method:" + methods)
@@ -113,13 +128,62 @@ void print_summary(const TrainSummary& s, const TrainConfig& c) {
   if (!c.out.empty()) std::printf("  outputs in %s\n", c.out.c_str());
 }
 
+namespace {
+
+// The recipe of a run directory (its config.json), when it has one.
+std::optional<TrainConfig> recorded_recipe(const std::string& run_dir) {
+  const std::string path = run_dir + "/config.json";
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return std::nullopt;
+  std::stringstream text;
+  text << f.rdbuf();
+  return TrainConfig::from_json(text.str(), path);
+}
+
+// The "model" a run directory's config.json names; "" when it cannot tell (the Trainer then explains).
+std::string recorded_model(const std::string& run_dir) {
+  std::ifstream f(run_dir + "/config.json", std::ios::binary);
+  const auto j = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.contains("model") && j["model"].is_string() ? j["model"].get<std::string>() : "";
+}
+
+// A run of an ONNX model: the Trainer gets the loaded model as an object (make_training around it); a
+// resumed one reloads the file its config.json names, then the checkpoint's weights replace the file's.
+TrainSummary train_onnx_model(TrainConfig config, const std::string& resume) {
+  if (!resume.empty()) {
+    const std::optional<TrainConfig> in_dir = recorded_recipe(resume);
+    if (!in_dir) throw IOError(resume + ": not a training run directory (no config.json)");
+    TrainConfig recorded = *in_dir;
+    recorded.threads = config.threads, recorded.quiet = config.quiet, recorded.stop_after_epochs = config.stop_after_epochs;
+    recorded.out = config.out.empty() ? resume : config.out;
+    config = recorded;
+  }
+  ModelDataArgs md;
+  md.model = config.model;
+  md.data_dir = config.data.empty() ? default_fashion_mnist_dir() : config.data;
+  LoadedModel model = load_model(md);
+  TrainingParts parts = make_training(config, model.module);
+  check_sample_shape(model, parts.train);  // the trainer feeds the dataset's samples as they are
+  Trainer trainer(std::move(parts));
+  TrainSummary s = run_training(trainer, resume, config.quiet);
+  if (!config.quiet) print_summary(s, config);
+  return s;
+}
+
+}  // namespace
+
 void register_train(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
-  CLI::App* cmd = app.add_subcommand("train", "Train a zoo model, naturally or adversarially");
+  CLI::App* cmd = app.add_subcommand("train", "Train a zoo model, or fine-tune an ONNX model, naturally or adversarially");
   add_train_options(*cmd, args->config);
   cmd->footer(models_help());
   cmd->add_option("--resume", args->resume, "Continue the run in this directory from its last checkpoint");
   cmd->callback([args] {
+    // A resumed run's model is the one its directory records, whatever --model says.
+    if (is_onnx_path(args->resume.empty() ? args->config.model : recorded_model(args->resume))) {
+      train_onnx_model(args->config, args->resume);
+      return;
+    }
     Trainer trainer(args->config);
     TrainSummary s = run_training(trainer, args->resume, args->config.quiet);
     if (!args->config.quiet) print_summary(s, trainer.config());

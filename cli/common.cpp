@@ -9,12 +9,17 @@
 #include <set>
 #include <sstream>
 
+#include "attacks/attack.h"
 #include "attacks/registry.h"
+#include "autograd/ops.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "data/load_dataset.h"
 #include "data/mnist.h"
 #include "nn/serialize.h"
+#ifdef ADVGRAD_HAVE_ONNX
+#include "onnx/load_onnx.h"
+#endif
 
 namespace advgrad::cli {
 
@@ -78,9 +83,10 @@ CLI::Validator integer_in(int64_t lo, int64_t hi) {
 // ---- model and data ----
 
 void add_model_data_options(CLI::App& cmd, ModelDataArgs& args, const std::string& limit_help) {
-  cmd.add_option("--model", args.model, "Model architecture: " + model_names_text())->required();
-  cmd.add_option("--weights", args.weights, "The model's state_dict as .safetensors (from advgrad or PyTorch)")
-      ->required();
+  cmd.add_option("--model", args.model, "Model: " + model_option_text())->required();
+  cmd.add_option("--weights", args.weights,
+                 "The model's state_dict as .safetensors (from advgrad or PyTorch); for a FILE.onnx optional: "
+                 "replaces the file's weights by name, every one of them");
   args.data_dir = default_fashion_mnist_dir();
   cmd.add_option("--data", args.data_dir, "Dataset directory (MNIST-family IDX, CIFAR binary or image folder)")
       ->capture_default_str();
@@ -90,9 +96,38 @@ void add_model_data_options(CLI::App& cmd, ModelDataArgs& args, const std::strin
                "Load weights holding NaN or Inf (refused by default: such a model's accuracy means nothing)");
 }
 
-std::shared_ptr<Module> load_model(const std::string& name, const std::string& weights_file, bool allow_non_finite) {
+bool is_onnx_path(const std::string& model) {
+  const std::string ext = ".onnx";
+  return model.size() > ext.size() && model.compare(model.size() - ext.size(), ext.size(), ext) == 0;
+}
+
+std::string model_option_text() { return model_names_text() + ", or a FILE.onnx (its weights inside)"; }
+
+namespace {
+
+// Loads `weights_file` into `model` strictly (names and shapes checked before any data is read); errors
+// say which model the file does not fit.
+void load_weights_strictly(Module& model, const std::string& name, const std::string& weights_file,
+                           bool allow_non_finite) {
+  const std::string not_ours = weights_file + ": not weights of model '" + name + "': ";
+  try {
+    load_safetensors_into(model, weights_file, /*strict=*/true, allow_non_finite);
+  } catch (const IOError&) {
+    throw;  // already names the file
+  } catch (const Error& e) {
+    // Its message starts "load_safetensors_into: <file>: "; not_ours names the file already.
+    std::string what = e.what();
+    const std::string prefix = "load_safetensors_into: " + weights_file + ": ";
+    if (what.compare(0, prefix.size(), prefix) == 0) what.erase(0, prefix.size());
+    throw ValueError(not_ours + what);
+  }
+}
+
+std::shared_ptr<Module> load_zoo_model(const std::string& name, const std::string& weights_file, bool allow_non_finite) {
   Generator gen(0);
   std::shared_ptr<Module> model = make_model(name, gen);  // ValueError listing the zoo for a wrong name
+  if (weights_file.empty())
+    throw CLI::ValidationError("--weights", "zoo model '" + name + "' needs its weights (only a FILE.onnx carries its own)");
   // The header first (IOError naming the file): a file's claims cost nothing until they are known to fit.
   const SafetensorsHeader header = read_safetensors_header(weights_file);
   const std::string not_ours = weights_file + ": not weights of model '" + name + "': ";
@@ -116,35 +151,118 @@ std::shared_ptr<Module> load_model(const std::string& name, const std::string& w
                      (keys.empty() ? "none" : std::to_string(header.tensors.size()) + ": " + keys) + ")");
   }
   // Names and shapes are checked against the model before any tensor is read; only its tensors are read.
-  try {
-    load_safetensors_into(*model, weights_file, /*strict=*/true, allow_non_finite);
-  } catch (const IOError&) {
-    throw;  // already names the file
-  } catch (const Error& e) {
-    // Its message starts "load_safetensors_into: <file>: "; not_ours names the file already.
-    std::string what = e.what();
-    const std::string prefix = "load_safetensors_into: " + weights_file + ": ";
-    if (what.compare(0, prefix.size(), prefix) == 0) what.erase(0, prefix.size());
-    throw ValueError(not_ours + what);
+  load_weights_strictly(*model, name, weights_file, allow_non_finite);
+  return model;
+}
+
+std::string dims_text(const std::vector<int64_t>& dims, const std::string& batch_name) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i)
+    s += (i ? "," : "") + (dims[i] < 0 ? (i == 0 ? batch_name : std::string("?")) : std::to_string(dims[i]));
+  return s + "]";
+}
+
+}  // namespace
+
+std::shared_ptr<Module> load_model(const std::string& name, const std::string& weights_file, bool allow_non_finite) {
+  std::shared_ptr<Module> model;
+  if (!is_onnx_path(name)) {
+    model = load_zoo_model(name, weights_file, allow_non_finite);
+  } else {
+#ifdef ADVGRAD_HAVE_ONNX
+    model = load_onnx(name);  // IOError/ValueError naming the file (and the node, for an unsupported op)
+    if (!weights_file.empty()) load_weights_strictly(*model, name, weights_file, allow_non_finite);
+#else
+    throw ValueError("--model " + name + ": this advgrad was built without ONNX support (cmake -DADVGRAD_ONNX=ON)");
+#endif
   }
   model->eval();
   return model;
 }
 
-Samples load_samples(const ModelDataArgs& args, const ModelInfo& model) {
+LoadedModel load_model(const ModelDataArgs& args) {
+  LoadedModel m;
+  m.name = args.model;
+  m.module = load_model(args.model, args.weights, args.allow_non_finite);
+  if (!is_onnx_path(args.model)) {
+    const ModelInfo& info = model_info(args.model);
+    m.sample_shape = info.input_shape;
+    m.num_classes = info.num_classes;
+    m.input_text = shape_str(info.input_shape);
+    return m;
+  }
+#ifdef ADVGRAD_HAVE_ONNX
+  const auto& onnx_model = dynamic_cast<const OnnxModel&>(*m.module);
+  const std::vector<int64_t>& dims = onnx_model.input_dims();
+  m.input_text = "input '" + onnx_model.input_name() + "' " + dims_text(dims, "N");
+  if (dims.size() < 2)
+    throw ValueError(args.model + ": its " + m.input_text + " is not a batch of samples (rank 2 or more)");
+  m.sample_shape.assign(dims.begin() + 1, dims.end());
+#endif
+  return m;
+}
+
+namespace {
+
+Shape without_unit_dims(const Shape& s) {
+  Shape out;
+  for (int64_t d : s)
+    if (d != 1) out.push_back(d);
+  return out;
+}
+
+// "dim 0 is 3 here, 1 in the model" for each dim that differs (or the ranks).
+std::string shape_differences(const Shape& data, const Shape& model) {
+  if (data.size() != model.size())
+    return std::to_string(data.size()) + " dims here, " + std::to_string(model.size()) + " in the model";
+  std::string s;
+  for (size_t i = 0; i < data.size(); ++i)
+    if (model[i] >= 0 && data[i] != model[i])
+      s += (s.empty() ? "" : ", ") + std::string("dim ") + std::to_string(i) + " is " + std::to_string(data[i]) +
+           " here, " + std::to_string(model[i]) + " in the model";
+  return s;
+}
+
+bool fits(const Shape& data, const Shape& model) { return shape_differences(data, model).empty(); }
+
+}  // namespace
+
+bool check_sample_shape(const LoadedModel& model, const Dataset& data, bool allow_unit_reshape) {
+  const Shape& sample = data.sample_shape;
+  if (fits(sample, model.sample_shape)) return false;
+  // The dataset's [1, 28, 28] images also feed a model of [28, 28] sequences: the same values.
+  const bool known = std::none_of(model.sample_shape.begin(), model.sample_shape.end(), [](int64_t d) { return d < 0; });
+  if (allow_unit_reshape && known && without_unit_dims(sample) == without_unit_dims(model.sample_shape)) return true;
+  throw CLI::ValidationError("--data", data.source + " (" + data.kind + ") has " + shape_str(sample) +
+                                           " samples, but model '" + model.name + "' takes " + model.input_text + ": " +
+                                           shape_differences(sample, model.sample_shape));
+}
+
+Samples load_samples(const ModelDataArgs& args, LoadedModel& model) {
   Samples s;
   s.data = load_dataset(args.data_dir, args.split);
-  if (s.data.sample_shape != model.input_shape)
-    throw ValueError("model '" + model.name + "' takes " + shape_str(model.input_shape) + " inputs, but " +
-                     s.data.source + " (" + s.data.kind + ") has " + shape_str(s.data.sample_shape) + " samples");
-  if (s.data.num_classes != model.num_classes)
-    throw ValueError("model '" + model.name + "' has " + std::to_string(model.num_classes) + " classes, but " +
-                     s.data.source + " (" + s.data.kind + ") has " + std::to_string(s.data.num_classes));
+  const bool reshaped = check_sample_shape(model, s.data, /*allow_unit_reshape=*/true);
   const int64_t n = args.limit > 0 ? std::min(args.limit, s.data.size()) : s.data.size();
   std::vector<int64_t> rows(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) rows[size_t(i)] = i;
   s.x = s.data.images_float(rows);
   s.y = s.data.labels_tensor(rows);
+  if (reshaped) {
+    Shape batch = {n};
+    batch.insert(batch.end(), model.sample_shape.begin(), model.sample_shape.end());
+    s.x = reshape(s.x, batch);
+  }
+  if (model.num_classes == 0 && n > 0) {
+    const Tensor logits = predict(*model.module, slice(s.x, 0, 0, 1));
+    if (logits.dim() != 2)
+      throw ValueError("model '" + model.name + "' gives " + shape_str(logits.shape()) +
+                       " outputs for one sample, not [1, classes] logits");
+    model.num_classes = logits.size(1);
+  }
+  if (model.num_classes != s.data.num_classes)
+    throw CLI::ValidationError("--data", "model '" + model.name + "' has " + std::to_string(model.num_classes) +
+                                             " classes, but " + s.data.source + " (" + s.data.kind + ") has " +
+                                             std::to_string(s.data.num_classes));
   return s;
 }
 
@@ -257,6 +375,9 @@ std::string models_help() {
   for (const ModelInfo& m : model_zoo())
     s += "  " + padded(m.name, 14) + padded(shape_str(m.input_shape) + " -> " + std::to_string(m.num_classes), 20) +
          m.description + "\n";
+  s += "  " + padded("FILE.onnx", 34) +
+       "any ONNX classifier (e.g. from torch.onnx.export) of the ops in docs/ONNX.md, weights inside; "
+       "`advgrad inspect FILE.onnx` lists its input and ops\n";
   return s;
 }
 

@@ -40,8 +40,8 @@ struct AttackLimits {
 // ---- model and data ----
 
 struct ModelDataArgs {
-  std::string model;      // a model_zoo() name
-  std::string weights;    // a .safetensors file with the model's state_dict
+  std::string model;      // a model_zoo() name, or a path ending in ".onnx"
+  std::string weights;    // a .safetensors file with the model's state_dict (optional for an .onnx model)
   std::string data_dir;   // any directory load_dataset understands
   std::string split = "test";
   int64_t limit = 0;      // > 0: only the first `limit` samples of the split
@@ -51,20 +51,44 @@ struct ModelDataArgs {
 // Adds --model, --weights, --data, --split, --limit (whose help names `limit_help`) and --allow-non-finite.
 void add_model_data_options(CLI::App& cmd, ModelDataArgs& args, const std::string& limit_help);
 
+// --model NAME|FILE.onnx: a path ending in ".onnx" is an ONNX file, anything else a zoo name.
+bool is_onnx_path(const std::string& model);
+// "small_cnn, madry_cnn, lstm, cifar_resnet or a FILE.onnx": what --model takes, for help texts.
+std::string model_option_text();
+
 // The zoo model `name` with the weights of `weights_file` loaded strictly (every key present, no extra
-// keys, equal shapes). Errors name the file and the model.
+// keys, equal shapes); or, for a path ending in .onnx, the model load_onnx reads from it (its own weights),
+// overridden by `weights_file` when one is given (strictly, by name). Errors name the file and the model.
 // NaN/Inf values are refused naming the tensor unless allow_non_finite.
 std::shared_ptr<Module> load_model(const std::string& name, const std::string& weights_file,
                                    bool allow_non_finite = false);
 
-// The first `limit` samples (all when limit is 0) of a split as float [N, C, H, W] in [0,1] and int64
-// labels [N]; ValueError when the sample shape or class count does not match the model's.
+// The model a command runs and what the command needs to know about it.
+struct LoadedModel {
+  std::shared_ptr<Module> module;
+  std::string name;       // the zoo name or the .onnx path, as given
+  Shape sample_shape;     // one sample as the model takes it; -1 = any size (a symbolic ONNX dim)
+  std::string input_text; // the model's input in messages: "[1,28,28]" or "input 'input' [N,28,28]"
+  int64_t num_classes = 0;  // 0 until known (an ONNX model's: from its output on the first sample)
+};
+LoadedModel load_model(const ModelDataArgs& args);
+
+// Nothing when `data`'s samples have the model's sample shape. Otherwise one usage error
+// (CLI::ValidationError, exit status 2) naming both shapes and the dims that differ, except that with
+// allow_unit_reshape shapes that differ only by dims of size 1 return true (the samples need a reshape).
+bool check_sample_shape(const LoadedModel& model, const Dataset& data, bool allow_unit_reshape = false);
+
+// The first `limit` samples (all when limit is 0) of a split as float [N, ...sample] in [0,1] and int64
+// labels [N]. The samples must have the model's shape, or differ from it only by dims of size 1 (the
+// dataset's [1, 28, 28] for a sequence model's [28, 28]: x is then reshaped to the model's shape);
+// otherwise one usage error (CLI::ValidationError, exit status 2) that names both shapes and the dims
+// that differ. The class count must match too. Learns an ONNX model's class count (one forward).
 struct Samples {
   Dataset data;  // the whole split (class names, kind, source)
-  Tensor x, y;
+  Tensor x, y;   // x in the model's sample shape
   int64_t n() const { return y.size(0); }
 };
-Samples load_samples(const ModelDataArgs& args, const ModelInfo& model);
+Samples load_samples(const ModelDataArgs& args, LoadedModel& model);
 
 // ---- attacks ----
 
@@ -101,7 +125,8 @@ void apply_threads(const AttackArgs& args);
 
 // "small_cnn, madry_cnn, lstm, cifar_resnet": the model table's names, in its order.
 std::string model_names_text();
-// "Models:" then one line per model of the table: name, input shape, classes, description.
+// "Models:" then one line per model of the table: name, input shape, classes, description; then how a
+// FILE.onnx is taken instead.
 std::string models_help();
 // "Attacks:" then one line per attack of the table: name, norm, description, defaults; plus the
 // ensemble preset when `with_ensemble`.

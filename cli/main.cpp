@@ -23,6 +23,8 @@
   X(eval)                       \
   X(attack)                     \
   X(train)                      \
+  X(inspect)                    \
+  X(export)                     \
   X(demo)
 
 namespace advgrad::cli {

@@ -1,3 +1,4 @@
+#include "autograd/trace.h"
 #include "nn/layers.h"
 
 namespace advgrad {
@@ -24,6 +25,17 @@ Tensor BatchNorm::forward(const Tensor& x) {
                      std::to_string(features_) + "): input " + shape_str(x.shape()) +
                      (spatial_dims_ == 2 ? " is not [N,C,H,W]" : " is not [N,C] or [N,C,L]") + " with C = " +
                      std::to_string(features_));
+  // Traced as one op (an exporter writes BatchNormalization with the running statistics, so a re-imported
+  // model still fine-tunes as BatchNorm), not as the arithmetic below.
+  TraceComposite composite;
+  Tensor y = normalize(x);
+  if (Tracer* t = composite.tracer())
+    t->record({"batch_norm", {x, weight, bias, running_mean, running_var}, {y},
+               {real("epsilon", eps_), real("momentum", momentum_), ints("training", {is_training()})}});
+  return y;
+}
+
+Tensor BatchNorm::normalize(const Tensor& x) {
   // Per-channel statistics over every axis but 1; [1,C,1,...] shapes broadcast against x.
   std::vector<int64_t> axes{0};
   Shape channel_shape(size_t(x.dim()), 1);

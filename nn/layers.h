@@ -133,6 +133,7 @@ class BatchNorm : public Module {
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 
  private:
+  Tensor normalize(const Tensor& x);  // forward() without the shape check and the trace record
   int64_t features_;
   int spatial_dims_;  // 0 for BatchNorm1d on [N,C] or 1 on [N,C,L]; 2 for BatchNorm2d
   double eps_, momentum_;

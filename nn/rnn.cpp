@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "autograd/ops.h"
+#include "autograd/trace.h"
 #include "nn/init.h"
 #include "nn/layers.h"
 
@@ -62,6 +63,8 @@ RecurrentOutput RecurrentBase::forward_sequence(const Tensor& x, const Recurrent
   };
   check_state(initial.h, "h");
   check_state(initial.c, "c");
+  // Traced as one op (an exporter writes ONNX LSTM/GRU/RNN nodes), not as the steps below.
+  TraceComposite composite;
 
   Tensor layer_input = x;
   std::vector<Tensor> final_h, final_c;
@@ -102,6 +105,14 @@ RecurrentOutput RecurrentBase::forward_sequence(const Tensor& x, const Recurrent
   out.output = layer_input;
   out.state.h = stack(final_h, 0);
   if (kind_ == Kind::LSTM) out.state.c = stack(final_c, 0);
+  if (Tracer* t = composite.tracer()) {
+    // Inputs: x, initial h and c (undefined: zeros), then per layer weight_ih, weight_hh, bias_ih, bias_hh.
+    std::vector<Tensor> inputs{x, initial.h, initial.c};
+    for (int64_t k = 0; k < layers_; ++k)
+      for (const auto* w : {&w_ih_, &w_hh_, &b_ih_, &b_hh_}) inputs.push_back((*w)[size_t(k)]);
+    t->record({"recurrent", inputs, {out.output, out.state.h, out.state.c},
+               {ints("kind", {int64_t(kind_)}), ints("layers", {layers_}), ints("hidden_size", {hidden_})}});
+  }
   return out;
 }
 

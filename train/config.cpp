@@ -57,7 +57,8 @@ void check_number(const char* name, double v, double lo, double hi, bool lo_open
 
 void TrainConfig::validate() const {
   using L = TrainLimits;
-  if (!model.empty()) {  // "" = a model given to the Trainer as an object
+  const bool onnx_file = model.size() > 5 && model.compare(model.size() - 5, 5, ".onnx") == 0;  // the CLI loads it
+  if (!model.empty() && !onnx_file) {  // "" = a model given to the Trainer as an object
     try {
       model_info(model);
     } catch (const Error& e) {

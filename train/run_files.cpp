@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -16,6 +17,7 @@
 #include "data/file_io.h"
 #include "nn/models.h"
 #include "nn/serialize.h"
+#include "onnx/save_onnx.h"
 #include "train/json_fields.h"
 
 namespace advgrad {
@@ -225,6 +227,14 @@ std::string curves_svg(const std::vector<EpochMetrics>& h, const std::string& ti
   series("#2ca02c", "validation PGD accuracy", 2, [](const EpochMetrics& m) { return m.val_pgd_acc; }, y_acc);
   o << "</svg>\n";
   return o.str();
+}
+
+void write_model_onnx(Module& model, const Shape& sample_shape, const std::string& path) {
+  try {
+    save_onnx(model, sample_shape, path);
+  } catch (const ValueError& e) {
+    std::fprintf(stderr, "warning: %s not written: %s\n", path.c_str(), e.what());
+  }
 }
 
 void save_checkpoint(const std::string& dir, const Checkpoint& ck, const Module& model, const Optimizer& opt,

@@ -19,6 +19,10 @@ std::string metrics_json(const EpochMetrics& m);  // one line
 EpochMetrics metrics_from_json(const std::string& line, const std::string& source);
 std::string summary_json(const TrainSummary& s, const TrainConfig& c);
 // Loss (left axis) and clean/robust validation accuracy (right axis) per epoch, as a standalone SVG.
+// model.onnx (onnx/save_onnx.h) beside model.safetensors. A model whose forward has an op with no ONNX form
+// still has its safetensors, so that is a warning on stderr naming the reason, not a failed run.
+void write_model_onnx(Module& model, const Shape& sample_shape, const std::string& path);
+
 std::string curves_svg(const std::vector<EpochMetrics>& history, const std::string& title);
 
 // A checkpoint: model and optimizer tensors, the best weights so far, plus the trainer's counters, history

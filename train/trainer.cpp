@@ -123,6 +123,18 @@ TrainConfig recipe_of(const TrainerOptions& o, const TrainingMethod& method) {
 TrainingParts make_training(const TrainConfig& cfg) {
   cfg.validate();
   if (cfg.model.empty()) throw ValueError("train: setting 'model' is empty: name a zoo model, or give Trainer a Module");
+  Generator init_gen(cfg.seed, /*stream=*/1);
+  TrainingParts p = make_training(cfg, make_model(cfg.model, init_gen));
+  const ModelInfo& info = model_info(cfg.model);
+  if (p.train.sample_shape != info.input_shape)
+    throw ValueError("train: model " + cfg.model + " takes " + shape_str(info.input_shape) + " inputs, the data has " +
+                     shape_str(p.train.sample_shape));
+  return p;
+}
+
+TrainingParts make_training(const TrainConfig& cfg, std::shared_ptr<Module> model) {
+  cfg.validate();
+  if (!model) throw ValueError("make_training: no model");
   TrainingParts p;
   // Data: the last val_size training samples are held out for validation.
   const std::string dir = cfg.data.empty() ? default_fashion_mnist_dir() : cfg.data;
@@ -135,12 +147,7 @@ TrainingParts make_training(const TrainConfig& cfg) {
   p.train = rows_of(all, 0, train_end);
   p.test = load_dataset(dir, "test");
 
-  Generator init_gen(cfg.seed, /*stream=*/1);
-  p.model = make_model(cfg.model, init_gen);
-  const ModelInfo& info = model_info(cfg.model);
-  if (p.train.sample_shape != info.input_shape)
-    throw ValueError("train: model " + cfg.model + " takes " + shape_str(info.input_shape) + " inputs, the data has " +
-                     shape_str(p.train.sample_shape));
+  p.model = std::move(model);
   if (cfg.optimizer == "sgd")
     p.optimizer = std::make_unique<SGD>(p.model->parameters(), cfg.lr, cfg.momentum, 0.0, cfg.weight_decay);
   else
@@ -482,6 +489,7 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
     save_safetensors(cfg.out + "/model.safetensors", model.state_dict(),
                      {{"model", cfg.model.empty() ? "custom" : cfg.model}, {"method", cfg.method}, {"eps", std::to_string(o.eps())}});
     if (s.ema) save_safetensors(cfg.out + "/ema.safetensors", s.ema->weights());
+    write_model_onnx(model, Shape(tx.shape().begin() + 1, tx.shape().end()), cfg.out + "/model.onnx");
     // adversarial.png: clean row, PGD row, perturbation row (magnified around gray).
     const std::vector<int64_t> rows = iota(0, std::min<int64_t>(n_test, 8));
     Tensor cx = take_rows(tx, rows), cy = take_rows(ty, rows);

@@ -113,6 +113,9 @@ int64_t training_steps(int64_t train_samples, int64_t batch, int epochs, int rep
 // (the last val_size training samples held out for validation, the first `limit` of the rest trained on),
 // SGD or Adam, the schedule, the method from the registry (with AWP when awp_gamma > 0), the options.
 TrainingParts make_training(const TrainConfig& config);
+// The same recipe around a model given as an object (the command's --model FILE.onnx): config.model is
+// only recorded; the caller checks that the model takes the data's samples.
+TrainingParts make_training(const TrainConfig& config, std::shared_ptr<Module> model);
 
 class Trainer {
  public:
