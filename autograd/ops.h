@@ -90,13 +90,19 @@ struct Size2 {
   Size2(int64_t v) : h(v), w(v) {}  // NOLINT: implicit so that 3 means {3,3}
   Size2(int64_t h_, int64_t w_) : h(h_), w(w_) {}
 };
-// x [N,C,H,W], weight [O,C,KH,KW], bias [O] or undefined -> [N,O,OH,OW].
+// x [N,C,H,W], weight [O,C/groups,KH,KW], bias [O] or undefined -> [N,O,OH,OW]. groups splits the channels
+// into blocks convolved separately (groups == C == O: depthwise); it must divide C and O.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Size2 stride = 1,
-              Size2 padding = 0, Size2 dilation = 1);
-// stride 0 means stride = kernel (PyTorch's default). Padding counts as -inf for max, as 0 for avg
-// (divisor kernel_h*kernel_w, PyTorch's count_include_pad=True).
-Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride = 0, Size2 padding = 0);
-Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride = 0, Size2 padding = 0);
+              Size2 padding = 0, Size2 dilation = 1, int64_t groups = 1);
+// stride 0 means stride = kernel (PyTorch's default); padding at most half the kernel. Padding counts as
+// -inf for max, as 0 for avg. ceil_mode rounds the output size up (a last window is kept if it starts
+// inside the input or its left padding). avg's divisor is the window clipped to the padded input
+// (kernel_h*kernel_w except ceil_mode's overhanging windows), or its real pixels if !count_include_pad.
+// All as PyTorch's max_pool2d / avg_pool2d.
+Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride = 0, Size2 padding = 0, Size2 dilation = 1,
+                  bool ceil_mode = false);
+Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride = 0, Size2 padding = 0, bool ceil_mode = false,
+                  bool count_include_pad = true);
 
 // ---- softmax family and losses ----
 Tensor softmax(const Tensor& x, int64_t axis = -1);

@@ -24,33 +24,49 @@ Conv2dGeometry geometry(const Tensor& x, int64_t kh, int64_t kw, Size2 stride, S
   return g;
 }
 
-// Pooling windows: stride 0 means "the kernel size" (PyTorch's default); padding at most half the kernel.
-Conv2dGeometry pool_geometry(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding, const char* op) {
+// Pooling windows: stride 0 means "the kernel size" (PyTorch's default); padding at most half the kernel
+// (PyTorch's rule, which also keeps every window, ceil_mode's last one included, on some real pixel).
+Conv2dGeometry pool_geometry(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding, Size2 dilation,
+                             bool ceil_mode, const char* op) {
   check_defined(x, op, "input");
   check_floating(x, op);
   if (stride.h == 0 && stride.w == 0) stride = kernel;
-  Conv2dGeometry geo = geometry(x, kernel.h, kernel.w, stride, padding, 1, op);
+  Conv2dGeometry geo = geometry(x, kernel.h, kernel.w, stride, padding, dilation, op);
   if (padding.h * 2 > kernel.h || padding.w * 2 > kernel.w)
-    throw ValueError(std::string(op) + ": padding must be at most half the kernel size");
+    throw ValueError(std::string(op) + ": padding (" + std::to_string(padding.h) + ", " + std::to_string(padding.w) +
+                     ") must be at most half the kernel size (" + std::to_string(kernel.h) + ", " +
+                     std::to_string(kernel.w) + ")");
+  geo.ceil_mode = ceil_mode;
   return geo;
 }
 
 // The window of a traced conv or pool, from the geometry that ran (pooling's stride 0 already resolved).
 std::vector<TraceAttribute> window_attributes(const Conv2dGeometry& g) {
   return {ints("kernel", {g.kernel_h, g.kernel_w}), ints("stride", {g.stride_h, g.stride_w}),
-          ints("padding", {g.pad_h, g.pad_w}), ints("dilation", {g.dilation_h, g.dilation_w})};
+          ints("padding", {g.pad_h, g.pad_w}), ints("dilation", {g.dilation_h, g.dilation_w}), ints("groups", {g.groups}),
+          ints("ceil_mode", {g.ceil_mode}), ints("count_include_pad", {g.count_include_pad})};
 }
 
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding, Size2 dilation) {
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 stride, Size2 padding, Size2 dilation,
+              int64_t groups) {
   check_compatible(x, weight, "conv2d");
   check_floating(x, "conv2d");
-  if (weight.dim() != 4 || x.dim() != 4 || weight.size(1) != x.size(1))
+  if (groups < 1) throw ValueError("conv2d: groups must be >= 1, got " + std::to_string(groups));
+  if (weight.dim() != 4 || x.dim() != 4)
     throw ShapeError("conv2d: input " + shape_str(x.shape()) + " and weight " + shape_str(weight.shape()) +
-                     ": need [N,C,H,W] and [O,C,KH,KW] with the same C");
+                     ": need [N,C,H,W] and [O,C/groups,KH,KW]");
+  const int64_t C = x.size(1), O = weight.size(0);
+  if (C % groups != 0 || O % groups != 0)
+    throw ValueError("conv2d: groups " + std::to_string(groups) + " must divide both the input channels (" +
+                     std::to_string(C) + ") and the output channels (" + std::to_string(O) + ")");
+  if (weight.size(1) * groups != C)
+    throw ShapeError("conv2d: input " + shape_str(x.shape()) + " and weight " + shape_str(weight.shape()) +
+                     " with groups " + std::to_string(groups) + ": the weight's dim 1 must be C/groups = " +
+                     std::to_string(C / groups));
   Conv2dGeometry geo = geometry(x, weight.size(2), weight.size(3), stride, padding, dilation, "conv2d");
-  const int64_t O = weight.size(0);
+  geo.groups = groups;
   if (bias.defined()) {
     check_compatible(x, bias, "conv2d");
     if (bias.shape() != Shape{O})
@@ -79,8 +95,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Size2 s
   });
 }
 
-Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
-  Conv2dGeometry geo = pool_geometry(x, kernel, stride, padding, "max_pool2d");
+Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding, Size2 dilation, bool ceil_mode) {
+  Conv2dGeometry geo = pool_geometry(x, kernel, stride, padding, dilation, ceil_mode, "max_pool2d");
   Tensor X = x.dense();
   Shape out_shape{geo.batch, geo.channels, geo.out_h(), geo.out_w()};
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
@@ -95,8 +111,10 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
   });
 }
 
-Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding) {
-  Conv2dGeometry geo = pool_geometry(x, kernel, stride, padding, "avg_pool2d");
+Tensor avg_pool2d(const Tensor& x, Size2 kernel, Size2 stride, Size2 padding, bool ceil_mode,
+                  bool count_include_pad) {
+  Conv2dGeometry geo = pool_geometry(x, kernel, stride, padding, 1, ceil_mode, "avg_pool2d");
+  geo.count_include_pad = count_include_pad;
   Tensor out = Tensor::empty({geo.batch, geo.channels, geo.out_h(), geo.out_w()}, x.dtype(), x.device());
   backend_of(x).avg_pool2d(x.dense(), geo, out);
   if (Tracer* t = active_tracer()) t->record({"avg_pool2d", {x}, {out}, window_attributes(geo)});

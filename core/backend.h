@@ -11,6 +11,7 @@
 // - Determinism: results may not depend on the number of threads. Work is split by problem shape only;
 //   no floating-point atomics, no OpenMP reductions on floats.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "core/tensor.h"
@@ -52,8 +53,34 @@ struct Conv2dGeometry {
   int64_t batch, channels, height, width;  // input
   int64_t kernel_h, kernel_w;
   int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1;
-  int64_t out_h() const { return (height + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
-  int64_t out_w() const { return (width + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }
+  // Convolution only: input channels and output channels are split into `groups` equal blocks; output
+  // block j sees only input block j (groups == channels: depthwise). The weight is [O, channels/groups, KH, KW].
+  int64_t groups = 1;
+  // Pooling only (PyTorch's options): ceil_mode rounds the output size up, keeping a last window only if
+  // it starts inside the input or its left padding; count_include_pad = false divides an average by the
+  // window's real pixels instead of its size (pool_divisor).
+  bool ceil_mode = false, count_include_pad = true;
+  int64_t out_h() const { return out_size(height, kernel_h, stride_h, pad_h, dilation_h); }
+  int64_t out_w() const { return out_size(width, kernel_w, stride_w, pad_w, dilation_w); }
+  int64_t channels_per_group() const { return channels / groups; }
+  // The divisor of average pooling's window (oh, ow), as PyTorch: the window clipped to the padded input
+  // (it can overhang it under ceil_mode), or to the input itself when count_include_pad is false.
+  int64_t pool_divisor(int64_t oh, int64_t ow) const {
+    return window_extent(oh, height, kernel_h, stride_h, pad_h) * window_extent(ow, width, kernel_w, stride_w, pad_w);
+  }
+
+ private:
+  int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) const {
+    const int64_t span = in + 2 * p - d * (k - 1) - 1;  // >= 0, checked by the ops
+    int64_t out = (ceil_mode ? span + s - 1 : span) / s + 1;
+    if (ceil_mode && (out - 1) * s >= in + p) --out;  // the last window would start in the right padding
+    return out;
+  }
+  int64_t window_extent(int64_t o, int64_t in, int64_t k, int64_t s, int64_t p) const {
+    int64_t start = o * s - p, end = std::min(start + k, in + p);
+    if (!count_include_pad) start = std::max<int64_t>(start, 0), end = std::min(end, in);
+    return end - start;
+  }
 };
 
 class Backend {
@@ -106,13 +133,16 @@ class Backend {
   virtual void col2im(const Tensor& cols, const Conv2dGeometry& g, Tensor& x) = 0;
   // A whole convolution, so a backend can block it (the cpu backend builds each sample's columns in a buffer
   // that stays in cache). The defaults (core/backend.cpp) are the plain composition of im2col and gemm over
-  // the whole batch; the reference backend uses them. w dense [O, channels, kernel_h, kernel_w].
-  // out dense [batch, O, out_h, out_w] = bias[o] (when defined: dense [O]) + W * cols(x_n), per sample n.
+  // the whole batch; the reference backend uses them. w dense [O, channels/groups, kernel_h, kernel_w].
+  // out dense [batch, O, out_h, out_w] = bias[o] (when defined: dense [O]) + W * cols(x_n), per sample n and
+  // per group j: output rows j*O/groups.. take weight rows j*O/groups.. times the group's block of cols rows,
+  // j*channels/groups*KH*KW.. (rows are (c, kh, kw) c-major, so a group's rows are contiguous).
   virtual void conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dGeometry& g, Tensor& out);
-  // grad_x dense (overwritten) = col2im(W^T grad_out_n), per sample n.
+  // grad_x dense (overwritten) = col2im(W^T grad_out_n), per sample n (and per group as in conv2d).
   virtual void conv2d_backward_input(const Tensor& grad_out, const Tensor& w, const Conv2dGeometry& g,
                                      Tensor& grad_x);
-  // grad_w dense [O, channels, kernel_h, kernel_w] (overwritten) = sum over n of grad_out_n cols(x_n)^T.
+  // grad_w dense [O, channels/groups, kernel_h, kernel_w] (overwritten) = sum over n of grad_out_n cols(x_n)^T,
+  // per group as in conv2d.
   // The order of that sum over samples is fixed by the batch size alone (backends may group samples).
   virtual void conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Conv2dGeometry& g,
                                       Tensor& grad_w);
@@ -124,7 +154,8 @@ class Backend {
   // grad_x (dense, overwritten) = grad_out routed to the positions in idx (summed where windows overlap).
   virtual void max_pool2d_backward(const Tensor& grad_out, const Tensor& idx, const Conv2dGeometry& g,
                                    Tensor& grad_x) = 0;
-  // Average over the window, divisor kernel_h*kernel_w with padding included (PyTorch's default).
+  // Average over the window's real pixels, divided by g.pool_divisor(oh, ow) (kernel_h*kernel_w with
+  // padding included, PyTorch's default, unless ceil_mode's last window overhangs or count_include_pad is off).
   virtual void avg_pool2d(const Tensor& x, const Conv2dGeometry& g, Tensor& out) = 0;
   virtual void avg_pool2d_backward(const Tensor& grad_out, const Conv2dGeometry& g, Tensor& grad_x) = 0;
 

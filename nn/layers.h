@@ -18,40 +18,101 @@ class Linear : public Module {
   Tensor weight, bias;  // bias undefined when bias=false
 };
 
-// NCHW convolution; weight [out, in, kh, kw], bias [out]; init U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+// One chainable option of a layer's options class, in PyTorch's C++ style:
+// `Conv2dOptions(1, 8, 3).stride(2).padding(1).groups(4).bias(false)`; `opts.stride()` reads it back.
+#define ADVGRAD_LAYER_OPTION(Options, T, name, initial) \
+ public:                                              \
+  Options& name(T value) {                            \
+    name##_ = value;                                  \
+    return *this;                                     \
+  }                                                   \
+  T name() const { return name##_; }                  \
+                                                      \
+ private:                                             \
+  T name##_ = initial;
+
+class Conv2dOptions {
+ public:
+  Conv2dOptions(int64_t in_channels, int64_t out_channels, Size2 kernel)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_(kernel) {}
+  ADVGRAD_LAYER_OPTION(Conv2dOptions, int64_t, in_channels, 1)
+  ADVGRAD_LAYER_OPTION(Conv2dOptions, int64_t, out_channels, 1)
+  ADVGRAD_LAYER_OPTION(Conv2dOptions, Size2, kernel, 1)
+  ADVGRAD_LAYER_OPTION(Conv2dOptions, Size2, stride, 1)
+  ADVGRAD_LAYER_OPTION(Conv2dOptions, Size2, padding, 0)
+  ADVGRAD_LAYER_OPTION(Conv2dOptions, Size2, dilation, 1)
+  ADVGRAD_LAYER_OPTION(Conv2dOptions, int64_t, groups, 1)  // must divide both channel counts
+  ADVGRAD_LAYER_OPTION(Conv2dOptions, bool, bias, true)
+};
+
+// NCHW convolution; weight [out, in/groups, kh, kw], bias [out]; init U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+// with fan_in = in/groups*kh*kw, as PyTorch.
 class Conv2d : public Module {
  public:
+  Conv2d(const Conv2dOptions& options, Generator& gen);
   Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel, Generator& gen, Size2 stride = 1,
          Size2 padding = 0, Size2 dilation = 1, bool bias = true);
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
+  const Conv2dOptions& options() const { return options_; }
   Tensor weight, bias;
 
  private:
-  Size2 kernel_, stride_, padding_, dilation_;
+  Conv2dOptions options_;
+};
+
+class MaxPool2dOptions {
+ public:
+  explicit MaxPool2dOptions(Size2 kernel) : kernel_(kernel) {}
+  ADVGRAD_LAYER_OPTION(MaxPool2dOptions, Size2, kernel, 1)
+  ADVGRAD_LAYER_OPTION(MaxPool2dOptions, Size2, stride, 0)  // 0: the kernel size
+  ADVGRAD_LAYER_OPTION(MaxPool2dOptions, Size2, padding, 0)
+  ADVGRAD_LAYER_OPTION(MaxPool2dOptions, Size2, dilation, 1)
+  ADVGRAD_LAYER_OPTION(MaxPool2dOptions, bool, ceil_mode, false)
 };
 
 class MaxPool2d : public Module {
  public:
+  explicit MaxPool2d(const MaxPool2dOptions& options) : options_(options) {}
   explicit MaxPool2d(Size2 kernel, Size2 stride = 0, Size2 padding = 0)
-      : kernel_(kernel), stride_(stride), padding_(padding) {}
-  Tensor forward(const Tensor& x) override { return max_pool2d(x, kernel_, stride_, padding_); }
+      : options_(MaxPool2dOptions(kernel).stride(stride).padding(padding)) {}
+  Tensor forward(const Tensor& x) override {
+    return max_pool2d(x, options_.kernel(), options_.stride(), options_.padding(), options_.dilation(),
+                      options_.ceil_mode());
+  }
   std::string describe() const override;
+  const MaxPool2dOptions& options() const { return options_; }
 
  private:
-  Size2 kernel_, stride_, padding_;
+  MaxPool2dOptions options_;
+};
+
+class AvgPool2dOptions {
+ public:
+  explicit AvgPool2dOptions(Size2 kernel) : kernel_(kernel) {}
+  ADVGRAD_LAYER_OPTION(AvgPool2dOptions, Size2, kernel, 1)
+  ADVGRAD_LAYER_OPTION(AvgPool2dOptions, Size2, stride, 0)  // 0: the kernel size
+  ADVGRAD_LAYER_OPTION(AvgPool2dOptions, Size2, padding, 0)
+  ADVGRAD_LAYER_OPTION(AvgPool2dOptions, bool, ceil_mode, false)
+  ADVGRAD_LAYER_OPTION(AvgPool2dOptions, bool, count_include_pad, true)
 };
 
 class AvgPool2d : public Module {
  public:
+  explicit AvgPool2d(const AvgPool2dOptions& options) : options_(options) {}
   explicit AvgPool2d(Size2 kernel, Size2 stride = 0, Size2 padding = 0)
-      : kernel_(kernel), stride_(stride), padding_(padding) {}
-  Tensor forward(const Tensor& x) override { return avg_pool2d(x, kernel_, stride_, padding_); }
+      : options_(AvgPool2dOptions(kernel).stride(stride).padding(padding)) {}
+  Tensor forward(const Tensor& x) override {
+    return avg_pool2d(x, options_.kernel(), options_.stride(), options_.padding(), options_.ceil_mode(),
+                      options_.count_include_pad());
+  }
   std::string describe() const override;
+  const AvgPool2dOptions& options() const { return options_; }
 
  private:
-  Size2 kernel_, stride_, padding_;
+  AvgPool2dOptions options_;
 };
+#undef ADVGRAD_LAYER_OPTION
 
 // Global average pooling: [N,C,H,W] -> [N,C,1,1] (AdaptiveAvgPool2d with output size 1).
 class AdaptiveAvgPool2d : public Module {

@@ -331,6 +331,62 @@ TEST_CASE("reference: 3x3 input through im2col, col2im and pooling") {
   CHECK(values(gx) == std::vector<double>{1, 2, 1, 2, 4, 2, 1, 2, 1});
 }
 
+TEST_CASE("reference: grouped and depthwise convolution by hand") {
+  Backend& be = reference_backend();
+  // Two channels [1 2; 3 4] and [5 6; 7 8], 1x1 kernels, groups 2, two outputs per group: output o of group
+  // j scales channel j by w[o]; the bias is added.
+  Tensor x = ref_f64({1, 2, 3, 4, 5, 6, 7, 8}, {1, 2, 2, 2});
+  Conv2dGeometry g1{1, 2, 2, 2, 1, 1};
+  g1.groups = 2;
+  Tensor w = ref_f64({1, -1, 2, 10}, {4, 1, 1, 1}), b = ref_f64({0, 0, 0, 0.5}, {4});
+  Tensor out = full({1, 4, 2, 2}, kNaN, DType::F64, Device::Reference);
+  be.conv2d(x, w, b, g1, out);
+  CHECK(values(out) == std::vector<double>{1, 2, 3, 4, -1, -2, -3, -4, 10, 12, 14, 16, 50.5, 60.5, 70.5, 80.5});
+  // Input gradient: channel j receives sum over its group's outputs of w[o] * grad_out[o].
+  Tensor gx = full({1, 2, 2, 2}, kNaN, DType::F64, Device::Reference);
+  be.conv2d_backward_input(ones({1, 4, 2, 2}, DType::F64, Device::Reference), w, g1, gx);
+  CHECK(values(gx) == std::vector<double>{0, 0, 0, 0, 12, 12, 12, 12});
+  // Weight gradient: w[o] receives sum over pixels of grad_out[o] * x[its group's channel].
+  Tensor gw = full({4, 1, 1, 1}, kNaN, DType::F64, Device::Reference);
+  be.conv2d_backward_weight(ones({1, 4, 2, 2}, DType::F64, Device::Reference), x, g1, gw);
+  CHECK(values(gw) == std::vector<double>{10, 10, 26, 26});
+  // Depthwise 2x2 kernel over each 2x2 channel (1x1 output): the dot product of channel c with kernel c.
+  Conv2dGeometry dw{1, 2, 2, 2, 2, 2};
+  dw.groups = 2;
+  Tensor k = ref_f64({1, 0, 0, 1, 0, 1, 1, 0}, {2, 1, 2, 2});
+  Tensor out_dw = full({1, 2, 1, 1}, kNaN, DType::F64, Device::Reference);
+  be.conv2d(x, k, Tensor(), dw, out_dw);
+  CHECK(values(out_dw) == std::vector<double>{1 + 4, 6 + 7});
+}
+
+TEST_CASE("reference: pooling with ceil_mode and count_include_pad=false by hand") {
+  Backend& be = reference_backend();
+  Tensor x = ref_f64({1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 1, 3, 3});
+  // 2x2, stride 2, ceil_mode: a last, partial window in each direction (windows {0,1} and {2}).
+  Conv2dGeometry ceil2{1, 1, 3, 3, 2, 2, 2, 2};
+  ceil2.ceil_mode = true;
+  REQUIRE(ceil2.out_h() == 2);
+  Tensor out = Tensor::empty({1, 1, 2, 2}, DType::F64, Device::Reference);
+  Tensor idx = Tensor::empty({1, 1, 2, 2}, DType::I64, Device::Reference);
+  be.max_pool2d(x, ceil2, out, idx);
+  CHECK(values(out) == std::vector<double>{5, 6, 8, 9});
+  CHECK(idx.to_vector<int64_t>() == std::vector<int64_t>{4, 5, 7, 8});
+  be.avg_pool2d(x, ceil2, out);  // the overhanging windows are divided by their clipped size: 4, 2, 2, 1
+  CHECK(values(out) == std::vector<double>{3, 4.5, 7.5, 9});
+  Tensor gx = full({1, 1, 3, 3}, kNaN, DType::F64, Device::Reference);
+  be.avg_pool2d_backward(ref_f64({4, 4, 4, 4}, {1, 1, 2, 2}), ceil2, gx);
+  CHECK(values(gx) == std::vector<double>{1, 1, 2, 1, 1, 2, 2, 2, 4});
+  // 2x2, stride 2, padding 1, count_include_pad=false: divisors are the real pixels (1, 2, 2, 4).
+  Conv2dGeometry real{1, 1, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1};
+  real.count_include_pad = false;
+  be.avg_pool2d(x, real, out);
+  CHECK(values(out) == std::vector<double>{1, 2.5, 5.5, 7});
+  // ceil_mode keeps no window that would start in the right padding: still 2x2 here.
+  real.ceil_mode = true;
+  CHECK(real.out_h() == 2);
+  CHECK(real.out_w() == 2);
+}
+
 TEST_CASE("reference: col2im is the adjoint of im2col") {
   // <im2col(x), y> == <x, col2im(y)> for every geometry, in float64.
   Backend& be = reference_backend();
@@ -641,12 +697,28 @@ TEST_CASE("agree: whole convolution, forward (with and without bias), input and 
   // 12*25 = 300 input rows per column (more than one block of K in the float GEMM kernel) and, below,
   // 9 output channels (a full tile of 8 rows plus one).
   geos.push_back({2, 12, 6, 7, 5, 5, 1, 1, 2, 2, 1, 1});
+  // Grouped (groups 2 and 3) and depthwise (groups = channels, with a channel multiplier of 1 and 2), with
+  // stride, padding, dilation; unit-stride "same" ones take the cpu backend's widened input-gradient path.
+  struct Grouped {
+    Conv2dGeometry geo;
+    int64_t O;
+  };
+  std::vector<Grouped> grouped = {
+      {{2, 4, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, 2}, 6},      // groups 2, "same"
+      {{1, 6, 9, 8, 3, 3, 2, 2, 1, 1, 1, 1, 3}, 9},      // groups 3, stride 2
+      {{2, 8, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 8}, 8},      // depthwise "same"
+      {{3, 5, 8, 7, 3, 2, 2, 1, 1, 0, 2, 1, 5}, 10},     // depthwise x2, stride/padding/dilation mixed
+      {{37, 4, 6, 6, 5, 5, 1, 1, 2, 2, 1, 1, 4}, 4},     // depthwise 5x5, batch over several weight groups
+  };
+  for (const auto& geo : geos) grouped.push_back({geo, geo.channels == 12 ? 9 : 4});
   for (DType dt : kFloatTypes)
-    for (const auto& geo : geos)
+    for (const Grouped& c : grouped)
       for (bool with_bias : {false, true}) {
-        INFO(dname(dt) << " " << geom_str(geo) << " bias " << with_bias);
-        const int64_t O = geo.channels == 12 ? 9 : 4;
-        const Shape out_shape{geo.batch, O, geo.out_h(), geo.out_w()}, w_shape{O, geo.channels, geo.kernel_h, geo.kernel_w};
+        const Conv2dGeometry& geo = c.geo;
+        const int64_t O = c.O;
+        INFO(dname(dt) << " " << geom_str(geo) << " groups " << geo.groups << " O " << O << " bias " << with_bias);
+        const Shape out_shape{geo.batch, O, geo.out_h(), geo.out_w()},
+            w_shape{O, geo.channels_per_group(), geo.kernel_h, geo.kernel_w};
         Pair x = uniform_pair(input_shape(geo), -1, 1, g, dt), w = uniform_pair(w_shape, -1, 1, g, dt);
         Pair b = with_bias ? uniform_pair({O}, -1, 1, g, dt) : Pair{Tensor(), Tensor()};
         Pair out = out_buffer(out_shape, dt);  // NaN: every output must be written
@@ -677,12 +749,27 @@ TEST_CASE("agree: whole convolution, forward (with and without bias), input and 
   }
 }
 
+// Every geometry, also with ceil_mode (a last partial window where the size allows) and with
+// count_include_pad off.
+std::vector<Conv2dGeometry> pooling_geometries() {
+  std::vector<Conv2dGeometry> all;
+  for (const auto& geo : geometries())
+    for (bool ceil : {false, true})
+      for (bool include_pad : {true, false}) {
+        Conv2dGeometry g = geo;
+        g.ceil_mode = ceil, g.count_include_pad = include_pad;
+        all.push_back(g);
+      }
+  return all;
+}
+
 TEST_CASE("agree: max_pool2d and avg_pool2d, forward and backward, with ties") {
   Generator g(10);
   for (DType dt : kFloatTypes)
-    for (const auto& geo : geometries())
+    for (const auto& geo : pooling_geometries())
       for (bool ties : {false, true}) {
-        INFO(dname(dt) << " " << geom_str(geo) << " ties " << ties);
+        INFO(dname(dt) << " " << geom_str(geo) << " ceil_mode " << geo.ceil_mode << " count_include_pad "
+                       << geo.count_include_pad << " ties " << ties);
         Pair x = ties ? int_pair(input_shape(geo), -2, 2, g, dt) : uniform_pair(input_shape(geo), -1, 1, g, dt);
         Pair out = out_buffer(pooled_shape(geo), dt), idx = out_buffer(pooled_shape(geo), DType::I64);
         for (int k : {0, 1}) backend(k).max_pool2d(x[k], geo, out[k], idx[k]);
@@ -711,7 +798,7 @@ TEST_CASE("agree: max_pool2d with NaN inputs (the last NaN in a window wins, as 
   // The cpu 2x2 fast path computes with plain comparisons and redoes a row pair only when it saw a NaN.
   Generator g(13);
   for (DType dt : kFloatTypes)
-    for (const auto& geo : geometries()) {
+    for (const auto& geo : pooling_geometries()) {
       INFO(dname(dt) << " " << geom_str(geo));
       Tensor x = uniform(input_shape(geo), -1, 1, g, dt, Device::Reference);
       const int64_t n = x.numel();

@@ -50,6 +50,7 @@ struct Golden {
   SafetensorsFile file;
 
   bool has(const std::string& key) const { return file.tensors.count(key) != 0; }
+  bool has_meta(const std::string& key) const { return file.metadata.count(key) != 0; }
   Tensor operator[](const std::string& key) const {
     auto it = file.tensors.find(key);
     if (it == file.tensors.end()) throw ValueError("fixture " + name + ": no tensor '" + key + "'");
@@ -138,12 +139,34 @@ std::shared_ptr<Module> build_layer(const Golden& g, Generator& gen) {
   const std::string& layer = g.meta("layer");
   if (layer == "Linear")
     return std::make_shared<Linear>(g.meta_int("in_features"), g.meta_int("out_features"), gen, g.meta_bool("bias"));
+  // The newer fixtures (grouped convolution, pooling options) carry the extra options; older ones are defaults.
+  if (layer == "Conv2d" && g.has_meta("groups"))
+    return std::make_shared<Conv2d>(Conv2dOptions(g.meta_int("in_channels"), g.meta_int("out_channels"),
+                                                  g.meta_size2("kernel"))
+                                        .stride(g.meta_size2("stride"))
+                                        .padding(g.meta_size2("padding"))
+                                        .dilation(g.meta_size2("dilation"))
+                                        .groups(g.meta_int("groups"))
+                                        .bias(g.meta_bool("bias")),
+                                    gen);
   if (layer == "Conv2d")
     return std::make_shared<Conv2d>(g.meta_int("in_channels"), g.meta_int("out_channels"), g.meta_size2("kernel"), gen,
                                     g.meta_size2("stride"), g.meta_size2("padding"), g.meta_size2("dilation"),
                                     g.meta_bool("bias"));
+  if (layer == "MaxPool2d" && g.has_meta("ceil_mode"))
+    return std::make_shared<MaxPool2d>(MaxPool2dOptions(g.meta_size2("kernel"))
+                                           .stride(g.meta_size2("stride"))
+                                           .padding(g.meta_size2("padding"))
+                                           .dilation(g.meta_size2("dilation"))
+                                           .ceil_mode(g.meta_bool("ceil_mode")));
   if (layer == "MaxPool2d")
     return std::make_shared<MaxPool2d>(g.meta_size2("kernel"), g.meta_size2("stride"), g.meta_size2("padding"));
+  if (layer == "AvgPool2d" && g.has_meta("ceil_mode"))
+    return std::make_shared<AvgPool2d>(AvgPool2dOptions(g.meta_size2("kernel"))
+                                           .stride(g.meta_size2("stride"))
+                                           .padding(g.meta_size2("padding"))
+                                           .ceil_mode(g.meta_bool("ceil_mode"))
+                                           .count_include_pad(g.meta_bool("count_include_pad")));
   if (layer == "AvgPool2d")
     return std::make_shared<AvgPool2d>(g.meta_size2("kernel"), g.meta_size2("stride"), g.meta_size2("padding"));
   if (layer == "AdaptiveAvgPool2d") return std::make_shared<AdaptiveAvgPool2d>();
@@ -317,6 +340,13 @@ TEST_CASE("Linear, Conv2d, pooling, activations, Flatten, Dropout, Embedding mat
   for (const char* name : {"linear_bias", "linear_nobias", "conv2d_bias", "conv2d_nobias", "maxpool2d", "maxpool2d_rect",
                            "avgpool2d", "avgpool2d_rect", "adaptive_avgpool2d", "dropout_p0", "dropout_eval", "relu",
                            "leaky_relu", "tanh", "sigmoid", "flatten", "embedding"})
+    run_layer_case(name);
+}
+
+TEST_CASE("grouped and depthwise Conv2d, and the pooling options (dilation, ceil_mode, count_include_pad) match PyTorch") {
+  for (const char* name : {"conv2d_groups", "conv2d_depthwise", "conv2d_depthwise_x2", "maxpool2d_ceil",
+                           "maxpool2d_ceil_dilation", "maxpool2d_dilation", "avgpool2d_ceil", "avgpool2d_ceil_nopad",
+                           "avgpool2d_nopad"})
     run_layer_case(name);
 }
 

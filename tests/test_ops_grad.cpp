@@ -665,6 +665,59 @@ TEST_CASE("gradcheck: conv2d") {
            });
 }
 
+TEST_CASE("gradcheck: grouped and depthwise conv2d") {
+  check_op("conv2d groups 2: x[2,4,5,6] w[6,2,3,3] bias, stride 2, padding 1",
+           [](const Inputs& in) { return conv2d(in[0], in[1], in[2], 2, 1, 1, 2); },
+           [](Device d) {
+             Generator g(191);
+             return Inputs{normal({2, 4, 5, 6}, g, d), normal({6, 2, 3, 3}, g, d), normal({6}, g, d)};
+           });
+  check_op("conv2d groups 3: x[1,6,6,7] w[3,2,2,3] no bias, padding {1,0}, dilation 2",
+           [](const Inputs& in) { return conv2d(in[0], in[1], Tensor(), 1, Size2(1, 0), 2, 3); },
+           [](Device d) {
+             Generator g(192);
+             return Inputs{normal({1, 6, 6, 7}, g, d), normal({3, 2, 2, 3}, g, d)};
+           });
+  check_op("depthwise conv2d: x[2,3,6,6] w[3,1,3,3] bias, padding 1 (unit stride: the widened path)",
+           [](const Inputs& in) { return conv2d(in[0], in[1], in[2], 1, 1, 1, 3); },
+           [](Device d) {
+             Generator g(193);
+             return Inputs{normal({2, 3, 6, 6}, g, d), normal({3, 1, 3, 3}, g, d), normal({3}, g, d)};
+           });
+  check_op("depthwise conv2d, channel multiplier 2: x[1,3,7,6] w[6,1,3,2] bias, stride {2,1}, padding 1, "
+           "dilation {1,2}",
+           [](const Inputs& in) { return conv2d(in[0], in[1], in[2], Size2(2, 1), 1, Size2(1, 2), 3); },
+           [](Device d) {
+             Generator g(194);
+             return Inputs{normal({1, 3, 7, 6}, g, d), normal({6, 1, 3, 2}, g, d), normal({6}, g, d)};
+           });
+}
+
+TEST_CASE("grouped conv2d: each output group sees only its own input channels") {
+  // Independent of the kernels' arithmetic: group j of a grouped convolution equals an ordinary
+  // convolution of input block j with weight block j, composed here from slice and concat.
+  for (Device d : kDevices) {
+    INFO(device_name(d));
+    Generator g(195);
+    Tensor x = normal({2, 6, 5, 5}, g, d), w = normal({4, 3, 3, 3}, g, d), b = normal({4}, g, d);
+    Tensor grouped = conv2d(x, w, b, 1, 1, 1, 2);
+    Tensor by_hand = concat({conv2d(slice(x, 1, 0, 3), slice(w, 0, 0, 2), slice(b, 0, 0, 2), 1, 1),
+                             conv2d(slice(x, 1, 3, 6), slice(w, 0, 2, 4), slice(b, 0, 2, 4), 1, 1)},
+                            1);
+    check_values(grouped, by_hand.to_vector<double>(), 1e-12);
+  }
+}
+
+TEST_CASE("conv2d refuses groups that do not divide the channels, naming both") {
+  Generator g(196);
+  Tensor x = normal({1, 6, 5, 5}, g, Device::CPU), w4 = normal({4, 2, 3, 3}, g, Device::CPU),
+         w6 = normal({6, 2, 3, 3}, g, Device::CPU);
+  check_throws_with<ValueError>([&] { conv2d(x, w4, Tensor(), 1, 0, 1, 3); },
+                                {"conv2d", "groups 3", "input channels (6)", "output channels (4)"});
+  check_throws_with<ValueError>([&] { conv2d(x, w6, Tensor(), 1, 0, 1, 0); }, {"conv2d", "groups", ">= 1"});
+  check_throws_with<ShapeError>([&] { conv2d(x, w6, Tensor(), 1, 0, 1, 2); }, {"conv2d", "C/groups = 3"});
+}
+
 TEST_CASE("gradcheck: max_pool2d and avg_pool2d") {
   struct Cfg {
     std::string name;
@@ -688,6 +741,77 @@ TEST_CASE("gradcheck: max_pool2d and avg_pool2d") {
     check_op("avg_pool2d " + c.name,
              [c](const Inputs& in) { return avg_pool2d(in[0], c.kernel, c.stride, c.padding); }, make);
   }
+}
+
+TEST_CASE("gradcheck: pooling options (max dilation and ceil_mode; avg ceil_mode and count_include_pad)") {
+  struct Cfg {
+    std::string name;
+    Shape x;
+    Size2 kernel, stride, padding;
+  };
+  // Sizes where ceil_mode adds a last, partial window (5 with k2 s2; 6 with k3 s2 p1; 7 with k3 s3).
+  const std::vector<Cfg> cfgs = {
+      {"x[1,2,5,5] k2 s2", {1, 2, 5, 5}, 2, 2, 0},
+      {"x[2,1,6,6] k3 s2 p1", {2, 1, 6, 6}, 3, 2, 1},
+      {"x[1,1,7,5] k{3,2} s{3,2} p{1,0}", {1, 1, 7, 5}, Size2(3, 2), Size2(3, 2), Size2(1, 0)},
+  };
+  for (const auto& c : cfgs) {
+    auto make = [x = c.x](Device d) {
+      Generator g(102);
+      return Inputs{normal(x, g, d)};
+    };
+    for (bool ceil : {false, true}) {
+      const std::string mode = ceil ? " ceil_mode" : "";
+      check_op("max_pool2d " + c.name + mode + " dilation 2", [c, ceil](const Inputs& in) {
+        return max_pool2d(in[0], c.kernel, c.stride, c.padding, 2, ceil);
+      }, make);
+      for (bool include_pad : {true, false})
+        check_op("avg_pool2d " + c.name + mode + (include_pad ? "" : " count_include_pad=false"),
+                 [c, ceil, include_pad](const Inputs& in) {
+                   return avg_pool2d(in[0], c.kernel, c.stride, c.padding, ceil, include_pad);
+                 }, make);
+    }
+  }
+}
+
+TEST_CASE("pooling options: output sizes, windows and border divisors, computed by hand") {
+  // x = 1..16 as a 4x4 image; 3x3 windows, stride 2, padding 1. Without ceil_mode: windows start at rows
+  // (cols) -1 and 1. With it a third starts at 3, inside the input, and overhangs the padded input (which
+  // ends at 5): it covers row 3 and one padding row. count_include_pad counts the padding inside the padded
+  // input (divisors 9, 3*2 at the overhanging edges, 2*2 in the corner); without it only real pixels.
+  for (Device d : kDevices) {
+    INFO(device_name(d));
+    std::vector<double> v(16);
+    for (int i = 0; i < 16; ++i) v[size_t(i)] = i + 1;
+    Tensor x = values(v, {1, 1, 4, 4}, d);
+    CHECK(avg_pool2d(x, 3, 2, 1).shape() == Shape{1, 1, 2, 2});
+    CHECK(max_pool2d(x, 3, 2, 1).shape() == Shape{1, 1, 2, 2});
+    // Window sums: rows {0,1}, {1,2,3}, {3} times the same column sets.
+    const std::vector<double> sums = {14, 30, 12, 57, 99, 36, 27, 45, 16};
+    const std::vector<double> with_pad = {9, 9, 6, 9, 9, 6, 6, 6, 4}, real = {4, 6, 2, 6, 9, 3, 2, 3, 1};
+    std::vector<double> avg_incl(9), avg_real(9);
+    for (size_t i = 0; i < 9; ++i) avg_incl[i] = sums[i] / with_pad[i], avg_real[i] = sums[i] / real[i];
+    Tensor a = avg_pool2d(x, 3, 2, 1, true);
+    REQUIRE(a.shape() == Shape{1, 1, 3, 3});
+    check_values(a, avg_incl);
+    check_values(avg_pool2d(x, 3, 2, 1, true, false), avg_real);
+    check_values(avg_pool2d(x, 3, 2, 1, false, false), {14 / 4.0, 30 / 6.0, 57 / 6.0, 99 / 9.0});
+    check_values(max_pool2d(x, 3, 2, 1, 1, true), {6, 8, 8, 14, 16, 16, 14, 16, 16});
+    // Dilation 2: the 2x2 window reads pixels two apart.
+    check_values(max_pool2d(x, 2, 1, 0, 2), {11, 12, 15, 16});
+    // A 3x3 image, 2x2 windows, stride 2, padding 1: ceil_mode's third window would start at 3, in the right
+    // padding, so it does not exist (as in PyTorch); ceil_mode then changes nothing here.
+    Tensor x3 = values({1, 2, 3, 4, 5, 6, 7, 8, 9}, {1, 1, 3, 3}, d);
+    check_values(max_pool2d(x3, 2, 2, 1, 1, true), {1, 3, 7, 9});
+    check_values(avg_pool2d(x3, 2, 2, 1, true, false), {1, 2.5, 5.5, 7});
+  }
+}
+
+TEST_CASE("pooling refuses padding over half the kernel, naming both") {
+  Generator g(103);
+  Tensor x = normal({1, 1, 6, 6}, g, Device::CPU);
+  check_throws_with<ValueError>([&] { max_pool2d(x, 2, 2, 2, 1, true); }, {"max_pool2d", "padding (2, 2)", "(2, 2)"});
+  check_throws_with<ValueError>([&] { avg_pool2d(x, 3, 1, 2, true, false); }, {"avg_pool2d", "padding (2, 2)"});
 }
 
 // =====================================================================================================

@@ -404,11 +404,11 @@ class ReferenceBackend : public Backend {
       using T = decltype(z);
       const T* in = device_data<T>(x);
       T* y = device_data<T>(out);
-      const T divisor = T(g.kernel_h * g.kernel_w);  // padding counts (as zeros), like PyTorch's default
+      const int64_t OW = g.out_w(), P = g.out_h() * OW;
       for_each_window(g, [&](int64_t plane, int64_t o, const std::vector<int64_t>& pos) {
         T sum = 0;
         for (int64_t p : pos) sum += in[plane + p];
-        y[o] = sum / divisor;
+        y[o] = sum / T(g.pool_divisor(o % P / OW, o % OW));
       });
     });
   }
@@ -418,10 +418,10 @@ class ReferenceBackend : public Backend {
       using T = decltype(z);
       const T* go = device_data<T>(grad_out);
       T* gx = device_data<T>(grad_x);
-      const T divisor = T(g.kernel_h * g.kernel_w);
+      const int64_t OW = g.out_w(), P = g.out_h() * OW;
       for (int64_t p = 0; p < g.batch * g.channels * g.height * g.width; ++p) gx[p] = 0;
       for_each_window(g, [&](int64_t plane, int64_t o, const std::vector<int64_t>& pos) {
-        for (int64_t p : pos) gx[plane + p] += go[o] / divisor;
+        for (int64_t p : pos) gx[plane + p] += go[o] / T(g.pool_divisor(o % P / OW, o % OW));
       });
     });
   }

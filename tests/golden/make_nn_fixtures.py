@@ -143,6 +143,46 @@ def bn_prepare(module):
         module.num_batches_tracked.fill_(7)
 
 
+def make_grouped_conv_and_pool_option_fixtures():
+    """Grouped and depthwise convolution, and the pooling options torch.onnx.export writes (issue 14)."""
+    files = []
+
+    def conv(name, out_channels, groups, kernel, stride, padding, dilation, bias, shape):
+        cfg = dict(in_channels=shape[1], out_channels=out_channels, kernel=kernel, stride=stride, padding=padding,
+                   dilation=dilation, groups=groups, bias=bias)
+        m = nn.Conv2d(shape[1], out_channels, kernel, stride=stride, padding=padding, dilation=dilation,
+                      groups=groups, bias=bias)
+        files.append(layer_case(name, dict(layer="Conv2d", **cfg), m,
+                                lambda: torch.randn(*shape, dtype=torch.float64)))
+
+    conv("conv2d_groups", 6, 2, (3, 3), (2, 1), (1, 1), (1, 2), True, (2, 4, 7, 8))
+    conv("conv2d_depthwise", 6, 6, (3, 3), (1, 1), (1, 1), (1, 1), True, (2, 6, 7, 6))  # unit stride, "same"
+    conv("conv2d_depthwise_x2", 6, 3, (3, 2), (2, 2), (1, 0), (2, 1), False, (2, 3, 9, 8))  # 2 outputs per channel
+
+    def maxpool(name, kernel, stride, padding, dilation, ceil_mode, shape):
+        m = nn.MaxPool2d(kernel, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+        cfg = dict(layer="MaxPool2d", kernel=kernel, stride=stride, padding=padding, dilation=dilation,
+                   ceil_mode=ceil_mode)
+        files.append(layer_case(name, cfg, m, lambda: torch.randn(*shape, dtype=torch.float64)))
+
+    def avgpool(name, kernel, stride, padding, ceil_mode, count_include_pad, shape):
+        m = nn.AvgPool2d(kernel, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                         count_include_pad=count_include_pad)
+        cfg = dict(layer="AvgPool2d", kernel=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                   count_include_pad=count_include_pad)
+        files.append(layer_case(name, cfg, m, lambda: torch.randn(*shape, dtype=torch.float64)))
+
+    # Heights/widths chosen so that ceil_mode adds a last, partial window (7 and 9 with 2x2/2; 8 and 6 with
+    # 3x3/2 pad 1, whose last window overhangs the padded input).
+    maxpool("maxpool2d_ceil", (2, 2), (2, 2), (0, 0), (1, 1), True, (2, 2, 7, 9))
+    maxpool("maxpool2d_ceil_dilation", (3, 3), (2, 2), (1, 1), (2, 2), True, (2, 3, 8, 9))
+    maxpool("maxpool2d_dilation", (2, 3), (1, 2), (1, 1), (2, 1), False, (2, 2, 7, 8))
+    avgpool("avgpool2d_ceil", (3, 3), (2, 2), (1, 1), True, True, (2, 2, 8, 6))
+    avgpool("avgpool2d_ceil_nopad", (3, 3), (2, 2), (1, 1), True, False, (2, 2, 8, 6))
+    avgpool("avgpool2d_nopad", (2, 3), (3, 2), (1, 1), False, False, (2, 2, 7, 6))
+    return files
+
+
 def make_layer_fixtures():
     files = []
     L = layer_case
@@ -169,6 +209,7 @@ def make_layer_fixtures():
     pool("maxpool2d_rect", "MaxPool2d", nn.MaxPool2d, (3, 2), (1, 3), (1, 0), (2, 2, 6, 7))
     pool("avgpool2d", "AvgPool2d", nn.AvgPool2d, (3, 3), (2, 2), (1, 1), (2, 3, 7, 8))
     pool("avgpool2d_rect", "AvgPool2d", nn.AvgPool2d, (2, 3), (3, 2), (1, 1), (2, 2, 7, 6))
+    files.extend(make_grouped_conv_and_pool_option_fixtures())
     files.append(L("adaptive_avgpool2d", dict(layer="AdaptiveAvgPool2d"), nn.AdaptiveAvgPool2d(1),
                    lambda: torch.randn(2, 3, 5, 4, dtype=torch.float64)))
 

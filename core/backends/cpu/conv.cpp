@@ -143,14 +143,24 @@ void col2im_typed(const T* cols, const Conv2dGeometry& g, T* x) {
 // them back (80 MB for madry_cnn's second convolution at batch 128). Samples are independent, so chunks of
 // them run in parallel; the weight gradient sums fixed groups of kConvWeightGroup samples, then the groups
 // in order, so its summation order depends on the batch size only.
+//
+// Grouped convolution (g.groups = G): one GEMM per channel group on that group's block of a sample's
+// columns. Columns are (c, kh, kw) c-major, so group j's rows CgKK*j .. are contiguous, as are its weight
+// rows Og*j .. and its output channels: every operand is a plain offset, nothing is copied. Depthwise
+// (C = O = G) makes these 1 x L x KK products, which the kernels below take as they come.
 
 struct ConvSizes {
   int64_t O, CKK, L, CHW;
-  Conv2dGeometry one;  // the geometry of a single sample
+  int64_t G, Og, CgKK;  // groups, output channels and columns rows per group
+  Conv2dGeometry one;   // the geometry of a single sample
+  int64_t macs() const { return O * CgKK * L; }      // multiply-adds per sample and direction
+  int64_t weight_numel() const { return O * CgKK; }
 };
 
 ConvSizes conv_sizes(const Conv2dGeometry& g, int64_t O) {
-  ConvSizes z{O, g.channels * g.kernel_h * g.kernel_w, g.out_h() * g.out_w(), g.channels * g.height * g.width, g};
+  const int64_t KK = g.kernel_h * g.kernel_w;
+  ConvSizes z{O, g.channels * KK, g.out_h() * g.out_w(), g.channels * g.height * g.width,
+              g.groups, O / g.groups, g.channels_per_group() * KK, g};
   z.one.batch = 1;
   return z;
 }
@@ -171,20 +181,25 @@ void column_product(int64_t M, int64_t N, int64_t K, const T* at, bool ta, const
 template <class T>
 void conv2d_typed(const T* x, const T* w, const T* bias, const Conv2dGeometry& g, int64_t O, T* out) {
   const ConvSizes z = conv_sizes(g, O);
-  // The weights transposed ([C*KK, O]) for the float kernel (see column_product).
+  // Each group's weights transposed ([CgKK, Og], groups one after another) for the float kernel (see
+  // column_product).
   constexpr bool f32 = std::is_same_v<T, float>;
-  Scratch<T> wt(f32 ? z.CKK * z.O : 0);
+  const int64_t WG = z.Og * z.CgKK;  // weights per group
+  Scratch<T> wt(f32 ? z.weight_numel() : 0);
   if (f32)
-    for (int64_t o = 0; o < z.O; ++o)
-      for (int64_t k = 0; k < z.CKK; ++k) wt.p[k * z.O + o] = w[o * z.CKK + k];
-  parallel_for(g.batch, grain_for(z.O * z.CKK * z.L, kConvSampleWork), [&](int64_t n0, int64_t n1) {
+    for (int64_t j = 0; j < z.G; ++j)
+      for (int64_t o = 0; o < z.Og; ++o)
+        for (int64_t k = 0; k < z.CgKK; ++k) wt.p[j * WG + k * z.Og + o] = w[j * WG + o * z.CgKK + k];
+  parallel_for(g.batch, grain_for(z.macs(), kConvSampleWork), [&](int64_t n0, int64_t n1) {
     Scratch<T> cols(z.CKK * z.L + conv_gemm::kSlack);
     for (int64_t n = n0; n < n1; ++n) {
       im2col_typed(x + n * z.CHW, z.one, cols.p);
       T* o = out + n * z.O * z.L;
       if (bias)  // start from the bias; the GEMM accumulates onto it
         for (int64_t c = 0; c < z.O; ++c) std::fill(o + c * z.L, o + (c + 1) * z.L, bias[c]);
-      column_product<T>(z.O, z.L, z.CKK, wt.p, false, w, cols.p, o, bias != nullptr);
+      for (int64_t j = 0; j < z.G; ++j)
+        column_product<T>(z.Og, z.L, z.CgKK, wt.p + j * WG, false, w + j * WG, cols.p + j * z.CgKK * z.L,
+                          o + j * z.Og * z.L, bias != nullptr);
     }
   });
 }
@@ -201,30 +216,36 @@ void conv2d_backward_input_typed(const T* gout, const T* w, const Conv2dGeometry
   // same (kh, kw) order as col2im. An infinite or NaN weight would turn those zeros into NaN: then the
   // general path below is taken, as it is when the widened GEMM would cost more than col2im saves (many
   // output channels over a narrow image: madry_cnn's second convolution measured no faster).
+  // (Per group the widened GEMM does Og * (Lp - L) extra multiply-adds per cols row.)
+  const int64_t WG = z.Og * z.CgKK;  // weights per group
   bool unit = g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 &&
-              z.O * (Lp - z.L) <= kConvWideRatio * z.L;
-  for (int64_t i = 0; unit && i < z.O * z.CKK; ++i) unit = std::isfinite(w[i]);
+              z.Og * (Lp - z.L) <= kConvWideRatio * z.L;
+  for (int64_t i = 0; unit && i < z.weight_numel(); ++i) unit = std::isfinite(w[i]);
   if (!unit) {
-    parallel_for(g.batch, grain_for(z.O * z.CKK * z.L, kConvSampleWork), [&](int64_t n0, int64_t n1) {
+    parallel_for(g.batch, grain_for(z.macs(), kConvSampleWork), [&](int64_t n0, int64_t n1) {
       Scratch<T> dcols(z.CKK * z.L), gn(z.O * z.L + conv_gemm::kSlack);
       for (int64_t n = n0; n < n1; ++n) {
         const T* go = gout + n * z.O * z.L;
         std::copy(go, go + z.O * z.L, gn.p);  // into a buffer with the kernel's slack
-        // W^T dout_n; A = W^T transposed is w as stored
-        column_product<T>(z.CKK, z.L, z.O, w, true, w, gn.p, dcols.p, false);
+        // W_j^T dout_n,j per group; A = W_j^T transposed is w's group block as stored
+        for (int64_t j = 0; j < z.G; ++j)
+          column_product<T>(z.CgKK, z.L, z.Og, w + j * WG, true, w + j * WG, gn.p + j * z.Og * z.L,
+                            dcols.p + j * z.CgKK * z.L, false);
         col2im_typed(dcols.p, z.one, gx + n * z.CHW);
       }
     });
     return;
   }
-  parallel_for(g.batch, grain_for(z.O * z.CKK * Lp, kConvSampleWork), [&](int64_t n0, int64_t n1) {
+  parallel_for(g.batch, grain_for(z.macs() / z.L * Lp, kConvSampleWork), [&](int64_t n0, int64_t n1) {
     Scratch<T> wide(z.O * Lp + conv_gemm::kSlack), dcols(z.CKK * Lp);
     PaddedPlane<T> plane(z.one, KW);  // slack: the last tap's run overhangs the padded plane by KW - 2
     std::fill(wide.p, wide.p + z.O * Lp, T(0));  // the extra columns stay 0
     for (int64_t n = n0; n < n1; ++n) {
       const T* gn = gout + n * z.O * z.L;
       for (int64_t r = 0; r < z.O * OH; ++r) copy_row(wide.p + r * ldp, gn + r * OW, OW);
-      column_product<T>(z.CKK, Lp, z.O, w, true, w, wide.p, dcols.p, false);  // W^T dout_n, widened
+      for (int64_t j = 0; j < z.G; ++j)  // W_j^T dout_n,j, widened
+        column_product<T>(z.CgKK, Lp, z.Og, w + j * WG, true, w + j * WG, wide.p + j * z.Og * Lp,
+                          dcols.p + j * z.CgKK * Lp, false);
       for (int64_t c = 0; c < g.channels; ++c) {
         T* xp = gx + n * z.CHW + c * H * W;
         T* pp = plane.zeroed(xp);
@@ -242,26 +263,29 @@ void conv2d_backward_input_typed(const T* gout, const T* w, const Conv2dGeometry
 template <class T>
 void conv2d_backward_weight_typed(const T* gout, const T* x, const Conv2dGeometry& g, int64_t O, T* gw) {
   const ConvSizes z = conv_sizes(g, O);
-  const int64_t groups = (g.batch + kConvWeightGroup - 1) / kConvWeightGroup, WN = z.O * z.CKK;
-  // One group writes straight into gw; several write partial sums, added below in group order.
-  Scratch<T> partial(groups > 1 ? groups * WN : 0);
-  parallel_for(groups, 1, [&](int64_t q0, int64_t q1) {
+  const int64_t sample_groups = (g.batch + kConvWeightGroup - 1) / kConvWeightGroup, WN = z.weight_numel();
+  const int64_t WG = z.Og * z.CgKK;  // weights per channel group
+  // One sample group writes straight into gw; several write partial sums, added below in group order.
+  Scratch<T> partial(sample_groups > 1 ? sample_groups * WN : 0);
+  parallel_for(sample_groups, 1, [&](int64_t q0, int64_t q1) {
     Scratch<T> cols(z.CKK * z.L);
     for (int64_t q = q0; q < q1; ++q) {
-      T* acc = groups > 1 ? partial.p + q * WN : gw;
+      T* acc = sample_groups > 1 ? partial.p + q * WN : gw;
       const int64_t n_end = std::min(g.batch, (q + 1) * kConvWeightGroup);
       for (int64_t n = q * kConvWeightGroup; n < n_end; ++n) {
         im2col_typed(x + n * z.CHW, z.one, cols.p);
         const T beta = n == q * kConvWeightGroup ? T(0) : T(1);
-        gemm_single<T>(false, true, z.O, z.CKK, z.L, T(1), gout + n * z.O * z.L, cols.p, beta, acc);  // dout_n cols_n^T
+        for (int64_t j = 0; j < z.G; ++j)  // dout_n,j cols_n,j^T per channel group
+          gemm_single<T>(false, true, z.Og, z.CgKK, z.L, T(1), gout + n * z.O * z.L + j * z.Og * z.L,
+                         cols.p + j * z.CgKK * z.L, beta, acc + j * WG);
       }
     }
   });
-  if (groups > 1)
+  if (sample_groups > 1)
     parallel_for(WN, kElemGrain, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         T s = partial.p[i];
-        for (int64_t q = 1; q < groups; ++q) s += partial.p[q * WN + i];
+        for (int64_t q = 1; q < sample_groups; ++q) s += partial.p[q * WN + i];
         gw[i] = s;
       }
     });

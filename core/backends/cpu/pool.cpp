@@ -155,8 +155,9 @@ void max_pool_2x2_typed(const T* x, const Conv2dGeometry& g, T* out, int64_t* id
 
 template <class T>
 void max_pool_typed(const T* x, const Conv2dGeometry& g, T* out, int64_t* idx) {
+  // (Under ceil_mode an odd size has a last, partial window: the general path takes it.)
   if (g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0 &&
-      g.dilation_h == 1 && g.dilation_w == 1)
+      g.dilation_h == 1 && g.dilation_w == 1 && 2 * g.out_h() <= g.height && 2 * g.out_w() <= g.width)
     return max_pool_2x2_typed(x, g, out, idx);
   const int64_t HW = g.height * g.width, OH = g.out_h(), OW = g.out_w();
   for_planes(g, OH * OW * g.kernel_h * g.kernel_w, [&](int64_t q0, int64_t q1) {
@@ -199,7 +200,6 @@ void max_pool_backward_typed(const T* grad_out, const int64_t* idx, const Conv2d
 template <class T>
 void avg_pool_typed(const T* x, const Conv2dGeometry& g, T* out) {
   const int64_t HW = g.height * g.width, OH = g.out_h(), OW = g.out_w();
-  const T area = T(g.kernel_h * g.kernel_w);  // padding included in the divisor
   for_planes(g, OH * OW * g.kernel_h * g.kernel_w, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
       const T* xp = x + q * HW;
@@ -207,7 +207,7 @@ void avg_pool_typed(const T* x, const Conv2dGeometry& g, T* out) {
         for (int64_t ow = 0; ow < OW; ++ow) {
           T sum = T(0);
           for_window(g, oh, ow, [&](int64_t pos) { sum += xp[pos]; });
-          out[q * OH * OW + oh * OW + ow] = sum / area;
+          out[q * OH * OW + oh * OW + ow] = sum / T(g.pool_divisor(oh, ow));
         }
     }
   });
@@ -216,14 +216,13 @@ void avg_pool_typed(const T* x, const Conv2dGeometry& g, T* out) {
 template <class T>
 void avg_pool_backward_typed(const T* grad_out, const Conv2dGeometry& g, T* grad_x) {
   const int64_t HW = g.height * g.width, OH = g.out_h(), OW = g.out_w();
-  const T area = T(g.kernel_h * g.kernel_w);
   for_planes(g, OH * OW * g.kernel_h * g.kernel_w, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
       T* gx = grad_x + q * HW;
       std::fill(gx, gx + HW, T(0));
       for (int64_t oh = 0; oh < OH; ++oh)
         for (int64_t ow = 0; ow < OW; ++ow) {
-          const T share = grad_out[q * OH * OW + oh * OW + ow] / area;
+          const T share = grad_out[q * OH * OW + oh * OW + ow] / T(g.pool_divisor(oh, ow));
           for_window(g, oh, ow, [&](int64_t pos) { gx[pos] += share; });
         }
     }
