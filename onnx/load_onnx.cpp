@@ -307,6 +307,7 @@ Attribute convert_attribute(const onnx::AttributeProto& a) {
     case onnx::AttributeProto::STRING: r.kind = Attribute::Kind::String, r.s = a.s(); break;
     case onnx::AttributeProto::INTS: r.kind = Attribute::Kind::Ints, r.ints.assign(a.ints().begin(), a.ints().end()); break;
     case onnx::AttributeProto::FLOATS: r.kind = Attribute::Kind::Floats, r.floats.assign(a.floats().begin(), a.floats().end()); break;
+    case onnx::AttributeProto::STRINGS: r.kind = Attribute::Kind::Strings, r.strings.assign(a.strings().begin(), a.strings().end()); break;
     case onnx::AttributeProto::TENSOR: r.kind = Attribute::Kind::Tensor, r.tensor = decode_tensor(a.t()); break;
     default: r.kind = Attribute::Kind::Other; break;
   }

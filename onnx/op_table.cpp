@@ -94,6 +94,17 @@ std::string join(const std::vector<int64_t>& v) {
   return os.str();
 }
 
+void check_created(const Shape& shape, const char* what) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) throw NodeError(std::string(what) + " " + join(shape) + " has a negative dim");
+    if (d != 0 && n > kMaxCreatedElements / d) n = kMaxCreatedElements + 1;
+    else n *= d;
+  }
+  if (n > kMaxCreatedElements)
+    throw NodeError(std::string(what) + " " + join(shape) + " is over the limit of " + std::to_string(kMaxCreatedElements) + " elements");
+}
+
 Kernel unary(std::function<Value(const std::vector<const Value*>&)> f) {
   return [f](const std::vector<const Value*>& in, RunContext&) { return std::vector<Value>{f(in)}; };
 }

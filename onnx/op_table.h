@@ -36,12 +36,13 @@ struct Value {
 
 // A node attribute, converted from protobuf at load.
 struct Attribute {
-  enum class Kind { Int, Float, String, Ints, Floats, Tensor, Other } kind = Kind::Other;
+  enum class Kind { Int, Float, String, Ints, Floats, Strings, Tensor, Other } kind = Kind::Other;
   int64_t i = 0;
   double f = 0;
   std::string s;
   std::vector<int64_t> ints;
   std::vector<double> floats;
+  std::vector<std::string> strings;
   Value tensor;
 };
 
@@ -105,6 +106,11 @@ Tensor ints_to_tensor(const IntTensor& t, DType dtype);
 // A negative axis counts from the end; NodeError when outside [-rank, rank).
 int64_t normalize_axis(int64_t axis, int64_t rank, const char* what);
 std::string join(const std::vector<int64_t>& v);
+
+// Ops that make a tensor from a shape held in the file (ConstantOfShape, Expand, Range, Pad) refuse
+// more elements than this (1 GiB of float32): a hostile shape must not fill memory.
+constexpr int64_t kMaxCreatedElements = int64_t(1) << 28;
+void check_created(const Shape& shape, const char* what);
 
 // Kernels with one output.
 Kernel unary(std::function<Value(const std::vector<const Value*>&)> f);

@@ -18,6 +18,7 @@ IntTensor broadcast_ints(const IntTensor& a, const IntTensor& b, const std::func
       throw NodeError("integer operands " + join(a.dims) + " and " + join(b.dims) + " do not broadcast");
     out[i] = da[i] == 1 ? db[i] : da[i];
   }
+  check_created(out, "integer result");
   IntTensor r;
   r.dims = out;
   int64_t n = 1;

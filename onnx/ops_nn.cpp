@@ -46,7 +46,7 @@ Window read_window(const NodeInfo& node, bool needs_kernel_shape) {
   std::vector<int64_t> p = attr_ints(node, "pads", {0, 0, 0, 0});
   if (p.size() != 4) throw NodeError("attribute 'pads' = " + join(p) + ": only 2-D (four values) is supported");
   for (int64_t x : p)
-    if (x < 0) throw NodeError("attribute 'pads' = " + join(p) + " must be >= 0");
+    if (x < 0 || x > 65536) throw NodeError("attribute 'pads' = " + join(p) + " must be in [0, 65536]");
   w.pads = {p[0], p[1], p[2], p[3]};
   return w;
 }
@@ -205,7 +205,8 @@ Kernel dropout_kernel(const NodeInfo& node) {
     const Tensor& x = float_input(in, 0, "data");
     const double p = ratio_is_input && has_input(in, 1) ? scalar_input(in, 1, "ratio") : (ratio_is_input ? 0.5 : attr_ratio);
     if (!(p >= 0 && p < 1)) throw NodeError("ratio " + std::to_string(p) + " is outside [0, 1)");
-    if (!ctx.training || p == 0) return std::vector<Value>{Value::of(x), Value::of(ones_like(x))};
+    // The mask output is given only in training (PyTorch's exports never read it); eval allocates nothing.
+    if (!ctx.training || p == 0) return std::vector<Value>{Value::of(x), Value()};
     Tensor keep = ge(rand(x.shape(), *ctx.dropout_generator, x.dtype(), x.device()), full({}, p, x.dtype(), x.device()));
     return std::vector<Value>{Value::of(x * (keep * (1.0 / (1.0 - p)))), Value::of(keep)};
   };

@@ -239,11 +239,16 @@ Kernel pad_kernel(const NodeInfo& node) {
     const double value = has_input(in, 2) ? scalar_input(in, 2, "constant_value") : 0.0;
     // ONNX: [x1_begin, x2_begin, ..., x1_end, x2_end, ...]; advgrad's pad: {last_begin, last_end, ...}.
     std::vector<int64_t> torch_order;
+    Shape out = x.shape();
     for (int64_t a = rank - 1; a >= 0; --a) {
-      if (p[size_t(a)] < 0 || p[size_t(a + rank)] < 0) throw NodeError("negative pads " + join(p) + " are not supported");
-      torch_order.push_back(p[size_t(a)]);
-      torch_order.push_back(p[size_t(a + rank)]);
+      const int64_t before = p[size_t(a)], after = p[size_t(a + rank)];
+      if (before < 0 || after < 0) throw NodeError("negative pads " + join(p) + " are not supported");
+      if (before > kMaxCreatedElements || after > kMaxCreatedElements) throw NodeError("pads " + join(p) + " are too large");
+      torch_order.push_back(before);
+      torch_order.push_back(after);
+      out[size_t(a)] += before + after;
     }
+    check_created(out, "padded shape");
     return Value::of(pad(x, torch_order, value));
   });
 }
@@ -259,6 +264,7 @@ Kernel constant_of_shape_kernel(const NodeInfo& node) {
   }
   return unary([fill](const std::vector<const Value*>& in) {
     const Shape shape = shape_input(in, 0, "input", 0);
+    check_created(shape, "shape");
     if (fill.is_int) {
       IntTensor r;
       r.dims = shape;
@@ -358,7 +364,9 @@ void add_shape_ops(OpTable& t) {
     return unary([](const std::vector<const Value*>& in) {
       const Tensor& x = float_input(in, 0, "input");
       const Shape target = shape_input(in, 1, "shape", 1);
-      return Value::of(expand(x, broadcast_shapes(x.shape(), target, "Expand")));
+      const Shape out = broadcast_shapes(x.shape(), target, "Expand");
+      check_created(out, "output shape");
+      return Value::of(expand(x, out));
     });
   };
 
@@ -384,9 +392,10 @@ void add_shape_ops(OpTable& t) {
     return unary([](const std::vector<const Value*>& in) {
       const double start = scalar_input(in, 0, "start"), limit = scalar_input(in, 1, "limit"), delta = scalar_input(in, 2, "delta");
       if (delta == 0) throw NodeError("delta is 0");
+      const double count = std::ceil((limit - start) / delta);
+      if (!(count <= double(int64_t(1) << 24))) throw NodeError("a Range of " + std::to_string(count) + " values is too long");
       if (!in[0]->is_int) return Value::of(arange(start, limit, delta, in[0]->tensor.dtype()));
-      const int64_t n = std::max<int64_t>(0, int64_t(std::ceil((limit - start) / delta)));
-      if (n > (int64_t(1) << 24)) throw NodeError("Range of " + std::to_string(n) + " integers is too long");
+      const int64_t n = std::max<int64_t>(0, int64_t(count));
       IntTensor r;
       for (int64_t i = 0; i < n; ++i) r.values.push_back(int64_t(start) + i * int64_t(delta));
       r.dims = {n};

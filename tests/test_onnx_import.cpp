@@ -379,3 +379,97 @@ TEST_CASE("fuzz seed corpus") {
   if (!dir) return;
   std::ofstream(std::string(dir) + "/tiny_gemm.onnx", std::ios::binary) << tiny_model().SerializeAsString();
 }
+
+// ---- ops the fixtures reach only through a recurrent case, checked on hand-computed one-node graphs ----
+namespace {
+
+struct OneNode {
+  onnx::ModelProto model;
+  onnx::NodeProto* node;
+};
+
+// x [dims] -> op -> y (rank out_rank, dims left to shape inference).
+OneNode one_node(const std::string& op, const std::vector<int64_t>& dims, int out_rank, int64_t opset = 13) {
+  OneNode r;
+  auto& m = r.model;
+  m.set_ir_version(8);
+  auto* o = m.add_opset_import();
+  o->set_domain(""), o->set_version(opset);
+  auto* g = m.mutable_graph();
+  g->set_name("one");
+  auto* in = g->add_input();
+  in->set_name("x");
+  in->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : dims) in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+  auto* out = g->add_output();
+  out->set_name("y");
+  out->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int i = 0; i < out_rank; ++i) out->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim();
+  r.node = g->add_node();
+  r.node->set_name("n"), r.node->set_op_type(op), r.node->add_input("x"), r.node->add_output("y");
+  return r;
+}
+
+void ints_attr(onnx::NodeProto* n, const std::string& name, const std::vector<int64_t>& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name), a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t x : v) a->add_ints(x);
+}
+void int_attr(onnx::NodeProto* n, const std::string& name, int64_t v) {
+  auto* a = n->add_attribute();
+  a->set_name(name), a->set_type(onnx::AttributeProto::INT), a->set_i(v);
+}
+
+std::vector<float> run(const onnx::ModelProto& m, const Tensor& x) {
+  const std::string bytes = m.SerializeAsString();
+  auto model = load_onnx_from_memory(bytes.data(), bytes.size(), "one.onnx");
+  NoGradGuard no_grad;
+  return model->forward(x).to_vector<float>();
+}
+
+}  // namespace
+
+TEST_CASE("MaxPool ceil_mode: the last window starts inside the input and is cut off by its edge") {
+  OneNode n = one_node("MaxPool", {1, 1, 5, 5}, 4);
+  ints_attr(n.node, "kernel_shape", {2, 2});
+  ints_attr(n.node, "strides", {2, 2});
+  int_attr(n.node, "ceil_mode", 1);
+  // x = 0..24 row-major: windows start at rows/cols 0, 2, 4; the third is one pixel wide.
+  const std::vector<float> y = run(n.model, reshape(arange(25), {1, 1, 5, 5}));
+  CHECK(y == std::vector<float>{6, 8, 9, 16, 18, 19, 21, 23, 24});
+}
+
+TEST_CASE("AveragePool with count_include_pad = 0 divides by the real pixels of each window") {
+  OneNode n = one_node("AveragePool", {1, 1, 2, 2}, 4);
+  ints_attr(n.node, "kernel_shape", {2, 2});
+  ints_attr(n.node, "strides", {1, 1});
+  ints_attr(n.node, "pads", {1, 1, 1, 1});
+  const std::vector<float> y = run(n.model, from_vector(std::vector<float>{1, 2, 3, 4}, {1, 1, 2, 2}));
+  const std::vector<float> want{1, 1.5f, 2, 2, 2.5f, 3, 3, 3.5f, 4};
+  REQUIRE(y.size() == want.size());
+  for (size_t i = 0; i < y.size(); ++i) CHECK(y[i] == doctest::Approx(want[i]));
+}
+
+TEST_CASE("grouped Conv: each group of output channels sees only its group of input channels") {
+  OneNode n = one_node("Conv", {1, 4, 1, 1}, 4);
+  int_attr(n.node, "group", 2);
+  n.node->add_input("w");
+  auto* w = n.model.mutable_graph()->add_initializer();
+  w->set_name("w"), w->set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : {2, 2, 1, 1}) w->add_dims(d);
+  for (float v : {1.f, 10.f, 100.f, 1000.f}) w->add_float_data(v);
+  // y0 = 1 x0 + 10 x1, y1 = 100 x2 + 1000 x3 for x = 1, 2, 3, 4.
+  const std::vector<float> y = run(n.model, from_vector(std::vector<float>{1, 2, 3, 4}, {1, 4, 1, 1}));
+  CHECK(y == std::vector<float>{21, 4300});
+}
+
+TEST_CASE("Softmax before opset 13 normalises the input flattened to 2-D at the axis") {
+  OneNode n = one_node("Softmax", {1, 2, 3}, 3, 11);
+  int_attr(n.node, "axis", 1);
+  const std::vector<float> y = run(n.model, reshape(arange(6), {1, 2, 3}));
+  // One softmax over all six values: y_i = e^i / sum_j e^j.
+  double z = 0;
+  for (int j = 0; j < 6; ++j) z += std::exp(double(j));
+  REQUIRE(y.size() == 6);
+  for (int i = 0; i < 6; ++i) CHECK(y[size_t(i)] == doctest::Approx(std::exp(double(i)) / z));
+}
