@@ -198,8 +198,10 @@ TEST_CASE("cifar_resnet exports BatchNormalization with the running statistics (
 TEST_CASE("the lstm zoo model exports one ONNX LSTM whose weights keep their state_dict names") {
   Generator gen(0);
   auto model = make_model("lstm", gen);
-  ox::ModelProto m = parse(export_onnx_to_string(*model, {1, 28, 28}));
+  const std::string bytes = export_onnx_to_string(*model, {1, 28, 28});
+  ox::ModelProto m = parse(bytes);
   check_with_onnx(m);
+  check_round_trip(*model, {1, 28, 28}, bytes);
   auto counts = op_counts(m);
   CHECK(counts["LSTM"] == 1);
   CHECK(counts["Gemm"] == 1);
@@ -210,8 +212,10 @@ TEST_CASE("the lstm zoo model exports one ONNX LSTM whose weights keep their sta
 TEST_CASE("GRU (2 layers) and RNN layers export as ONNX GRU (linear_before_reset) and RNN nodes") {
   Generator gen(0);
   auto gru = std::make_shared<GRU>(28, 16, gen, 2);
-  ox::ModelProto m = parse(export_onnx_to_string(*gru, {28, 28}));
+  const std::string bytes = export_onnx_to_string(*gru, {28, 28});
+  ox::ModelProto m = parse(bytes);
   check_with_onnx(m);
+  check_round_trip(*gru, {28, 28}, bytes);
   CHECK(op_counts(m)["GRU"] == 2);
   for (const auto& n : m.graph().node())
     if (n.op_type() == "GRU") {
@@ -221,8 +225,10 @@ TEST_CASE("GRU (2 layers) and RNN layers export as ONNX GRU (linear_before_reset
     }
   CHECK(dims_text(m.graph().output(0)) == "N,28,16");
   auto rnn = std::make_shared<RNN>(28, 8, gen);
-  ox::ModelProto r = parse(export_onnx_to_string(*rnn, {5, 28}));
+  const std::string rnn_bytes = export_onnx_to_string(*rnn, {5, 28});
+  ox::ModelProto r = parse(rnn_bytes);
   check_with_onnx(r);
+  check_round_trip(*rnn, {5, 28}, rnn_bytes);
   CHECK(op_counts(r)["RNN"] == 1);
 }
 
