@@ -43,7 +43,8 @@ Conv2dGeometry pool_geometry(const Tensor& x, Size2 kernel, Size2 stride, Size2 
 // The window of a traced conv or pool, from the geometry that ran (pooling's stride 0 already resolved).
 std::vector<TraceAttribute> window_attributes(const Conv2dGeometry& g) {
   return {ints("kernel", {g.kernel_h, g.kernel_w}), ints("stride", {g.stride_h, g.stride_w}),
-          ints("padding", {g.pad_h, g.pad_w}), ints("dilation", {g.dilation_h, g.dilation_w})};
+          ints("padding", {g.pad_h, g.pad_w}), ints("dilation", {g.dilation_h, g.dilation_w}), ints("groups", {g.groups}),
+          ints("ceil_mode", {g.ceil_mode}), ints("count_include_pad", {g.count_include_pad})};
 }
 
 }  // namespace

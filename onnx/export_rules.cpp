@@ -196,11 +196,12 @@ void conv2d(W& w, const TracedOp& op) {
   if (bias.defined()) inputs.push_back(w.value(bias));
   auto& n = w.node("Conv", inputs, {w.output_name_for(op.outputs[0])});
   set_window(n, op, true);
-  W::set_int(n, "group", x.size(1) / weight.size(1));  // grouped when the weight sees fewer input channels
+  W::set_int(n, "group", int_of(op, "groups"));
 }
 
-// ceil_mode: the output is larger than floor division gives (read from the shapes that ran).
+// ceil_mode as PyTorch's (and ONNX's since opset 10): written only when it changes the output size.
 bool pooled_with_ceil(const TracedOp& op) {
+  if (!int_of(op, "ceil_mode")) return false;
   const auto &k = ints_of(op, "kernel"), &s = ints_of(op, "stride"), &p = ints_of(op, "padding"),
              &d = ints_of(op, "dilation");
   for (int i = 0; i < 2; ++i) {
@@ -220,7 +221,7 @@ void max_pool2d(W& w, const TracedOp& op) {
 void avg_pool2d(W& w, const TracedOp& op) {
   auto& n = w.node("AveragePool", {w.value(op.inputs[0])}, {w.output_name_for(op.outputs[0])});
   set_window(n, op, false);
-  W::set_int(n, "count_include_pad", 1);  // advgrad's divisor is the whole window, padding included
+  W::set_int(n, "count_include_pad", int_of(op, "count_include_pad"));
   if (pooled_with_ceil(op)) W::set_int(n, "ceil_mode", 1);
 }
 

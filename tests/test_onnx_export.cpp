@@ -198,8 +198,10 @@ TEST_CASE("cifar_resnet exports BatchNormalization with the running statistics (
 TEST_CASE("the lstm zoo model exports one ONNX LSTM whose weights keep their state_dict names") {
   Generator gen(0);
   auto model = make_model("lstm", gen);
-  ox::ModelProto m = parse(export_onnx_to_string(*model, {1, 28, 28}));
+  const std::string bytes = export_onnx_to_string(*model, {1, 28, 28});
+  ox::ModelProto m = parse(bytes);
   check_with_onnx(m);
+  check_round_trip(*model, {1, 28, 28}, bytes);
   auto counts = op_counts(m);
   CHECK(counts["LSTM"] == 1);
   CHECK(counts["Gemm"] == 1);
@@ -210,8 +212,10 @@ TEST_CASE("the lstm zoo model exports one ONNX LSTM whose weights keep their sta
 TEST_CASE("GRU (2 layers) and RNN layers export as ONNX GRU (linear_before_reset) and RNN nodes") {
   Generator gen(0);
   auto gru = std::make_shared<GRU>(28, 16, gen, 2);
-  ox::ModelProto m = parse(export_onnx_to_string(*gru, {28, 28}));
+  const std::string bytes = export_onnx_to_string(*gru, {28, 28});
+  ox::ModelProto m = parse(bytes);
   check_with_onnx(m);
+  check_round_trip(*gru, {28, 28}, bytes);
   CHECK(op_counts(m)["GRU"] == 2);
   for (const auto& n : m.graph().node())
     if (n.op_type() == "GRU") {
@@ -221,8 +225,10 @@ TEST_CASE("GRU (2 layers) and RNN layers export as ONNX GRU (linear_before_reset
     }
   CHECK(dims_text(m.graph().output(0)) == "N,28,16");
   auto rnn = std::make_shared<RNN>(28, 8, gen);
-  ox::ModelProto r = parse(export_onnx_to_string(*rnn, {5, 28}));
+  const std::string rnn_bytes = export_onnx_to_string(*rnn, {5, 28});
+  ox::ModelProto r = parse(rnn_bytes);
   check_with_onnx(r);
+  check_round_trip(*rnn, {5, 28}, rnn_bytes);
   CHECK(op_counts(r)["RNN"] == 1);
 }
 
@@ -385,4 +391,49 @@ TEST_CASE("advgrad train writes model.onnx beside model.safetensors, with the sa
   auto trained = make_model("small_cnn", gen);
   load_safetensors_into(*trained, out + "/model.safetensors");
   check_round_trip(*trained, {1, 28, 28}, testing::slurp(out + "/model.onnx"));
+}
+
+namespace {
+// Depthwise-separable convolution and the pooling options (ceil_mode, count_include_pad = false).
+class DepthwiseNet : public Module {
+ public:
+  explicit DepthwiseNet(Generator& gen) {
+    stem = register_module("stem", std::make_shared<Conv2d>(Conv2dOptions(1, 8, 3).padding(1), gen));
+    depthwise = register_module("depthwise", std::make_shared<Conv2d>(Conv2dOptions(8, 8, 3).padding(1).groups(8), gen));
+    pointwise = register_module("pointwise", std::make_shared<Conv2d>(Conv2dOptions(8, 16, 1), gen));
+    fc = register_module("fc", std::make_shared<Linear>(16 * 3 * 3, 10, gen));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = relu(stem->forward(x));
+    h = relu(pointwise->forward(depthwise->forward(h)));
+    h = max_pool2d(h, 2, 2, 0, 1, /*ceil_mode=*/true);                            // 11 -> 6
+    h = avg_pool2d(h, 3, 2, 1, /*ceil_mode=*/false, /*count_include_pad=*/false);  // 6 -> 3
+    return fc->forward(flatten(h, 1));
+  }
+  std::string describe() const override { return "DepthwiseNet"; }
+  std::shared_ptr<Conv2d> stem, depthwise, pointwise;
+  std::shared_ptr<Linear> fc;
+};
+
+int64_t int_attribute(const ox::NodeProto& n, const std::string& name, int64_t otherwise) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return a.i();
+  return otherwise;
+}
+}  // namespace
+
+TEST_CASE("grouped (depthwise) convolution and the pooling options export with their attributes") {
+  Generator gen(0);
+  DepthwiseNet net(gen);
+  const std::string bytes = export_onnx_to_string(net, {1, 11, 11});
+  ox::ModelProto m = parse(bytes);
+  check_with_onnx(m);
+  std::vector<int64_t> groups;
+  for (const auto& n : m.graph().node()) {
+    if (n.op_type() == "Conv") groups.push_back(int_attribute(n, "group", 1));
+    if (n.op_type() == "MaxPool") CHECK(int_attribute(n, "ceil_mode", 0) == 1);
+    if (n.op_type() == "AveragePool") CHECK(int_attribute(n, "count_include_pad", 1) == 0);
+  }
+  CHECK(groups == std::vector<int64_t>{1, 8, 1});
+  check_round_trip(net, {1, 11, 11}, bytes);
 }
