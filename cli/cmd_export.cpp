@@ -9,8 +9,10 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "nn/serialize.h"
+#ifdef ADVGRAD_HAVE_ONNX
 #include "onnx/load_onnx.h"
 #include "onnx/save_onnx.h"
+#endif
 
 namespace advgrad::cli {
 namespace {
@@ -26,6 +28,9 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 
 void run(const ExportArgs& args) {
+#ifndef ADVGRAD_HAVE_ONNX
+  throw ValueError("export: this advgrad was built without ONNX support (cmake -DADVGRAD_ONNX=ON)");
+#else
   std::shared_ptr<Module> model;
   Shape sample;
   if (ends_with(args.model, ".onnx")) {
@@ -52,6 +57,7 @@ void run(const ExportArgs& args) {
               }()
                   .c_str(),
               args.opset);
+#endif
 }
 
 }  // namespace

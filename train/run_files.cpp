@@ -17,7 +17,9 @@
 #include "data/file_io.h"
 #include "nn/models.h"
 #include "nn/serialize.h"
+#ifdef ADVGRAD_HAVE_ONNX
 #include "onnx/save_onnx.h"
+#endif
 #include "train/json_fields.h"
 
 namespace advgrad {
@@ -230,11 +232,15 @@ std::string curves_svg(const std::vector<EpochMetrics>& h, const std::string& ti
 }
 
 void write_model_onnx(Module& model, const Shape& sample_shape, const std::string& path) {
+#ifdef ADVGRAD_HAVE_ONNX
   try {
     save_onnx(model, sample_shape, path);
   } catch (const ValueError& e) {
     std::fprintf(stderr, "warning: %s not written: %s\n", path.c_str(), e.what());
   }
+#else
+  (void)model, (void)sample_shape, (void)path;  // built with -DADVGRAD_ONNX=OFF: no model.onnx
+#endif
 }
 
 void save_checkpoint(const std::string& dir, const Checkpoint& ck, const Module& model, const Optimizer& opt,

@@ -19,7 +19,7 @@ std::string metrics_json(const EpochMetrics& m);  // one line
 EpochMetrics metrics_from_json(const std::string& line, const std::string& source);
 std::string summary_json(const TrainSummary& s, const TrainConfig& c);
 // Loss (left axis) and clean/robust validation accuracy (right axis) per epoch, as a standalone SVG.
-// model.onnx (onnx/save_onnx.h) beside model.safetensors. A model whose forward has an op with no ONNX form
+// model.onnx (onnx/save_onnx.h) beside model.safetensors (nothing in a -DADVGRAD_ONNX=OFF build). A model whose forward has an op with no ONNX form
 // still has its safetensors, so that is a warning on stderr naming the reason, not a failed run.
 void write_model_onnx(Module& model, const Shape& sample_shape, const std::string& path);
 
