@@ -15,11 +15,15 @@
 #include <ctime>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "advgrad.h"
 #include "attacks/attack.h"
 #include "nn/models.h"
 #include "nn/optim.h"
+#ifdef ADVGRAD_BENCH_SMALL_CNN_ONNX
+#include "onnx/load_onnx.h"
+#endif
 
 using namespace advgrad;
 
@@ -102,12 +106,26 @@ int main(int argc, char** argv) {
   pgd7.step_size = 0.025, pgd7.steps = 7;
   auto attack10 = make_attack("pgd", pgd10), attack7 = make_attack("pgd", pgd7);
 
-  for (const char* name : {"small_cnn", "madry_cnn", "lstm"}) {
+  // small_cnn_onnx: the zoo's small_cnn as PyTorch exports it to ONNX (tests/data/golden/onnx/small_cnn.onnx),
+  // imported and given the zoo model's initial weights by name: the same kernels, run through OnnxModel's
+  // graph interpreter, so its rate against small_cnn is the cost of importing (docs/PERFORMANCE.md).
+  std::vector<const char*> models = {"small_cnn", "madry_cnn", "lstm"};
+#ifdef ADVGRAD_BENCH_SMALL_CNN_ONNX
+  models.push_back("small_cnn_onnx");
+#endif
+  for (const char* name : models) {
     bool any = false;
     for (const char* w : {"infer", "train_step", "pgd10_attack", "pgd7_at_step"}) any = any || selected(o, name, w);
     if (!any) continue;
     Generator init_gen(1);
-    std::shared_ptr<Module> model = make_model(name, init_gen);
+    std::shared_ptr<Module> model;
+#ifdef ADVGRAD_BENCH_SMALL_CNN_ONNX
+    if (std::string(name) == "small_cnn_onnx") {
+      model = load_onnx(ADVGRAD_BENCH_SMALL_CNN_ONNX);
+      model->load_state_dict(make_model("small_cnn", init_gen)->state_dict());
+    }
+#endif
+    if (!model) model = make_model(name, init_gen);
     SGD opt(model->parameters(), 0.01, 0.9);
     auto train_step = [&](const Tensor& xb) {
       model->train();

@@ -138,6 +138,16 @@ def main():
         print('| geometric mean | | | | | | | **%.2fx** | **%.2fx** |' % (geomean(r2), geomean(r1)))
         print('workloads below 1.0x: @2 %d, @1 %d (of %d)' %
               (sum(q < 1 for q in r2), sum(q < 1 for q in r1), len(r2)))
+    # The zoo's small_cnn imported from ONNX against the zoo model itself (same kernels; the difference is the
+    # graph interpreter): within 10% is the target (issue 14).
+    onnx_rows = []
+    for t in (1, 2):
+        for w in WORKLOADS:
+            z, o = rate.get(('advgrad', t, 'small_cnn', w)), rate.get(('advgrad', t, 'small_cnn_onnx', w))
+            if z and o:
+                onnx_rows.append('%s@%d %.2fx' % (w, t, o / z))
+    if onnx_rows:
+        print('small_cnn imported from ONNX / zoo small_cnn: ' + ', '.join(onnx_rows))
     # A check that each side ran on the cores it was given (a 1-thread run near 1.0, 2 threads up to 2.0).
     print('CPU seconds per wall second: ' + ', '.join('%s %.2f' % kv for kv in CPU_USE.items()))
     line = 'Peak RSS, madry_cnn pgd7_at_step loop (11 steps, 2 threads): advgrad %.0f MiB' % rss['advgrad']
