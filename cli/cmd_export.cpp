@@ -33,8 +33,10 @@ void run(const ExportArgs& args) {
 #else
   std::shared_ptr<Module> model;
   Shape sample;
+  int64_t opset = args.opset;
   if (ends_with(args.model, ".onnx")) {
     auto imported = load_onnx(args.model);
+    opset = imported->opset();  // an imported graph goes out as it came in: its own opset (--opset is for traced models)
     const auto& dims = imported->input_dims();
     sample.assign(dims.begin() + (dims.empty() ? 0 : 1), dims.end());
     model = imported;
@@ -56,7 +58,7 @@ void run(const ExportArgs& args) {
                 return s;
               }()
                   .c_str(),
-              args.opset);
+              int(opset));
 #endif
 }
 

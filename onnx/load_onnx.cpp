@@ -63,6 +63,8 @@ class TensorBudget {
     int64_t n = 1;
     for (int64_t d : t.dims()) {
       if (d < 0) throw IOError(where + " has a negative dim " + std::to_string(d));
+      // Even a tensor with a 0 dim: loops over its other dims would run that long.
+      if (d > (int64_t(1) << 28)) throw IOError(where + " has a dim " + std::to_string(d) + " over the limit of 2^28");
       if (d != 0 && n > INT64_MAX / d) throw IOError(where + ": the product of its dims overflows int64");
       n *= d;
     }

@@ -98,6 +98,10 @@ void check_created(const Shape& shape, const char* what) {
   int64_t n = 1;
   for (int64_t d : shape) {
     if (d < 0) throw NodeError(std::string(what) + " " + join(shape) + " has a negative dim");
+    // One dim over the limit is refused even when another is 0: loops over the dims (outer/inner blocks)
+    // would still run that many times on an empty tensor.
+    if (d > kMaxCreatedElements)
+      throw NodeError(std::string(what) + " " + join(shape) + " has a dim over the limit of " + std::to_string(kMaxCreatedElements));
     if (d != 0 && n > kMaxCreatedElements / d) n = kMaxCreatedElements + 1;
     else n *= d;
   }

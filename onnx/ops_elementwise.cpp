@@ -1,6 +1,7 @@
 // Element-wise ONNX ops: arithmetic with NumPy broadcasting (on floating data, or on the integers of shape
 // arithmetic), activations, Clip, Softmax/LogSoftmax, Cast, Identity, and Equal/Where for shape arithmetic.
 #include <cmath>
+#include <limits>
 
 #include "onnx/op_table.h"
 
@@ -35,6 +36,12 @@ IntTensor broadcast_ints(const IntTensor& a, const IntTensor& b, const std::func
     r.values[size_t(flat)] = f(a.values[size_t(ia)], b.values[size_t(ib)]);
   }
   return r;
+}
+
+// Shape arithmetic on int64 from a hostile file: an overflow is an error, never a wrapped value (or SIGFPE).
+int64_t checked(bool overflowed, int64_t value, const char* op) {
+  if (overflowed) throw NodeError(std::string("integer ") + op + " overflows int64");
+  return value;
 }
 
 // A floating view of either operand (the other decides the dtype when one side is integers).
@@ -93,11 +100,27 @@ enum OnnxType { kFloat = 1, kInt32 = 6, kInt64 = 7, kBool = 9, kDouble = 11 };
 }  // namespace
 
 void add_elementwise_ops(OpTable& t) {
-  t["Add"] = binary([](const Tensor& a, const Tensor& b) { return a + b; }, [](int64_t a, int64_t b) { return a + b; });
-  t["Sub"] = binary([](const Tensor& a, const Tensor& b) { return a - b; }, [](int64_t a, int64_t b) { return a - b; });
-  t["Mul"] = binary([](const Tensor& a, const Tensor& b) { return a * b; }, [](int64_t a, int64_t b) { return a * b; });
+  t["Add"] = binary([](const Tensor& a, const Tensor& b) { return a + b; },
+                    [](int64_t a, int64_t b) {
+                      int64_t r = 0;
+                      const bool overflowed = __builtin_add_overflow(a, b, &r);
+                      return checked(overflowed, r, "Add");
+                    });
+  t["Sub"] = binary([](const Tensor& a, const Tensor& b) { return a - b; },
+                    [](int64_t a, int64_t b) {
+                      int64_t r = 0;
+                      const bool overflowed = __builtin_sub_overflow(a, b, &r);
+                      return checked(overflowed, r, "Sub");
+                    });
+  t["Mul"] = binary([](const Tensor& a, const Tensor& b) { return a * b; },
+                    [](int64_t a, int64_t b) {
+                      int64_t r = 0;
+                      const bool overflowed = __builtin_mul_overflow(a, b, &r);
+                      return checked(overflowed, r, "Mul");
+                    });
   t["Div"] = binary([](const Tensor& a, const Tensor& b) { return a / b; }, [](int64_t a, int64_t b) {
     if (b == 0) throw NodeError("integer division by zero");
+    if (a == std::numeric_limits<int64_t>::min() && b == -1) throw NodeError("integer Div overflows int64");
     return a / b;  // ONNX integer Div truncates, as C++
   });
   t["Equal"] = binary([](const Tensor& a, const Tensor& b) { return eq(a, b); },
@@ -118,7 +141,10 @@ void add_elementwise_ops(OpTable& t) {
     return unary([](const std::vector<const Value*>& in) {
       if (has_input(in, 0) && in[0]->is_int) {
         IntTensor r = in[0]->ints;
-        for (auto& v : r.values) v = -v;
+        for (auto& v : r.values) {
+          if (v == std::numeric_limits<int64_t>::min()) throw NodeError("integer Neg overflows int64");
+          v = -v;
+        }
         return Value::of_ints(r);
       }
       return Value::of(-float_input(in, 0, "X"));

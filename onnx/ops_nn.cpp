@@ -25,8 +25,9 @@ struct Window {
 std::vector<int64_t> two_ints(const NodeInfo& node, const char* name, int64_t fallback) {
   std::vector<int64_t> v = attr_ints(node, name, {fallback, fallback});
   if (v.size() != 2) throw NodeError(std::string("attribute '") + name + "' = " + join(v) + ": only 2-D (two values) is supported");
+  // Bounded above too: kernel * dilation and the output-size arithmetic stay far from int64 overflow.
   for (int64_t x : v)
-    if (x < 1) throw NodeError(std::string("attribute '") + name + "' = " + join(v) + " must be >= 1");
+    if (x < 1 || x > 65536) throw NodeError(std::string("attribute '") + name + "' = " + join(v) + " must be in [1, 65536]");
   return v;
 }
 
@@ -146,7 +147,7 @@ Kernel gemm_kernel(const NodeInfo& node) {
     if (a.dim() != 2 || b.dim() != 2) throw NodeError("A " + shape_str(a.shape()) + " and B " + shape_str(b.shape()) + " must be 2-D");
     const Tensor c = has_input(in, 2) ? float_input(in, 2, "C") : Tensor();
     // The Linear layer's form, one GEMM each way: y = x W^T + b.
-    if (!trans_a && trans_b && alpha == 1.0 && (!c.defined() || (beta == 1.0 && c.dim() == 1)))
+    if (!trans_a && trans_b && alpha == 1.0 && (!c.defined() || (beta == 1.0 && c.dim() == 1 && c.size(0) == b.size(0))))
       return Value::of(linear(a, b, c));
     if (trans_a) a = transpose(a, 0, 1);
     if (trans_b) b = transpose(b, 0, 1);

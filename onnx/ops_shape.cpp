@@ -16,6 +16,12 @@ int64_t product(const std::vector<int64_t>& dims, size_t begin, size_t end) {
   return n;
 }
 
+// An empty result: the loops over outer/inner blocks are skipped (their products could overflow when a
+// 0 dim sits beside large ones).
+bool has_zero_dim(const std::vector<int64_t>& dims) {
+  return std::find(dims.begin(), dims.end(), 0) != dims.end();
+}
+
 const std::vector<int64_t>& dims_of(const Value& v, Shape& storage) {
   if (v.is_int) return v.ints.dims;
   storage = v.tensor.shape();
@@ -41,6 +47,10 @@ Shape shape_input(const std::vector<const Value*>& in, size_t i, const char* wha
 
 // Integers picked along `axis`: out[..., j, ...] = t[..., picks[j], ...] (Slice, Gather, flips of pads).
 IntTensor take_ints(const IntTensor& t, size_t axis, const std::vector<int64_t>& picks) {
+  std::vector<int64_t> out_dims = t.dims;
+  out_dims[axis] = int64_t(picks.size());
+  check_created(out_dims, "integer result");
+  if (has_zero_dim(out_dims) || has_zero_dim(t.dims)) return IntTensor{out_dims, {}};
   const int64_t outer = product(t.dims, 0, axis), dim = t.dims[axis], inner = product(t.dims, axis + 1, t.dims.size());
   IntTensor r;
   r.dims = t.dims;
@@ -53,6 +63,11 @@ IntTensor take_ints(const IntTensor& t, size_t axis, const std::vector<int64_t>&
 
 IntTensor permute_ints(const IntTensor& t, const std::vector<int64_t>& order) {
   const size_t rank = t.dims.size();
+  if (has_zero_dim(t.dims)) {
+    IntTensor r;
+    for (size_t a = 0; a < rank; ++a) r.dims.push_back(t.dims[size_t(order[a])]);
+    return r;
+  }
   std::vector<int64_t> strides(rank, 1), out_dims(rank);
   for (size_t a = rank; a-- > 1;) strides[a - 1] = strides[a] * t.dims[a];
   for (size_t a = 0; a < rank; ++a) out_dims[a] = t.dims[size_t(order[a])];
@@ -109,11 +124,13 @@ Value do_squeeze(const Value& v, std::vector<int64_t> axes) {
   return reshape_value(v, out);
 }
 
-// Python-style clamping of a Slice bound (ONNX: INT_MAX means "to the end").
-int64_t clamp_bound(int64_t b, int64_t dim, int64_t step) {
-  if (b < 0) b += dim;
+// ONNX's clamping of Slice bounds (INT_MAX means "to the end"): negative values count from the end; then
+// for a positive step start and end are clamped to [0, dim], for a negative step start to [0, dim-1] and
+// end to [-1, dim-1]. Called with dim >= 1.
+int64_t clamp_bound(int64_t b, int64_t dim, int64_t step, bool is_start) {
+  if (b < 0) b = b < -dim ? -dim - 1 : b + dim;  // no overflow for b near INT64_MIN
   if (step > 0) return std::clamp<int64_t>(b, 0, dim);
-  return std::clamp<int64_t>(b, -1, dim - 1);
+  return std::clamp<int64_t>(b, is_start ? 0 : -1, dim - 1);
 }
 
 Kernel slice_kernel(const NodeInfo& node) {
@@ -123,7 +140,7 @@ Kernel slice_kernel(const NodeInfo& node) {
     const Value& v = *in[0];
     const std::vector<int64_t> starts = int_input(in, 1, "starts").values, ends = int_input(in, 2, "ends").values;
     Shape storage;
-    const std::vector<int64_t> dims = dims_of(v, storage);
+    const int64_t rank = int64_t(dims_of(v, storage).size());
     std::vector<int64_t> axes = has_input(in, 3) ? int_input(in, 3, "axes").values : std::vector<int64_t>();
     if (axes.empty())
       for (size_t i = 0; i < starts.size(); ++i) axes.push_back(int64_t(i));
@@ -131,13 +148,23 @@ Kernel slice_kernel(const NodeInfo& node) {
     if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
       throw NodeError("starts, ends, axes and steps differ in length");
     Value out = v;
+    std::vector<bool> seen(size_t(rank), false);
     for (size_t i = 0; i < starts.size(); ++i) {
-      const int64_t axis = normalize_axis(axes[i], int64_t(dims.size()), "axis");
-      const int64_t step = steps[i], dim = dims[size_t(axis)];
-      if (step == 0) throw NodeError("step 0 is not allowed");
-      const int64_t begin = clamp_bound(starts[i], dim, step), end = clamp_bound(ends[i], dim, step);
+      const int64_t axis = normalize_axis(axes[i], rank, "axis");
+      if (seen[size_t(axis)]) throw NodeError("axis " + std::to_string(axes[i]) + " is repeated in axes " + join(axes));
+      seen[size_t(axis)] = true;
+      Shape now;
+      const int64_t dim = dims_of(out, now)[size_t(axis)];
+      if (steps[i] == 0) throw NodeError("step 0 is not allowed");
+      // A step beyond the dim takes the same elements as a step of the dim (and cannot overflow k below).
+      const int64_t step = std::clamp<int64_t>(steps[i], -std::max<int64_t>(dim, 1), std::max<int64_t>(dim, 1));
       std::vector<int64_t> picks;  // the elements taken, in order (a negative step walks backwards: torch.flip)
-      for (int64_t k = begin; step > 0 ? k < end : k > end; k += step) picks.push_back(k);
+      int64_t begin = 0, end = 0;
+      if (dim > 0) {
+        begin = clamp_bound(starts[i], dim, step, true), end = clamp_bound(ends[i], dim, step, false);
+        if (out.is_int || step < 0)  // floats with a positive step are one strided view, no list needed
+          for (int64_t k = begin; step > 0 ? k < end : k > end; k += step) picks.push_back(k);
+      }
       if (!out.is_int) {
         if (step > 0) {
           out.tensor = slice(out.tensor, axis, begin, std::max(begin, end), step);
@@ -173,6 +200,7 @@ Kernel gather_kernel(const NodeInfo& node) {
     Shape out(dims.begin(), dims.begin() + axis);
     out.insert(out.end(), indices.dims.begin(), indices.dims.end());
     out.insert(out.end(), dims.begin() + axis + 1, dims.end());
+    check_created(out, "Gather's result");
     if (data.is_int) {
       IntTensor r = take_ints(data.ints, size_t(axis), picks);
       r.dims = out;
@@ -210,8 +238,9 @@ Kernel concat_kernel(const NodeInfo& node) {
           if (a != axis && v->ints.dims[a] != r.dims[a]) throw NodeError("integer inputs " + join(v->ints.dims) + " and " + join(in[0]->ints.dims) + " differ off the axis");
         r.dims[axis] += v->ints.dims[axis];
       }
-      const int64_t outer = product(r.dims, 0, axis);
-      for (int64_t o = 0; o < outer; ++o)
+      check_created(r.dims, "integer concatenation");
+      const int64_t outer = has_zero_dim(r.dims) ? 0 : product(r.dims, 0, axis);
+      for (int64_t o = 0; o < outer && !has_zero_dim(r.dims); ++o)
         for (const Value* v : in) {
           const int64_t block = product(v->ints.dims, axis, v->ints.dims.size());
           r.values.insert(r.values.end(), v->ints.values.begin() + o * block, v->ints.values.begin() + (o + 1) * block);
@@ -395,9 +424,15 @@ void add_shape_ops(OpTable& t) {
       const double count = std::ceil((limit - start) / delta);
       if (!(count <= double(int64_t(1) << 24))) throw NodeError("a Range of " + std::to_string(count) + " values is too long");
       if (!in[0]->is_int) return Value::of(arange(start, limit, delta, in[0]->tensor.dtype()));
-      const int64_t n = std::max<int64_t>(0, int64_t(count));
+      // Integers: from the integer inputs themselves (a double loses exactness above 2^53), checked.
+      const int64_t first = int_input(in, 0, "start").values.at(0), step = int_input(in, 2, "delta").values.at(0);
+      const int64_t n = count > 0 ? int64_t(count) : 0;  // count may be -1e300: no cast of that to int64
       IntTensor r;
-      for (int64_t i = 0; i < n; ++i) r.values.push_back(int64_t(start) + i * int64_t(delta));
+      int64_t value = first;
+      for (int64_t i = 0; i < n; ++i) {
+        r.values.push_back(value);
+        if (i + 1 < n && __builtin_add_overflow(value, step, &value)) throw NodeError("Range overflows int64");
+      }
       r.dims = {n};
       return Value::of_ints(r);
     });

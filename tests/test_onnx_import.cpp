@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <string>
 
@@ -472,4 +473,83 @@ TEST_CASE("Softmax before opset 13 normalises the input flattened to 2-D at the 
   for (int j = 0; j < 6; ++j) z += std::exp(double(j));
   REQUIRE(y.size() == 6);
   for (int i = 0; i < 6; ++i) CHECK(y[size_t(i)] == doctest::Approx(std::exp(double(i)) / z));
+}
+
+namespace {
+
+// Adds an int64 initializer to m's graph.
+void int64_initializer(onnx::ModelProto& m, const std::string& name, const std::vector<int64_t>& dims,
+                       const std::vector<int64_t>& values) {
+  auto* t = m.mutable_graph()->add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::INT64);
+  for (int64_t d : dims) t->add_dims(d);
+  for (int64_t v : values) t->add_int64_data(v);
+}
+
+// A node of `op` over initializers `inputs` whose integer result nobody reads: it is computed at load.
+void constant_node(onnx::ModelProto& m, const std::string& op, const std::vector<std::string>& inputs) {
+  auto* n = m.mutable_graph()->add_node();
+  n->set_name("arith"), n->set_op_type(op);
+  for (const auto& i : inputs) n->add_input(i);
+  n->add_output("arith_out");
+}
+
+}  // namespace
+
+TEST_CASE("hostile shape arithmetic: overflow, huge empty tensors and huge windows are errors, not crashes") {
+  const int64_t lowest = std::numeric_limits<int64_t>::min(), highest = std::numeric_limits<int64_t>::max();
+  SUBCASE("integer Div of INT64_MIN by -1 (was SIGFPE), Mul and Add overflow") {
+    for (const auto& op_and_values : std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>>{
+             {"Div", {lowest, -1}}, {"Mul", {highest, 2}}, {"Add", {highest, 1}}, {"Sub", {lowest, 1}}}) {
+      auto m = tiny_model();
+      int64_initializer(m, "a", {1}, {op_and_values.second.first});
+      int64_initializer(m, "b", {1}, {op_and_values.second.second});
+      constant_node(m, op_and_values.first, {"a", "b"});
+      check_refused(load_error(m), "ValueError", "overflows int64");
+    }
+  }
+  SUBCASE("an empty initializer with a 2^50 dim (loops over it would hang)") {
+    auto m = tiny_model();
+    int64_initializer(m, "e", {int64_t(1) << 50, 0}, {});
+    check_refused(load_error(m), "IOError", "initializer 'e' has a dim 1125899906842624 over the limit of 2^28");
+  }
+  SUBCASE("Conv dilations of 2^62 + 1 (kernel extent wraps around int64)") {
+    auto c = one_node("Conv", {1, 1, 8, 8}, 4);
+    auto* w = c.model.mutable_graph()->add_initializer();
+    w->set_name("w"), w->set_data_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : {1, 1, 5, 5}) w->add_dims(d);
+    for (int i = 0; i < 25; ++i) w->add_float_data(1.0f);
+    c.node->add_input("w");
+    ints_attr(c.node, "dilations", {(int64_t(1) << 62) + 1, (int64_t(1) << 62) + 1});
+    const std::string e = load_error(c.model);
+    INFO(e);
+    CHECK(e.find("dilations") != std::string::npos);
+    CHECK(e.find("must be in [1, 65536]") != std::string::npos);
+  }
+}
+
+TEST_CASE("Slice with a negative step clamps start to [0, dim-1] as ONNX says") {
+  // x = [0, 1, 2, 3, 4]; starts -100 -> 0, ends -INT64_MAX -> -1, step -1: ONNX's answer is [x0].
+  auto s = one_node("Slice", {5}, 1);
+  int64_initializer(s.model, "starts", {1}, {-100});
+  int64_initializer(s.model, "ends", {1}, {-std::numeric_limits<int64_t>::max()});
+  int64_initializer(s.model, "axes", {1}, {0});
+  int64_initializer(s.model, "steps", {1}, {-1});
+  for (const char* i : {"starts", "ends", "axes", "steps"}) s.node->add_input(i);
+  const std::vector<float> y = run(s.model, from_vector(std::vector<float>{0, 1, 2, 3, 4}, {5}));
+  CHECK(y == std::vector<float>{0});
+}
+
+TEST_CASE("Gemm with a one-value C broadcasts it (not the Linear form, which needs one bias per output)") {
+  auto m = tiny_model();
+  auto* b = m.mutable_graph()->mutable_initializer(1);  // B [3] -> [1] holding 0.5
+  b->clear_dims(), b->add_dims(1);
+  const float half = 0.5f;
+  b->set_raw_data(std::string(reinterpret_cast<const char*>(&half), sizeof(float)));
+  NoGradGuard no_grad;
+  const std::vector<float> y = run(m, ones({1, 4}));
+  REQUIRE(y.size() == 3);
+  // W[o][i] = 0.1 (4o + i), x = ones: y[o] = 0.1 (16o + 6) + 0.5.
+  for (int o = 0; o < 3; ++o) CHECK(y[size_t(o)] == doctest::Approx(0.1 * (16 * o + 6) + 0.5));
 }
