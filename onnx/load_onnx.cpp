@@ -361,7 +361,7 @@ std::vector<int64_t> value_dims(const onnx::ValueInfoProto& v, std::vector<std::
   return dims;
 }
 
-std::unique_ptr<CompiledGraph> compile(CheckedModel& m) {
+std::unique_ptr<CompiledGraph> compile(CheckedModel& m, const OnnxLoadOptions& options) {
   const onnx::GraphProto& g = m.model.graph();
   const std::string& file = m.file;
   auto graph = std::make_unique<CompiledGraph>();
@@ -422,6 +422,10 @@ std::unique_ptr<CompiledGraph> compile(CheckedModel& m) {
 
   std::map<std::string, int64_t> counts;
   RunContext load_ctx;
+  // Values computed at load stay in the graph: together they count against the same budget as the
+  // file's own tensors, so a small file cannot fold itself into many gigabytes (one op alone is capped
+  // at kMaxCreatedElements by check_created).
+  uint64_t folded_bytes = 0;
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& node = g.node(i);
     ++counts[node.op_type()];
@@ -449,6 +453,13 @@ std::unique_ptr<CompiledGraph> compile(CheckedModel& m) {
         NoGradGuard no_grad;
         const Value stand_in = Value::of_ints({static_shape ? static_dims[node.input(0)] : std::vector<int64_t>{}, {}});
         std::vector<Value> outs = c.kernel(static_shape ? std::vector<const Value*>{&stand_in} : constants, load_ctx);
+        for (const Value& v : outs)
+          folded_bytes += v.is_int ? uint64_t(v.ints.values.size()) * 8
+                                   : (v.tensor.defined() ? uint64_t(v.tensor.numel()) * dtype_size(v.tensor.dtype()) : 0);
+        if (folded_bytes > options.max_tensor_bytes)
+          throw NodeError("values computed at load from constants take " + std::to_string(folded_bytes) +
+                          " bytes, over the limit of " + std::to_string(options.max_tensor_bytes) +
+                          " (OnnxLoadOptions::max_tensor_bytes)");
         for (size_t k = 0; k < c.outputs.size() && k < outs.size(); ++k)
           if (c.outputs[k] >= 0) graph->slots[size_t(c.outputs[k])] = outs[k], constant_slots.insert(c.outputs[k]);
         continue;
@@ -482,7 +493,7 @@ std::vector<std::string> supported_onnx_ops() {
 std::shared_ptr<OnnxModel> load_onnx_from_memory(const void* data, size_t size, const std::string& name_for_errors,
                                                  const OnnxLoadOptions& options) {
   CheckedModel m = check_model(data, size, name_for_errors, options);
-  return std::make_shared<OnnxModel>(compile(m));
+  return std::make_shared<OnnxModel>(compile(m, options));
 }
 
 namespace {

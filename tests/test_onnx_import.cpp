@@ -553,3 +553,15 @@ TEST_CASE("Gemm with a one-value C broadcasts it (not the Linear form, which nee
   // W[o][i] = 0.1 (4o + i), x = ones: y[o] = 0.1 (16o + 6) + 0.5.
   for (int o = 0; o < 3; ++o) CHECK(y[size_t(o)] == doctest::Approx(0.1 * (16 * o + 6) + 0.5));
 }
+
+TEST_CASE("values computed at load count against max_tensor_bytes, as the file's own tensors do") {
+  // ConstantOfShape([1000]) folds to 1000 float32 zeros (4000 bytes): refused under a 2000-byte budget that
+  // the file's own tensors (68 bytes) fit in, accepted under the default.
+  auto m = tiny_model();
+  int64_initializer(m, "shape", {1}, {1000});
+  constant_node(m, "ConstantOfShape", {"shape"});
+  OnnxLoadOptions small;
+  small.max_tensor_bytes = 2000;
+  check_refused(load_error(m, small), "ValueError", "values computed at load from constants take 4000 bytes, over the limit of 2000");
+  CHECK(load_error(m) == "");
+}
