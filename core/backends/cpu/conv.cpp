@@ -184,7 +184,7 @@ template <class T>
 void conv2d_typed(const T* x, const T* w, const T* bias, const Conv2dGeometry& g, int64_t O, T* out) {
   const ConvSizes z = conv_sizes(g, O);
   // Each group's weights transposed ([CgKK, Og], groups one after another) for the float kernel (see
-  // column_product).
+  // column_product); double has none (no offset from a null pointer: UBSan).
   constexpr bool f32 = std::is_same_v<T, float>;
   const int64_t WG = z.Og * z.CgKK;  // weights per group
   Scratch<T> wt(f32 ? z.weight_numel() : 0);
@@ -200,7 +200,7 @@ void conv2d_typed(const T* x, const T* w, const T* bias, const Conv2dGeometry& g
       if (bias)  // start from the bias; the GEMM accumulates onto it
         for (int64_t c = 0; c < z.O; ++c) std::fill(o + c * z.L, o + (c + 1) * z.L, bias[c]);
       for (int64_t j = 0; j < z.G; ++j)
-        column_product<T>(z.Og, z.L, z.CgKK, wt.p + j * WG, false, w + j * WG, cols.p + j * z.CgKK * z.L,
+        column_product<T>(z.Og, z.L, z.CgKK, f32 ? wt.p + j * WG : nullptr, false, w + j * WG, cols.p + j * z.CgKK * z.L,
                           o + j * z.Og * z.L, bias != nullptr);
     }
   });
