@@ -422,6 +422,9 @@ std::unique_ptr<CompiledGraph> compile(CheckedModel& m, const OnnxLoadOptions& o
 
   std::map<std::string, int64_t> counts;
   RunContext load_ctx;
+  graph->created_limit = int64_t(std::min<uint64_t>(options.max_tensor_bytes / 4, uint64_t(kMaxCreatedElements)));
+  graph->max_live_bytes = options.max_tensor_bytes;
+  CreatedLimitScope created_limit(graph->created_limit);
   // Values computed at load stay in the graph: together they count against the same budget as the
   // file's own tensors, so a small file cannot fold itself into many gigabytes (one op alone is capped
   // at kMaxCreatedElements by check_created).

@@ -1,5 +1,7 @@
 #include "onnx/onnx_model.h"
 
+#include <algorithm>
+
 #include "onnx/op_table.h"
 
 namespace advgrad {
@@ -30,6 +32,14 @@ Tensor OnnxModel::forward(const Tensor& x) {
   }
   std::vector<Value> values = g.slots;  // constants and parameters (handles); the rest is filled below
   values[size_t(g.input_slot)] = Value::of(x);
+  CreatedLimitScope created_limit(g.created_limit);
+  // Bytes held by the values computed so far (activations are dropped after their last use): a graph whose
+  // activations outgrow the model's budget (OnnxLoadOptions::max_tensor_bytes) stops with an error.
+  auto bytes_of = [](const Value& v) -> uint64_t {
+    if (v.is_int) return uint64_t(v.ints.values.size()) * 8;
+    return v.tensor.defined() ? uint64_t(v.tensor.numel()) * dtype_size(v.tensor.dtype()) : 0;
+  };
+  uint64_t live_bytes = 0;
   RunContext ctx;
   ctx.training = is_training();
   ctx.dropout_generator = &dropout_generator_;
@@ -56,11 +66,19 @@ Tensor OnnxModel::forward(const Tensor& x) {
     for (size_t k = 0; k < node.outputs.size(); ++k) {
       if (node.outputs[k] < 0) continue;
       if (k >= outs.size()) throw ValueError(label() + "output " + std::to_string(k) + " is not supported");
+      live_bytes += bytes_of(outs[k]);
       values[size_t(node.outputs[k])] = std::move(outs[k]);
     }
+    if (live_bytes > g.max_live_bytes)
+      throw ValueError(label() + "the graph's values take " + std::to_string(live_bytes) + " bytes, over the limit of " +
+                       std::to_string(g.max_live_bytes) + " (OnnxLoadOptions::max_tensor_bytes)");
     // Drop activations no later node reads (constants stay in g.slots).
     for (int s : node.inputs)
-      if (s >= 0 && g.last_use[size_t(s)] == int(n) && s != g.output_slot) values[size_t(s)] = Value();
+      if (s >= 0 && g.last_use[size_t(s)] == int(n) && s != g.output_slot && s != g.input_slot &&
+          !g.slots[size_t(s)].defined()) {  // a value computed in this forward (not a constant or parameter)
+        live_bytes -= std::min(live_bytes, bytes_of(values[size_t(s)]));
+        values[size_t(s)] = Value();
+      }
   }
   const Value& out = values[size_t(g.output_slot)];
   if (!out.defined() || out.is_int) throw ValueError(g.file + ": output '" + g.output_name + "' is not floating data");

@@ -1,5 +1,7 @@
 #include "onnx/op_table.h"
 
+#include <algorithm>
+
 #include <sstream>
 
 namespace advgrad::onnx_import {
@@ -94,7 +96,18 @@ std::string join(const std::vector<int64_t>& v) {
   return os.str();
 }
 
+namespace {
+thread_local int64_t created_limit_now = kMaxCreatedElements;
+}
+
+int64_t created_element_limit() { return created_limit_now; }
+CreatedLimitScope::CreatedLimitScope(int64_t limit) : previous_(created_limit_now) {
+  created_limit_now = std::max<int64_t>(1, std::min(limit, kMaxCreatedElements));
+}
+CreatedLimitScope::~CreatedLimitScope() { created_limit_now = previous_; }
+
 void check_created(const Shape& shape, const char* what) {
+  const int64_t kMaxCreatedElements = created_limit_now;  // the limit in force (this thread's scope)
   int64_t n = 1;
   for (int64_t d : shape) {
     if (d < 0) throw NodeError(std::string(what) + " " + join(shape) + " has a negative dim");

@@ -110,7 +110,21 @@ std::string join(const std::vector<int64_t>& v);
 // Ops that make a tensor from a shape held in the file (ConstantOfShape, Expand, Range, Pad) refuse
 // more elements than this (1 GiB of float32): a hostile shape must not fill memory.
 constexpr int64_t kMaxCreatedElements = int64_t(1) << 28;
+// Refuses a shape with a dim, or an element count, over the current thread's creation limit: at most
+// kMaxCreatedElements, lowered to the model's OnnxLoadOptions::max_tensor_bytes / 4 while it loads and runs
+// (CreatedLimitScope), so a file cannot build tensors beyond the budget it was given.
 void check_created(const Shape& shape, const char* what);
+int64_t created_element_limit();
+class CreatedLimitScope {
+ public:
+  explicit CreatedLimitScope(int64_t limit);
+  ~CreatedLimitScope();
+  CreatedLimitScope(const CreatedLimitScope&) = delete;
+  CreatedLimitScope& operator=(const CreatedLimitScope&) = delete;
+
+ private:
+  int64_t previous_;
+};
 
 // Kernels with one output.
 Kernel unary(std::function<Value(const std::vector<const Value*>&)> f);
@@ -135,6 +149,10 @@ struct CompiledGraph {
   std::vector<std::pair<std::string, int>> parameters, buffers;  // initializer name -> slot
   std::string model_without_weights;
   int64_t file_nodes = 0;
+  // From OnnxLoadOptions::max_tensor_bytes: the most elements one op may create, and the most bytes the
+  // values of one forward may hold at once (checked after each node).
+  int64_t created_limit = kMaxCreatedElements;
+  uint64_t max_live_bytes = uint64_t(1) << 30;
 };
 
 }  // namespace advgrad::onnx_import

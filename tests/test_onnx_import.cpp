@@ -555,13 +555,20 @@ TEST_CASE("Gemm with a one-value C broadcasts it (not the Linear form, which nee
 }
 
 TEST_CASE("values computed at load count against max_tensor_bytes, as the file's own tensors do") {
-  // ConstantOfShape([1000]) folds to 1000 float32 zeros (4000 bytes): refused under a 2000-byte budget that
-  // the file's own tensors (68 bytes) fit in, accepted under the default.
+  // Two ConstantOfShape([1000]) fold to 1000 float32 zeros each (8000 bytes together): refused under a
+  // 6000-byte budget that the file's own tensors (68 bytes) and each one alone (per op: 6000 / 4 = 1500
+  // elements) fit in; accepted under the default. One of 2000 is over the per-op limit.
   auto m = tiny_model();
   int64_initializer(m, "shape", {1}, {1000});
   constant_node(m, "ConstantOfShape", {"shape"});
+  auto* second = m.mutable_graph()->add_node();
+  second->set_name("arith2"), second->set_op_type("ConstantOfShape"), second->add_input("shape"), second->add_output("arith_out2");
   OnnxLoadOptions small;
-  small.max_tensor_bytes = 2000;
-  check_refused(load_error(m, small), "ValueError", "values computed at load from constants take 4000 bytes, over the limit of 2000");
+  small.max_tensor_bytes = 6000;
+  check_refused(load_error(m, small), "ValueError", "values computed at load from constants take 8000 bytes, over the limit of 6000");
   CHECK(load_error(m) == "");
+  auto big = tiny_model();
+  int64_initializer(big, "shape", {1}, {2000});
+  constant_node(big, "ConstantOfShape", {"shape"});
+  check_refused(load_error(big, small), "ValueError", "shape [2000] has a dim over the limit of 1500");
 }
