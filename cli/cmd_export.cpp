@@ -23,10 +23,6 @@ struct ExportArgs {
   bool allow_non_finite = false;
 };
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 void run(const ExportArgs& args) {
 #ifndef ADVGRAD_HAVE_ONNX
   throw ValueError("export: this advgrad was built without ONNX support (cmake -DADVGRAD_ONNX=ON)");
@@ -34,7 +30,7 @@ void run(const ExportArgs& args) {
   std::shared_ptr<Module> model;
   Shape sample;
   int64_t opset = args.opset;
-  if (ends_with(args.model, ".onnx")) {
+  if (is_onnx_path(args.model)) {
     auto imported = load_onnx(args.model);
     opset = imported->opset();  // an imported graph goes out as it came in: its own opset (--opset is for traced models)
     const auto& dims = imported->input_dims();

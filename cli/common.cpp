@@ -96,10 +96,11 @@ void add_model_data_options(CLI::App& cmd, ModelDataArgs& args, const std::strin
                "Load weights holding NaN or Inf (refused by default: such a model's accuracy means nothing)");
 }
 
-bool is_onnx_path(const std::string& model) {
-  const std::string ext = ".onnx";
-  return model.size() > ext.size() && model.compare(model.size() - ext.size(), ext.size(), ext) == 0;
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
+
+bool is_onnx_path(const std::string& model) { return model.size() > 5 && ends_with(model, ".onnx"); }
 
 std::string model_option_text() { return model_names_text() + ", or a FILE.onnx (its weights inside)"; }
 

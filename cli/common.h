@@ -51,6 +51,7 @@ struct ModelDataArgs {
 // Adds --model, --weights, --data, --split, --limit (whose help names `limit_help`) and --allow-non-finite.
 void add_model_data_options(CLI::App& cmd, ModelDataArgs& args, const std::string& limit_help);
 
+bool ends_with(const std::string& s, const std::string& tail);
 // --model NAME|FILE.onnx: a path ending in ".onnx" is an ONNX file, anything else a zoo name.
 bool is_onnx_path(const std::string& model);
 // "small_cnn, madry_cnn, lstm, cifar_resnet or a FILE.onnx": what --model takes, for help texts.
