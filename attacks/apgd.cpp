@@ -1,10 +1,10 @@
-#include "attacks/apgd.h"
+#include "advgrad/attacks/apgd.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "attacks/gradient_attacks.h"
+#include "advgrad/attacks/gradient_attacks.h"
 
 namespace advgrad {
 

@@ -2,7 +2,7 @@
 // parameter-free attacks", ICML 2020): PGD with momentum 0.75 and a step size that starts at 2*eps and
 // halves at checkpoints when progress stalls; restarts from the best point found.
 #pragma once
-#include "attacks/attack.h"
+#include "advgrad/attacks/attack.h"
 
 namespace advgrad {
 

@@ -1,12 +1,12 @@
 // What every attack shares: input checks, the restart loop that keeps the per-sample worst case and
 // only attacks the samples still standing, the objective and its input gradient.
-#include "attacks/attack.h"
+#include "advgrad/attacks/attack.h"
 
 #include <limits>
 
-#include "autograd/engine.h"
-#include "autograd/ops.h"
-#include "nn/losses.h"
+#include "advgrad/autograd/engine.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/nn/losses.h"
 
 namespace advgrad {
 

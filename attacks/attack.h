@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "attacks/threat_model.h"
-#include "nn/module.h"
+#include "advgrad/attacks/threat_model.h"
+#include "advgrad/nn/module.h"
 
 namespace advgrad {
 

@@ -4,7 +4,7 @@
 #pragma once
 #include <algorithm>
 
-#include "attacks/gradient_attacks.h"
+#include "advgrad/attacks/gradient_attacks.h"
 
 namespace advgrad {
 

@@ -1,4 +1,4 @@
-#include "attacks/evaluate.h"
+#include "advgrad/attacks/evaluate.h"
 
 #include <algorithm>
 #include <chrono>

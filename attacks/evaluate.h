@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "attacks/attack.h"
+#include "advgrad/attacks/attack.h"
 
 namespace advgrad {
 

@@ -2,7 +2,7 @@
 // examples", ICLR 2015) and FGSM with a random start (Wong, Rice & Kolter, "Fast is better than free",
 // ICLR 2020), the step of fast adversarial training.
 #pragma once
-#include "attacks/gradient_attacks.h"
+#include "advgrad/attacks/gradient_attacks.h"
 
 namespace advgrad {
 

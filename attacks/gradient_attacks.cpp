@@ -1,4 +1,4 @@
-#include "attacks/gradient_attacks.h"
+#include "advgrad/attacks/gradient_attacks.h"
 
 namespace advgrad {
 

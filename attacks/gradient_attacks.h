@@ -2,7 +2,7 @@
 // PGD all are (attacks/fgsm.h, bim.h, pgd.h), the step direction, per-sample columns and early stopping
 // (also used by MI-FGSM and APGD).
 #pragma once
-#include "attacks/attack.h"
+#include "advgrad/attacks/attack.h"
 
 namespace advgrad {
 

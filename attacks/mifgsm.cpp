@@ -1,4 +1,4 @@
-#include "attacks/mifgsm.h"
+#include "advgrad/attacks/mifgsm.h"
 
 namespace advgrad {
 

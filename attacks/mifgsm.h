@@ -1,7 +1,7 @@
 // Momentum iterative FGSM (Dong et al., "Boosting adversarial attacks with momentum", CVPR 2018):
 // g <- mu * g + grad / mean|grad| (per sample), x <- Proj(x + alpha * sign(g)), from the clean point.
 #pragma once
-#include "attacks/gradient_attacks.h"
+#include "advgrad/attacks/gradient_attacks.h"
 
 namespace advgrad {
 

@@ -2,7 +2,7 @@
 // attacks", ICLR 2018), in L-inf ("pgd") and L2 ("pgd-l2"): a uniform random start in the ball, then
 // `steps` steps of size alpha along the step direction, projected back into the ball and [0,1].
 #pragma once
-#include "attacks/gradient_attacks.h"
+#include "advgrad/attacks/gradient_attacks.h"
 
 namespace advgrad {
 

@@ -1,13 +1,13 @@
 // The table of attacks. One line per attack: name, norm, description, defaults, factory.
-#include "attacks/registry.h"
+#include "advgrad/attacks/registry.h"
 
-#include "attacks/apgd.h"
-#include "attacks/bim.h"
-#include "attacks/fgsm.h"
-#include "attacks/mifgsm.h"
-#include "attacks/pgd.h"
-#include "attacks/square.h"
-#include "attacks/trades_kl.h"
+#include "advgrad/attacks/apgd.h"
+#include "advgrad/attacks/bim.h"
+#include "advgrad/attacks/fgsm.h"
+#include "advgrad/attacks/mifgsm.h"
+#include "advgrad/attacks/pgd.h"
+#include "advgrad/attacks/square.h"
+#include "advgrad/attacks/trades_kl.h"
 
 namespace advgrad {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "attacks/attack.h"
+#include "advgrad/attacks/attack.h"
 
 namespace advgrad {
 

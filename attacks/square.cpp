@@ -1,9 +1,9 @@
-#include "attacks/square.h"
+#include "advgrad/attacks/square.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "autograd/ops.h"
+#include "advgrad/autograd/ops.h"
 
 namespace advgrad {
 

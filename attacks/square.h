@@ -2,7 +2,7 @@
 // attack. It needs only the model's logits: random square patches set to +-eps per channel are kept
 // when they lower the margin z_y - max_{j != y} z_j, with the patch size shrinking on a fixed schedule.
 #pragma once
-#include "attacks/attack.h"
+#include "advgrad/attacks/attack.h"
 
 namespace advgrad {
 

@@ -1,10 +1,10 @@
-#include "attacks/threat_model.h"
+#include "advgrad/attacks/threat_model.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "autograd/ops.h"
-#include "core/backend.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/core/backend.h"
 
 namespace advgrad {
 

@@ -4,7 +4,7 @@
 #pragma once
 #include <string>
 
-#include "core/tensor.h"
+#include "advgrad/core/tensor.h"
 
 namespace advgrad {
 

@@ -1,6 +1,6 @@
-#include "attacks/trades_kl.h"
+#include "advgrad/attacks/trades_kl.h"
 
-#include "nn/losses.h"
+#include "advgrad/nn/losses.h"
 
 namespace advgrad {
 

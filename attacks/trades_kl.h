@@ -3,7 +3,7 @@
 // labels (they are only checked). Start x + 0.001 N(0,1), then `steps` signed-gradient steps of
 // step_size (default 2.5 eps / steps), each projected to the L-inf eps-ball and [0,1].
 #pragma once
-#include "attacks/pgd.h"
+#include "advgrad/attacks/pgd.h"
 
 namespace advgrad {
 

@@ -1,11 +1,11 @@
-#include "autograd/engine.h"
+#include "advgrad/autograd/engine.h"
 
 #include <unordered_map>
 #include <unordered_set>
 
-#include "autograd/node.h"
-#include "autograd/ops.h"
-#include "core/grad_mode.h"
+#include "advgrad/autograd/node.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/core/grad_mode.h"
 
 namespace advgrad {
 

@@ -1,4 +1,4 @@
-#include "autograd/function.h"
+#include "advgrad/autograd/function.h"
 
 namespace advgrad {
 

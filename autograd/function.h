@@ -19,8 +19,8 @@
 #include <functional>
 #include <vector>
 
-#include "autograd/node.h"
-#include "core/grad_mode.h"
+#include "advgrad/autograd/node.h"
+#include "advgrad/core/grad_mode.h"
 
 namespace advgrad {
 

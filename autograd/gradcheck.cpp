@@ -1,11 +1,11 @@
-#include "autograd/gradcheck.h"
+#include "advgrad/autograd/gradcheck.h"
 
 #include <cmath>
 #include <sstream>
 
-#include "autograd/engine.h"
-#include "autograd/ops.h"
-#include "core/grad_mode.h"
+#include "advgrad/autograd/engine.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/core/grad_mode.h"
 
 namespace advgrad {
 

@@ -1,4 +1,4 @@
-#include "autograd/node.h"
+#include "advgrad/autograd/node.h"
 
 #include <atomic>
 

@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "core/grad_mode.h"
-#include "core/tensor.h"
+#include "advgrad/core/grad_mode.h"
+#include "advgrad/core/tensor.h"
 
 namespace advgrad {
 

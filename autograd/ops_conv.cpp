@@ -1,5 +1,5 @@
 // Convolution as im2col + GEMM, and pooling, over NCHW tensors.
-#include "autograd/ops_util.h"
+#include "advgrad/autograd/ops_util.h"
 
 namespace advgrad {
 

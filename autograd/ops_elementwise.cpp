@@ -1,7 +1,7 @@
 // Element-wise ops: forward through Backend::unary/binary/where, backward written with other ops.
 #include <cmath>
 
-#include "autograd/ops_util.h"
+#include "advgrad/autograd/ops_util.h"
 
 namespace advgrad {
 

@@ -1,5 +1,5 @@
 // Matrix products: every one is a Backend::gemm, forward and backward (transposes are gemm flags, not copies).
-#include "autograd/ops_util.h"
+#include "advgrad/autograd/ops_util.h"
 
 namespace advgrad {
 

@@ -1,7 +1,7 @@
 // Softmax family and losses.
 #include <limits>
 
-#include "autograd/ops_util.h"
+#include "advgrad/autograd/ops_util.h"
 
 namespace advgrad {
 

@@ -1,5 +1,5 @@
 // Reductions over axes: Backend::reduce over an [outer, n, inner] view, one axis at a time.
-#include "autograd/ops_util.h"
+#include "advgrad/autograd/ops_util.h"
 
 namespace advgrad {
 

@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "autograd/ops_util.h"
-#include "core/parallel.h"
+#include "advgrad/autograd/ops_util.h"
+#include "advgrad/core/parallel.h"
 
 namespace advgrad {
 

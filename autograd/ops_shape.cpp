@@ -1,7 +1,7 @@
 // Shape and movement ops. Where the layout allows, the result is a view sharing x's storage.
 #include <algorithm>
 
-#include "autograd/ops_util.h"
+#include "advgrad/autograd/ops_util.h"
 
 namespace advgrad {
 

@@ -1,4 +1,4 @@
-#include "autograd/ops_util.h"
+#include "advgrad/autograd/ops_util.h"
 
 #include <algorithm>
 

@@ -2,10 +2,10 @@
 #pragma once
 #include <string>
 
-#include "autograd/function.h"
-#include "autograd/ops.h"
-#include "autograd/trace.h"
-#include "core/backend.h"
+#include "advgrad/autograd/function.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/autograd/trace.h"
+#include "advgrad/core/backend.h"
 
 namespace advgrad::detail {
 

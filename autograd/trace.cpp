@@ -1,6 +1,6 @@
-#include "autograd/trace.h"
+#include "advgrad/autograd/trace.h"
 
-#include "core/error.h"
+#include "advgrad/core/error.h"
 
 namespace advgrad {
 

@@ -17,12 +17,12 @@
 #include <string>
 #include <vector>
 
-#include "advgrad.h"
-#include "attacks/attack.h"
-#include "nn/models.h"
-#include "nn/optim.h"
+#include "advgrad/advgrad.h"
+#include "advgrad/attacks/attack.h"
+#include "advgrad/nn/models.h"
+#include "advgrad/nn/optim.h"
 #ifdef ADVGRAD_BENCH_SMALL_CNN_ONNX
-#include "onnx/load_onnx.h"
+#include "advgrad/onnx/load_onnx.h"
 #endif
 
 using namespace advgrad;

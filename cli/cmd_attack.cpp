@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "cli/commands.h"
-#include "cli/common.h"
-#include "core/error.h"
-#include "data/image_write.h"
+#include "advgrad/cli/commands.h"
+#include "advgrad/cli/common.h"
+#include "advgrad/core/error.h"
+#include "advgrad/data/image_write.h"
 
 namespace advgrad::cli {
 namespace {

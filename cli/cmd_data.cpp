@@ -9,10 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/commands.h"
-#include "cli/common.h"
-#include "data/load_dataset.h"
-#include "data/mnist.h"
+#include "advgrad/cli/commands.h"
+#include "advgrad/cli/common.h"
+#include "advgrad/data/load_dataset.h"
+#include "advgrad/data/mnist.h"
 
 namespace advgrad::cli {
 namespace {

@@ -4,10 +4,10 @@
 #include <cstdio>
 #include <string>
 
-#include "cli/commands.h"
-#include "cli/common.h"
-#include "core/parallel.h"
-#include "train/trainer.h"
+#include "advgrad/cli/commands.h"
+#include "advgrad/cli/common.h"
+#include "advgrad/core/parallel.h"
+#include "advgrad/train/trainer.h"
 
 namespace advgrad::cli {
 

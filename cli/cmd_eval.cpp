@@ -12,9 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "attacks/evaluate.h"
-#include "cli/commands.h"
-#include "cli/common.h"
+#include "advgrad/attacks/evaluate.h"
+#include "advgrad/cli/commands.h"
+#include "advgrad/cli/common.h"
 
 namespace advgrad::cli {
 namespace {

@@ -11,12 +11,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/commands.h"
-#include "cli/common.h"
-#include "core/error.h"
-#include "nn/serialize.h"
+#include "advgrad/cli/commands.h"
+#include "advgrad/cli/common.h"
+#include "advgrad/core/error.h"
+#include "advgrad/nn/serialize.h"
 #ifdef ADVGRAD_HAVE_ONNX
-#include "onnx/load_onnx.h"
+#include "advgrad/onnx/load_onnx.h"
 #endif
 
 namespace advgrad::cli {

@@ -11,15 +11,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/commands.h"
-#include "cli/common.h"
-#include "cli/progress.h"
-#include "core/error.h"
-#include "core/parallel.h"
-#include "data/load_dataset.h"
-#include "data/mnist.h"
-#include "train/methods/method.h"
-#include "train/trainer.h"
+#include "advgrad/cli/commands.h"
+#include "advgrad/cli/common.h"
+#include "advgrad/cli/progress.h"
+#include "advgrad/core/error.h"
+#include "advgrad/core/parallel.h"
+#include "advgrad/data/load_dataset.h"
+#include "advgrad/data/mnist.h"
+#include "advgrad/train/methods/method.h"
+#include "advgrad/train/trainer.h"
 
 namespace advgrad::cli {
 

@@ -1,4 +1,4 @@
-#include "cli/common.h"
+#include "advgrad/cli/common.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -9,16 +9,16 @@
 #include <set>
 #include <sstream>
 
-#include "attacks/attack.h"
-#include "attacks/registry.h"
-#include "autograd/ops.h"
-#include "core/error.h"
-#include "core/parallel.h"
-#include "data/load_dataset.h"
-#include "data/mnist.h"
-#include "nn/serialize.h"
+#include "advgrad/attacks/attack.h"
+#include "advgrad/attacks/registry.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/core/error.h"
+#include "advgrad/core/parallel.h"
+#include "advgrad/data/load_dataset.h"
+#include "advgrad/data/mnist.h"
+#include "advgrad/nn/serialize.h"
 #ifdef ADVGRAD_HAVE_ONNX
-#include "onnx/load_onnx.h"
+#include "advgrad/onnx/load_onnx.h"
 #endif
 
 namespace advgrad::cli {

@@ -8,9 +8,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include "attacks/evaluate.h"
-#include "data/dataset.h"
-#include "nn/models.h"
+#include "advgrad/attacks/evaluate.h"
+#include "advgrad/data/dataset.h"
+#include "advgrad/nn/models.h"
 
 namespace advgrad::cli {
 

@@ -7,10 +7,10 @@
 
 #include <CLI/CLI.hpp>
 
-#include "cli/commands.h"
-#include "cli/common.h"
-#include "core/error.h"
-#include "core/parallel.h"
+#include "advgrad/cli/commands.h"
+#include "advgrad/cli/common.h"
+#include "advgrad/core/error.h"
+#include "advgrad/core/parallel.h"
 
 #ifndef ADVGRAD_VERSION
 #error "ADVGRAD_VERSION must be defined (cli/CMakeLists.txt sets it from the project version)"

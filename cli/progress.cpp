@@ -1,4 +1,4 @@
-#include "cli/progress.h"
+#include "advgrad/cli/progress.h"
 
 #include <unistd.h>
 

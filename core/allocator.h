@@ -8,7 +8,7 @@
 #pragma once
 #include <cstddef>
 
-#include "core/device.h"
+#include "advgrad/core/device.h"
 
 namespace advgrad {
 

@@ -1,4 +1,4 @@
-#include "core/backend.h"
+#include "advgrad/core/backend.h"
 
 namespace advgrad {
 

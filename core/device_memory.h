@@ -2,7 +2,7 @@
 // host-only form and refuses tensors that are not on Device::CPU; a backend reaches the memory of the
 // device it runs (and only that one) through these. Nothing outside core/ includes this header.
 #pragma once
-#include "core/tensor.h"
+#include "advgrad/core/tensor.h"
 
 namespace advgrad {
 

@@ -1,6 +1,6 @@
-#include "core/dtype.h"
+#include "advgrad/core/dtype.h"
 
-#include "core/error.h"
+#include "advgrad/core/error.h"
 
 namespace advgrad {
 

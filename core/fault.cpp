@@ -1,4 +1,4 @@
-#include "core/fault.h"
+#include "advgrad/core/fault.h"
 
 #include <signal.h>
 

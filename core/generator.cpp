@@ -1,4 +1,4 @@
-#include "core/generator.h"
+#include "advgrad/core/generator.h"
 
 #include <cmath>
 

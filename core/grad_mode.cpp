@@ -1,4 +1,4 @@
-#include "core/grad_mode.h"
+#include "advgrad/core/grad_mode.h"
 
 namespace advgrad {
 

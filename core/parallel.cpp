@@ -1,8 +1,8 @@
-#include "core/parallel.h"
+#include "advgrad/core/parallel.h"
 
 #include <cstdlib>
 
-#include "core/error.h"
+#include "advgrad/core/error.h"
 
 namespace advgrad {
 

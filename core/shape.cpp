@@ -1,6 +1,6 @@
-#include "core/shape.h"
+#include "advgrad/core/shape.h"
 
-#include "core/error.h"
+#include "advgrad/core/error.h"
 
 namespace advgrad {
 

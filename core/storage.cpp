@@ -1,4 +1,4 @@
-#include "core/storage.h"
+#include "advgrad/core/storage.h"
 
 #include <algorithm>
 #include <atomic>

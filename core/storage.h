@@ -5,8 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/allocator.h"
-#include "core/device.h"
+#include "advgrad/core/allocator.h"
+#include "advgrad/core/device.h"
 
 namespace advgrad {
 

@@ -1,4 +1,4 @@
-#include "core/tensor.h"
+#include "advgrad/core/tensor.h"
 
 #include <cmath>
 #include <cstring>
@@ -7,9 +7,9 @@
 #include <ostream>
 #include <sstream>
 
-#include "core/backend.h"
-#include "core/device_memory.h"
-#include "core/grad_mode.h"
+#include "advgrad/core/backend.h"
+#include "advgrad/core/device_memory.h"
+#include "advgrad/core/grad_mode.h"
 
 namespace advgrad {
 

@@ -12,12 +12,12 @@
 #include <string>
 #include <vector>
 
-#include "core/device.h"
-#include "core/dtype.h"
-#include "core/error.h"
-#include "core/generator.h"
-#include "core/shape.h"
-#include "core/storage.h"
+#include "advgrad/core/device.h"
+#include "advgrad/core/dtype.h"
+#include "advgrad/core/error.h"
+#include "advgrad/core/generator.h"
+#include "advgrad/core/shape.h"
+#include "advgrad/core/storage.h"
 
 namespace advgrad {
 

@@ -1,6 +1,6 @@
-#include "data/augment.h"
+#include "advgrad/data/augment.h"
 
-#include "core/generator.h"
+#include "advgrad/core/generator.h"
 
 namespace advgrad {
 

@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#include "core/shape.h"
+#include "advgrad/core/shape.h"
 
 namespace advgrad {
 

@@ -1,9 +1,9 @@
-#include "data/cifar.h"
+#include "advgrad/data/cifar.h"
 
 #include <filesystem>
 
-#include "core/error.h"
-#include "data/file_io.h"
+#include "advgrad/core/error.h"
+#include "advgrad/data/file_io.h"
 
 namespace fs = std::filesystem;
 

@@ -1,9 +1,9 @@
-#include "data/dataset.h"
+#include "advgrad/data/dataset.h"
 
 #include <algorithm>
 
-#include "core/error.h"
-#include "core/parallel.h"
+#include "advgrad/core/error.h"
+#include "advgrad/core/parallel.h"
 
 namespace advgrad {
 

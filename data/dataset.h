@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "core/shape.h"
-#include "core/tensor.h"
+#include "advgrad/core/shape.h"
+#include "advgrad/core/tensor.h"
 
 namespace advgrad {
 

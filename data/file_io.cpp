@@ -1,4 +1,4 @@
-#include "data/file_io.h"
+#include "advgrad/data/file_io.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <system_error>
 
-#include "core/error.h"
-#include "core/fault.h"
+#include "advgrad/core/error.h"
+#include "advgrad/core/fault.h"
 
 namespace advgrad {
 namespace {

@@ -1,10 +1,10 @@
-#include "data/gzip.h"
+#include "advgrad/data/gzip.h"
 
 #include <zlib.h>
 
 #include <algorithm>
 
-#include "core/error.h"
+#include "advgrad/core/error.h"
 
 namespace advgrad {
 

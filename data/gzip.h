@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "data/file_io.h"
+#include "advgrad/data/file_io.h"
 
 namespace advgrad {
 

@@ -1,12 +1,12 @@
-#include "data/idx.h"
+#include "advgrad/data/idx.h"
 
 #include <cstdint>
 #include <cstddef>
 #include <cstdio>
 
-#include "core/error.h"
-#include "data/file_io.h"
-#include "data/gzip.h"
+#include "advgrad/core/error.h"
+#include "advgrad/data/file_io.h"
+#include "advgrad/data/gzip.h"
 
 namespace advgrad {
 namespace {

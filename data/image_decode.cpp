@@ -9,8 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "core/error.h"
-#include "data/image_folder.h"
+#include "advgrad/core/error.h"
+#include "advgrad/data/image_folder.h"
 
 // Every allocation stb_image makes goes through a per-decode budget (set by decode_image from the header's
 // size): stb 2.27 grows its zlib output without limit and accepts surplus data, so a 1x1 PNG with 2 MB of

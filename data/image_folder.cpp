@@ -1,4 +1,4 @@
-#include "data/image_folder.h"
+#include "advgrad/data/image_folder.h"
 
 #include <algorithm>
 #include <cctype>
@@ -8,9 +8,9 @@
 #include <functional>
 #include <memory>
 
-#include "core/error.h"
-#include "core/parallel.h"
-#include "data/file_io.h"
+#include "advgrad/core/error.h"
+#include "advgrad/core/parallel.h"
+#include "advgrad/data/file_io.h"
 
 namespace fs = std::filesystem;
 

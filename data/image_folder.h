@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "data/dataset.h"
-#include "data/file_io.h"
+#include "advgrad/data/dataset.h"
+#include "advgrad/data/file_io.h"
 
 namespace advgrad {
 

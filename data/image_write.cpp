@@ -1,12 +1,12 @@
-#include "data/image_write.h"
+#include "advgrad/data/image_write.h"
 
 #include <stb/stb_image_write.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "core/error.h"
-#include "data/file_io.h"
+#include "advgrad/core/error.h"
+#include "advgrad/data/file_io.h"
 
 namespace advgrad {
 namespace {

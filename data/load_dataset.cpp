@@ -1,11 +1,11 @@
-#include "data/load_dataset.h"
+#include "advgrad/data/load_dataset.h"
 
 #include <filesystem>
 
-#include "core/error.h"
-#include "data/cifar.h"
-#include "data/file_io.h"
-#include "data/mnist.h"
+#include "advgrad/core/error.h"
+#include "advgrad/data/cifar.h"
+#include "advgrad/data/file_io.h"
+#include "advgrad/data/mnist.h"
 
 namespace fs = std::filesystem;
 

@@ -2,8 +2,8 @@
 #pragma once
 #include <string>
 
-#include "data/dataset.h"
-#include "data/image_folder.h"
+#include "advgrad/data/dataset.h"
+#include "advgrad/data/image_folder.h"
 
 namespace advgrad {
 

@@ -1,12 +1,12 @@
-#include "data/loader.h"
+#include "advgrad/data/loader.h"
 
 #include <algorithm>
 #include <mutex>
 #include <numeric>
 
-#include "core/error.h"
-#include "core/generator.h"
-#include "core/parallel.h"
+#include "advgrad/core/error.h"
+#include "advgrad/core/generator.h"
+#include "advgrad/core/parallel.h"
 
 namespace advgrad {
 

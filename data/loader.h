@@ -7,9 +7,9 @@
 #include <memory>
 #include <vector>
 
-#include "core/tensor.h"
-#include "data/augment.h"
-#include "data/dataset.h"
+#include "advgrad/core/tensor.h"
+#include "advgrad/data/augment.h"
+#include "advgrad/data/dataset.h"
 
 namespace advgrad {
 

@@ -1,12 +1,12 @@
-#include "data/mnist.h"
+#include "advgrad/data/mnist.h"
 
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
 
-#include "core/error.h"
-#include "data/file_io.h"
-#include "data/idx.h"
+#include "advgrad/core/error.h"
+#include "advgrad/data/file_io.h"
+#include "advgrad/data/idx.h"
 
 namespace fs = std::filesystem;
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "data/dataset.h"
+#include "advgrad/data/dataset.h"
 
 namespace advgrad {
 

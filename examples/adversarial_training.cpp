@@ -31,13 +31,13 @@
 //       The usual step is 2.5 * eps / steps. Also: no clipping to [0,1], so examples leave image space.
 #include <cstdio>
 
-#include "attacks/attack.h"
-#include "autograd/engine.h"
-#include "data/load_dataset.h"
-#include "data/loader.h"
-#include "data/mnist.h"
-#include "nn/models.h"
-#include "nn/optim.h"
+#include "advgrad/attacks/attack.h"
+#include "advgrad/autograd/engine.h"
+#include "advgrad/data/load_dataset.h"
+#include "advgrad/data/loader.h"
+#include "advgrad/data/mnist.h"
+#include "advgrad/nn/models.h"
+#include "advgrad/nn/optim.h"
 
 using namespace advgrad;
 

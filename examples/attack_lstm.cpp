@@ -2,13 +2,13 @@
 // Train it briefly, then compare FGSM, PGD and APGD on the same samples -- the same calls as for a CNN.
 #include <cstdio>
 
-#include "attacks/evaluate.h"
-#include "autograd/engine.h"
-#include "data/load_dataset.h"
-#include "data/loader.h"
-#include "data/mnist.h"
-#include "nn/models.h"
-#include "nn/optim.h"
+#include "advgrad/attacks/evaluate.h"
+#include "advgrad/autograd/engine.h"
+#include "advgrad/data/load_dataset.h"
+#include "advgrad/data/loader.h"
+#include "advgrad/data/mnist.h"
+#include "advgrad/nn/models.h"
+#include "advgrad/nn/optim.h"
 
 using namespace advgrad;
 

@@ -6,11 +6,11 @@
 #include <cstdio>
 #include <string>
 
-#include "attacks/evaluate.h"
-#include "data/load_dataset.h"
-#include "data/mnist.h"
-#include "nn/models.h"
-#include "nn/serialize.h"
+#include "advgrad/attacks/evaluate.h"
+#include "advgrad/data/load_dataset.h"
+#include "advgrad/data/mnist.h"
+#include "advgrad/nn/models.h"
+#include "advgrad/nn/serialize.h"
 
 using namespace advgrad;
 

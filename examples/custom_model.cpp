@@ -8,13 +8,13 @@
 #include <filesystem>
 #include <string>
 
-#include "attacks/evaluate.h"
-#include "data/load_dataset.h"
-#include "data/mnist.h"
-#include "nn/layers.h"
-#include "nn/optim.h"
-#include "nn/schedule.h"
-#include "train/trainer.h"
+#include "advgrad/attacks/evaluate.h"
+#include "advgrad/data/load_dataset.h"
+#include "advgrad/data/mnist.h"
+#include "advgrad/nn/layers.h"
+#include "advgrad/nn/optim.h"
+#include "advgrad/nn/schedule.h"
+#include "advgrad/train/trainer.h"
 
 using namespace advgrad;
 

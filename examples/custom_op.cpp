@@ -6,9 +6,9 @@
 // backward against finite differences.
 #include <iostream>
 
-#include "autograd/function.h"
-#include "autograd/gradcheck.h"
-#include "autograd/ops.h"
+#include "advgrad/autograd/function.h"
+#include "advgrad/autograd/gradcheck.h"
+#include "advgrad/autograd/ops.h"
 
 using namespace advgrad;
 

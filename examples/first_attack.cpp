@@ -7,8 +7,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "autograd/engine.h"
-#include "autograd/ops.h"
+#include "advgrad/autograd/engine.h"
+#include "advgrad/autograd/ops.h"
 
 using namespace advgrad;
 

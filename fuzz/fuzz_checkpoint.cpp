@@ -10,12 +10,12 @@
 #include <memory>
 #include <string>
 
-#include "core/error.h"
-#include "nn/models.h"
-#include "nn/optim.h"
-#include "nn/serialize.h"
-#include "train/config.h"
-#include "train/run_files.h"
+#include "advgrad/core/error.h"
+#include "advgrad/nn/models.h"
+#include "advgrad/nn/optim.h"
+#include "advgrad/nn/serialize.h"
+#include "advgrad/train/config.h"
+#include "advgrad/train/run_files.h"
 
 namespace {
 

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "core/error.h"
-#include "data/gzip.h"
+#include "advgrad/core/error.h"
+#include "advgrad/data/gzip.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   constexpr uint64_t kCap = uint64_t(1) << 20;

@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <cstdlib>
 
-#include "core/error.h"
-#include "data/image_folder.h"
+#include "advgrad/core/error.h"
+#include "advgrad/data/image_folder.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

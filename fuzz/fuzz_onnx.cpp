@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <string>
 
-#include "core/error.h"
-#include "onnx/load_onnx.h"
+#include "advgrad/core/error.h"
+#include "advgrad/onnx/load_onnx.h"
 
 using namespace advgrad;
 

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string>
 
-#include "core/error.h"
-#include "nn/serialize.h"
+#include "advgrad/core/error.h"
+#include "advgrad/nn/serialize.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // Parameter-free layers that need more than one line: LeakyReLU's description, Normalize, Dropout.
-#include "nn/layers.h"
+#include "advgrad/nn/layers.h"
 
 namespace advgrad {
 

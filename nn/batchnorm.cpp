@@ -1,5 +1,5 @@
-#include "autograd/trace.h"
-#include "nn/layers.h"
+#include "advgrad/autograd/trace.h"
+#include "advgrad/nn/layers.h"
 
 namespace advgrad {
 

@@ -1,8 +1,8 @@
 // Conv2d and the pooling modules.
 #include <cmath>
 
-#include "nn/init.h"
-#include "nn/layers.h"
+#include "advgrad/nn/init.h"
+#include "advgrad/nn/layers.h"
 
 namespace advgrad {
 

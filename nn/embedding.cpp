@@ -1,5 +1,5 @@
-#include "nn/init.h"
-#include "nn/layers.h"
+#include "advgrad/nn/init.h"
+#include "advgrad/nn/layers.h"
 
 namespace advgrad {
 

@@ -1,7 +1,7 @@
 // Parameter initialisation, driven by a seeded Generator. The distributions are PyTorch's defaults
 // (torch.nn.init), so a model initialised here is statistically like one initialised there.
 #pragma once
-#include "core/tensor.h"
+#include "advgrad/core/tensor.h"
 
 namespace advgrad::init {
 

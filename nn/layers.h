@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/module.h"
+#include "advgrad/nn/module.h"
 
 namespace advgrad {
 

@@ -1,7 +1,7 @@
 #include <cmath>
 
-#include "nn/init.h"
-#include "nn/layers.h"
+#include "advgrad/nn/init.h"
+#include "advgrad/nn/layers.h"
 
 namespace advgrad {
 

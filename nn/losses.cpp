@@ -1,4 +1,4 @@
-#include "nn/losses.h"
+#include "advgrad/nn/losses.h"
 
 #include <limits>
 

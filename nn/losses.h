@@ -2,7 +2,7 @@
 // KL divergence as TRADES uses it, and the margin losses that attacks maximise (CW, DLR).
 // All take logits [N, C] and int64 labels [N] unless stated.
 #pragma once
-#include "autograd/ops.h"
+#include "advgrad/autograd/ops.h"
 
 namespace advgrad {
 

@@ -1,4 +1,4 @@
-#include "nn/models.h"
+#include "advgrad/nn/models.h"
 
 namespace advgrad {
 

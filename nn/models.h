@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/layers.h"
+#include "advgrad/nn/layers.h"
 
 namespace advgrad {
 

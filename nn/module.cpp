@@ -1,6 +1,6 @@
-#include "nn/module.h"
+#include "advgrad/nn/module.h"
 
-#include "nn/serialize.h"
+#include "advgrad/nn/serialize.h"
 
 #include <set>
 #include <sstream>

@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "autograd/ops.h"
-#include "nn/state_dict.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/nn/state_dict.h"
 
 namespace advgrad {
 

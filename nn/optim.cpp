@@ -1,12 +1,12 @@
 // Optimizers. The arithmetic follows PyTorch's single-tensor code paths operation by operation (same
 // order of multiplications and additions), so float64 results agree with PyTorch to rounding.
-#include "nn/optim.h"
+#include "advgrad/nn/optim.h"
 
 #include <cmath>
 #include <set>
 
-#include "core/backend.h"
-#include "core/grad_mode.h"
+#include "advgrad/core/backend.h"
+#include "advgrad/core/grad_mode.h"
 
 namespace advgrad {
 

@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
-#include "core/tensor.h"
-#include "nn/state_dict.h"
+#include "advgrad/core/tensor.h"
+#include "advgrad/nn/state_dict.h"
 
 namespace advgrad {
 

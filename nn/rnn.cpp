@@ -3,10 +3,10 @@
 // autograd/ops_rnn.cpp).
 #include <cmath>
 
-#include "autograd/ops.h"
-#include "autograd/trace.h"
-#include "nn/init.h"
-#include "nn/layers.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/autograd/trace.h"
+#include "advgrad/nn/init.h"
+#include "advgrad/nn/layers.h"
 
 namespace advgrad {
 

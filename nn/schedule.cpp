@@ -1,12 +1,12 @@
 // LR schedules: closed forms of PyTorch's schedulers, evaluated from the step index alone.
-#include "nn/schedule.h"
+#include "advgrad/nn/schedule.h"
 
 #include <algorithm>
 #include <cmath>
 #include <string>
 
-#include "core/error.h"
-#include "nn/optim.h"
+#include "advgrad/core/error.h"
+#include "advgrad/nn/optim.h"
 
 namespace advgrad {
 

@@ -4,10 +4,10 @@
 // offsets, byte count) and then that the entries tile the data section, (3) only then is tensor data
 // read, one tensor at a time straight into its own tensor (never the whole data section at once), and
 // for load_safetensors_into only the tensors the destination expects, after names and shapes matched.
-#include "nn/serialize.h"
+#include "advgrad/nn/serialize.h"
 
-#include "core/fault.h"
-#include "core/grad_mode.h"
+#include "advgrad/core/fault.h"
+#include "advgrad/core/grad_mode.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

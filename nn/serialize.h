@@ -21,7 +21,7 @@
 #include <map>
 #include <string>
 
-#include "nn/state_dict.h"
+#include "advgrad/nn/state_dict.h"
 
 namespace advgrad {
 

@@ -7,9 +7,9 @@
 #include <map>
 #include <string>
 
-#include "autograd/ops.h"
-#include "core/grad_mode.h"
-#include "core/tensor.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/core/grad_mode.h"
+#include "advgrad/core/tensor.h"
 
 namespace advgrad {
 

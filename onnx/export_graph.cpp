@@ -1,5 +1,5 @@
 // GraphWriter: value names, initializers, Constant nodes and the per-op dispatch of save_onnx.
-#include "onnx/export_graph.h"
+#include "advgrad/onnx/export_graph.h"
 
 #include <cstring>
 

@@ -11,9 +11,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include "autograd/trace.h"
-#include "nn/module.h"
-#include "onnx/save_onnx.h"
+#include "advgrad/autograd/trace.h"
+#include "advgrad/nn/module.h"
+#include "advgrad/onnx/save_onnx.h"
 
 namespace advgrad::onnx_export {
 

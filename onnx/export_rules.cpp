@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <map>
 
-#include "nn/layers.h"
-#include "onnx/export_graph.h"
+#include "advgrad/nn/layers.h"
+#include "advgrad/onnx/export_graph.h"
 
 namespace advgrad::onnx_export {
 

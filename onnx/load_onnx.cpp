@@ -2,7 +2,7 @@
 // size, every tensor's dims/dtype/byte count is checked (and external data refused) before any tensor is
 // decoded, the graph's names, references and order are checked, then ONNX's own checker and shape
 // inference run. Only then are nodes matched against the op table (onnx/op_table.h) and compiled.
-#include "onnx/load_onnx.h"
+#include "advgrad/onnx/load_onnx.h"
 
 #include <algorithm>
 #include <climits>
@@ -17,7 +17,7 @@
 
 #include "onnx/checker.h"
 #include "onnx/onnx_pb.h"
-#include "onnx/op_table.h"
+#include "advgrad/onnx/op_table.h"
 #include "onnx/shape_inference/implementation.h"
 
 namespace advgrad {

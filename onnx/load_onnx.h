@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "onnx/onnx_model.h"
+#include "advgrad/onnx/onnx_model.h"
 
 namespace advgrad {
 

@@ -1,8 +1,8 @@
-#include "onnx/onnx_model.h"
+#include "advgrad/onnx/onnx_model.h"
 
 #include <algorithm>
 
-#include "onnx/op_table.h"
+#include "advgrad/onnx/op_table.h"
 
 namespace advgrad {
 

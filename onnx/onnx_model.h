@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "nn/module.h"
+#include "advgrad/nn/module.h"
 
 namespace advgrad {
 

@@ -1,4 +1,4 @@
-#include "onnx/op_table.h"
+#include "advgrad/onnx/op_table.h"
 
 #include <algorithm>
 

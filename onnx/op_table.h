@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "autograd/ops.h"
-#include "core/generator.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/core/generator.h"
 
 namespace advgrad::onnx_import {
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 
-#include "onnx/op_table.h"
+#include "advgrad/onnx/op_table.h"
 
 namespace advgrad::onnx_import {
 namespace {

@@ -3,7 +3,7 @@
 // mode) and Dropout (identity in eval mode).
 #include <cmath>
 
-#include "onnx/op_table.h"
+#include "advgrad/onnx/op_table.h"
 
 namespace advgrad::onnx_import {
 namespace {

@@ -1,17 +1,11 @@
 // LSTM, GRU and RNN in ONNX's own layouts (LSTM gates i,o,f,c; GRU z,r,h with linear_before_reset;
 // forward, reverse, bidirectional; initial states; Y [T,dirs,N,H], Y_h and Y_c [dirs,N,H]). The math is
-// H1's onnx/recurrent.h; this file checks the attributes and inputs. Until onnx/recurrent.h is merged the
-// ops are not in the table, so a file using them is refused as an unsupported op, the node named.
-#include "onnx/op_table.h"
-
-#if __has_include("onnx/recurrent.h")
-#include "onnx/recurrent.h"
-#define ADVGRAD_ONNX_HAVE_RECURRENT 1
-#endif
+// onnx/recurrent.h; this file checks the attributes and inputs.
+#include "advgrad/onnx/op_table.h"
+#include "advgrad/onnx/recurrent.h"
 
 namespace advgrad::onnx_import {
 
-#ifdef ADVGRAD_ONNX_HAVE_RECURRENT
 namespace {
 
 // The attributes every recurrent op shares; what advgrad does not implement is refused by name.
@@ -98,8 +92,5 @@ void add_recurrent_ops(OpTable& t) {
     };
   };
 }
-#else
-void add_recurrent_ops(OpTable&) {}
-#endif
 
 }  // namespace advgrad::onnx_import

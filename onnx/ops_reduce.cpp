@@ -1,6 +1,6 @@
 // Reductions: ReduceMean and ReduceSum with keepdims. ReduceSum takes its axes as an input since opset 13
 // (with noop_with_empty_axes); ReduceMean keeps them an attribute through opset 17.
-#include "onnx/op_table.h"
+#include "advgrad/onnx/op_table.h"
 
 namespace advgrad::onnx_import {
 namespace {

@@ -2,7 +2,7 @@
 // GEMM (Xt W^T + Wb for every t), then runs one recurrent GEMM per step; the reverse direction walks the
 // steps from T-1 down to 0 and stores each step's state at its own t. LSTM's fast path is the fused
 // lstm_sequence with the gates reordered from ONNX's i, o, f, c to PyTorch's i, f, g, o.
-#include "onnx/recurrent.h"
+#include "advgrad/onnx/recurrent.h"
 
 #include <functional>
 #include <vector>

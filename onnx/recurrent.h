@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <string>
 
-#include "autograd/ops.h"
+#include "advgrad/autograd/ops.h"
 
 namespace advgrad {
 

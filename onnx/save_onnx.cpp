@@ -1,5 +1,5 @@
 // save_onnx: trace the module's forward twice (two batch sizes), write the graph, check it, write the file.
-#include "onnx/save_onnx.h"
+#include "advgrad/onnx/save_onnx.h"
 
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
@@ -9,8 +9,8 @@
 #include <fstream>
 #include <unistd.h>
 
-#include "onnx/export_graph.h"
-#include "onnx/onnx_model.h"
+#include "advgrad/onnx/export_graph.h"
+#include "advgrad/onnx/onnx_model.h"
 
 namespace advgrad {
 

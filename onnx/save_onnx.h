@@ -18,8 +18,8 @@
 #include <cstdint>
 #include <string>
 
-#include "core/shape.h"
-#include "nn/module.h"
+#include "advgrad/core/shape.h"
+#include "advgrad/nn/module.h"
 
 namespace advgrad {
 

@@ -5,14 +5,14 @@
 
 #include <cmath>
 
-#include "attacks/apgd.h"
-#include "attacks/evaluate.h"
-#include "attacks/registry.h"
-#include "attacks/square.h"
-#include "attacks/threat_model.h"
-#include "autograd/engine.h"
-#include "core/parallel.h"
-#include "nn/models.h"
+#include "advgrad/attacks/apgd.h"
+#include "advgrad/attacks/evaluate.h"
+#include "advgrad/attacks/registry.h"
+#include "advgrad/attacks/square.h"
+#include "advgrad/attacks/threat_model.h"
+#include "advgrad/autograd/engine.h"
+#include "advgrad/core/parallel.h"
+#include "advgrad/nn/models.h"
 
 using namespace advgrad;
 

@@ -6,10 +6,10 @@
 
 #include <filesystem>
 
-#include "attacks/evaluate.h"
-#include "data/load_dataset.h"
-#include "data/mnist.h"
-#include "train/trainer.h"
+#include "advgrad/attacks/evaluate.h"
+#include "advgrad/data/load_dataset.h"
+#include "advgrad/data/mnist.h"
+#include "advgrad/train/trainer.h"
 
 using namespace advgrad;
 

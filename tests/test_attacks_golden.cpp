@@ -4,9 +4,9 @@
 
 #include <cmath>
 
-#include "attacks/attack.h"
-#include "nn/models.h"
-#include "nn/serialize.h"
+#include "advgrad/attacks/attack.h"
+#include "advgrad/nn/models.h"
+#include "advgrad/nn/serialize.h"
 
 using namespace advgrad;
 

@@ -1,10 +1,10 @@
 // The engine: backward vs grad, NoGradGuard, detach, frozen inputs, version counters, deep graphs, custom ops.
 #include <doctest/doctest.h>
 
-#include "autograd/engine.h"
-#include "autograd/function.h"
-#include "autograd/gradcheck.h"
-#include "autograd/ops.h"
+#include "advgrad/autograd/engine.h"
+#include "advgrad/autograd/function.h"
+#include "advgrad/autograd/gradcheck.h"
+#include "advgrad/autograd/ops.h"
 
 using namespace advgrad;
 

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "core/backend.h"
-#include "core/backends/conv_gemm_kernel.h"
-#include "core/parallel.h"
-#include "core/tensor.h"
+#include "advgrad/core/backend.h"
+#include "advgrad/core/backends/conv_gemm_kernel.h"
+#include "advgrad/core/parallel.h"
+#include "advgrad/core/tensor.h"
 
 using namespace advgrad;
 

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "data/mnist.h"
-#include "nn/models.h"
-#include "nn/serialize.h"
+#include "advgrad/data/mnist.h"
+#include "advgrad/nn/models.h"
+#include "advgrad/nn/serialize.h"
 
 using namespace advgrad;
 namespace fs = std::filesystem;

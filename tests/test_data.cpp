@@ -22,9 +22,9 @@
 #include <string>
 #include <vector>
 
-#include "core/parallel.h"
-#include "data/data.h"
-#include "data/gzip.h"
+#include "advgrad/core/parallel.h"
+#include "advgrad/data/data.h"
+#include "advgrad/data/gzip.h"
 
 // Every operator new of this executable is counted, so a test can measure the peak of live heap bytes
 // during a call (std::vector buffers, which is what the parsers allocate). A 16-byte prefix keeps the size.

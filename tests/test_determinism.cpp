@@ -1,9 +1,9 @@
 // Same inputs => bit-identical results at 1, 2 and 3 threads (work is split by shape, never by thread count).
 #include <doctest/doctest.h>
 
-#include "autograd/engine.h"
-#include "autograd/ops.h"
-#include "core/parallel.h"
+#include "advgrad/autograd/engine.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/core/parallel.h"
 
 using namespace advgrad;
 

@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "attacks/evaluate.h"
-#include "attacks/threat_model.h"
-#include "autograd/ops.h"
-#include "core/allocator.h"
-#include "nn/models.h"
+#include "advgrad/attacks/evaluate.h"
+#include "advgrad/attacks/threat_model.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/core/allocator.h"
+#include "advgrad/nn/models.h"
 
 using namespace advgrad;
 

@@ -12,9 +12,9 @@
 #include <limits>
 
 #include "cli_runner.h"
-#include "data/mnist.h"
-#include "nn/models.h"
-#include "nn/serialize.h"
+#include "advgrad/data/mnist.h"
+#include "advgrad/nn/models.h"
+#include "advgrad/nn/serialize.h"
 
 using namespace advgrad;
 using namespace advgrad::testing;

@@ -8,7 +8,7 @@
 #include <cstdint>
 
 #include "cli_runner.h"
-#include "data/mnist.h"
+#include "advgrad/data/mnist.h"
 
 using namespace advgrad::testing;
 using nlohmann::json;

@@ -11,18 +11,18 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "attacks/attack.h"
-#include "attacks/trades_kl.h"
-#include "autograd/engine.h"
-#include "nn/layers.h"
-#include "nn/losses.h"
-#include "nn/optim.h"
-#include "nn/schedule.h"
-#include "train/ema.h"
-#include "train/methods/awp.h"
-#include "train/methods/mart.h"
-#include "train/run_files.h"
-#include "train/trainer.h"
+#include "advgrad/attacks/attack.h"
+#include "advgrad/attacks/trades_kl.h"
+#include "advgrad/autograd/engine.h"
+#include "advgrad/nn/layers.h"
+#include "advgrad/nn/losses.h"
+#include "advgrad/nn/optim.h"
+#include "advgrad/nn/schedule.h"
+#include "advgrad/train/ema.h"
+#include "advgrad/train/methods/awp.h"
+#include "advgrad/train/methods/mart.h"
+#include "advgrad/train/run_files.h"
+#include "advgrad/train/trainer.h"
 
 using namespace advgrad;
 namespace fs = std::filesystem;

@@ -8,10 +8,10 @@
 #include <map>
 #include <set>
 
-#include "autograd/engine.h"
-#include "autograd/node.h"
-#include "nn/losses.h"
-#include "nn/models.h"
+#include "advgrad/autograd/engine.h"
+#include "advgrad/autograd/node.h"
+#include "advgrad/nn/losses.h"
+#include "advgrad/nn/models.h"
 
 using namespace advgrad;
 
@@ -383,7 +383,7 @@ TEST_CASE("losses: label smoothing, KL, CW margin, DLR") {
   CHECK_THROWS_AS(dlr_loss(zeros({2, 2}), y), ShapeError);
 }
 
-#include "autograd/gradcheck.h"
+#include "advgrad/autograd/gradcheck.h"
 
 TEST_CASE("gradcheck through whole modules in float64 (LSTM, GRU, RNN, BatchNorm, resnet block) and the losses") {
   Generator g(11);

@@ -27,13 +27,13 @@
 #include <string>
 #include <vector>
 
-#include "autograd/engine.h"
-#include "autograd/ops.h"
-#include "core/grad_mode.h"
-#include "nn/layers.h"
-#include "nn/losses.h"
-#include "nn/models.h"
-#include "nn/serialize.h"
+#include "advgrad/autograd/engine.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/core/grad_mode.h"
+#include "advgrad/nn/layers.h"
+#include "advgrad/nn/losses.h"
+#include "advgrad/nn/models.h"
+#include "advgrad/nn/serialize.h"
 
 #ifndef ADVGRAD_TEST_DATA
 #error "ADVGRAD_TEST_DATA (the tests/data directory) must be defined by the build"

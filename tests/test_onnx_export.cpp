@@ -13,10 +13,10 @@
 #include <map>
 #include <set>
 
-#include "advgrad.h"
-#include "onnx/load_onnx.h"
-#include "onnx/save_onnx.h"
-#include "tests/cli_runner.h"
+#include "advgrad/advgrad.h"
+#include "advgrad/onnx/load_onnx.h"
+#include "advgrad/onnx/save_onnx.h"
+#include "advgrad/tests/cli_runner.h"
 
 using namespace advgrad;
 namespace ox = ::onnx;

@@ -11,11 +11,11 @@
 #include <map>
 #include <string>
 
-#include "attacks/attack.h"
-#include "autograd/engine.h"
-#include "nn/models.h"
-#include "nn/serialize.h"
-#include "onnx/load_onnx.h"
+#include "advgrad/attacks/attack.h"
+#include "advgrad/autograd/engine.h"
+#include "advgrad/nn/models.h"
+#include "advgrad/nn/serialize.h"
+#include "advgrad/onnx/load_onnx.h"
 #include "onnx/onnx_pb.h"
 
 using namespace advgrad;

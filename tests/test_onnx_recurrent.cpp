@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "autograd/engine.h"
-#include "autograd/gradcheck.h"
-#include "autograd/ops.h"
-#include "nn/layers.h"
-#include "onnx/recurrent.h"
+#include "advgrad/autograd/engine.h"
+#include "advgrad/autograd/gradcheck.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/nn/layers.h"
+#include "advgrad/onnx/recurrent.h"
 
 using namespace advgrad;
 

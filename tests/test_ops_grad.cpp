@@ -14,12 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "autograd/engine.h"
-#include "autograd/function.h"
-#include "autograd/gradcheck.h"
-#include "autograd/ops.h"
-#include "core/grad_mode.h"
-#include "core/tensor.h"
+#include "advgrad/autograd/engine.h"
+#include "advgrad/autograd/function.h"
+#include "advgrad/autograd/gradcheck.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/core/grad_mode.h"
+#include "advgrad/core/tensor.h"
 
 using namespace advgrad;
 

@@ -7,12 +7,12 @@
 #include <memory>
 #include <string>
 
-#include "autograd/engine.h"
-#include "autograd/ops.h"
-#include "core/grad_mode.h"
-#include "nn/optim.h"
-#include "nn/schedule.h"
-#include "nn/serialize.h"
+#include "advgrad/autograd/engine.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/core/grad_mode.h"
+#include "advgrad/nn/optim.h"
+#include "advgrad/nn/schedule.h"
+#include "advgrad/nn/serialize.h"
 
 using namespace advgrad;
 

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "autograd/ops.h"
-#include "nn/layers.h"
-#include "nn/serialize.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/nn/layers.h"
+#include "advgrad/nn/serialize.h"
 
 using namespace advgrad;
 namespace fs = std::filesystem;

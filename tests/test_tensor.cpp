@@ -5,8 +5,8 @@
 #include <set>
 #include <sstream>
 
-#include "autograd/ops.h"
-#include "core/grad_mode.h"
+#include "advgrad/autograd/ops.h"
+#include "advgrad/core/grad_mode.h"
 
 using namespace advgrad;
 

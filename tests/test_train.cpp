@@ -9,13 +9,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "core/parallel.h"
-#include "data/mnist.h"
-#include "nn/models.h"
-#include "nn/optim.h"
-#include "nn/serialize.h"
-#include "train/run_files.h"
-#include "train/trainer.h"
+#include "advgrad/core/parallel.h"
+#include "advgrad/data/mnist.h"
+#include "advgrad/nn/models.h"
+#include "advgrad/nn/optim.h"
+#include "advgrad/nn/serialize.h"
+#include "advgrad/train/run_files.h"
+#include "advgrad/train/trainer.h"
 
 using namespace advgrad;
 namespace fs = std::filesystem;

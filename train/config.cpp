@@ -1,14 +1,14 @@
-#include "train/config.h"
+#include "advgrad/train/config.h"
 
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <type_traits>
 
-#include "core/error.h"
-#include "core/parallel.h"
-#include "nn/models.h"
-#include "train/json_fields.h"
+#include "advgrad/core/error.h"
+#include "advgrad/core/parallel.h"
+#include "advgrad/nn/models.h"
+#include "advgrad/train/json_fields.h"
 
 namespace advgrad {
 

@@ -1,4 +1,4 @@
-#include "train/ema.h"
+#include "advgrad/train/ema.h"
 
 namespace advgrad {
 

@@ -7,7 +7,7 @@
 #include <set>
 #include <string>
 
-#include "nn/module.h"
+#include "advgrad/nn/module.h"
 
 namespace advgrad {
 

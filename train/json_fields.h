@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "core/error.h"
+#include "advgrad/core/error.h"
 
 namespace advgrad::json_fields {
 

@@ -1,4 +1,4 @@
-#include "train/run_files.h"
+#include "advgrad/train/run_files.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -14,13 +14,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "data/file_io.h"
-#include "nn/models.h"
-#include "nn/serialize.h"
+#include "advgrad/data/file_io.h"
+#include "advgrad/nn/models.h"
+#include "advgrad/nn/serialize.h"
 #ifdef ADVGRAD_HAVE_ONNX
-#include "onnx/save_onnx.h"
+#include "advgrad/onnx/save_onnx.h"
 #endif
-#include "train/json_fields.h"
+#include "advgrad/train/json_fields.h"
 
 namespace advgrad {
 

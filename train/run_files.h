@@ -4,10 +4,10 @@
 #include <string>
 #include <vector>
 
-#include "nn/module.h"
-#include "nn/optim.h"
-#include "train/config.h"
-#include "train/trainer.h"
+#include "advgrad/nn/module.h"
+#include "advgrad/nn/optim.h"
+#include "advgrad/train/config.h"
+#include "advgrad/train/trainer.h"
 
 namespace advgrad {
 

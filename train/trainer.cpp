@@ -1,24 +1,24 @@
-#include "train/trainer.h"
+#include "advgrad/train/trainer.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 
-#include "attacks/attack.h"
-#include "attacks/evaluate.h"
-#include "autograd/engine.h"
-#include "core/parallel.h"
-#include "core/sha256.h"
-#include "data/image_write.h"
-#include "data/load_dataset.h"
-#include "data/loader.h"
-#include "data/mnist.h"
-#include "nn/losses.h"
-#include "nn/models.h"
-#include "nn/serialize.h"
-#include "train/ema.h"
-#include "train/run_files.h"
+#include "advgrad/attacks/attack.h"
+#include "advgrad/attacks/evaluate.h"
+#include "advgrad/autograd/engine.h"
+#include "advgrad/core/parallel.h"
+#include "advgrad/core/sha256.h"
+#include "advgrad/data/image_write.h"
+#include "advgrad/data/load_dataset.h"
+#include "advgrad/data/loader.h"
+#include "advgrad/data/mnist.h"
+#include "advgrad/nn/losses.h"
+#include "advgrad/nn/models.h"
+#include "advgrad/nn/serialize.h"
+#include "advgrad/train/ema.h"
+#include "advgrad/train/run_files.h"
 
 namespace advgrad {
 

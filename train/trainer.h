@@ -15,12 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "data/dataset.h"
-#include "nn/module.h"
-#include "nn/optim.h"
-#include "nn/schedule.h"
-#include "train/config.h"
-#include "train/methods/method.h"
+#include "advgrad/data/dataset.h"
+#include "advgrad/nn/module.h"
+#include "advgrad/nn/optim.h"
+#include "advgrad/nn/schedule.h"
+#include "advgrad/train/config.h"
+#include "advgrad/train/methods/method.h"
 
 namespace advgrad {
 

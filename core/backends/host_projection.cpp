@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/backend.h"
-#include "core/device_memory.h"
-#include "core/parallel.h"
+#include "advgrad/core/backend.h"
+#include "advgrad/core/device_memory.h"
+#include "advgrad/core/parallel.h"
 
 namespace advgrad {
 namespace {

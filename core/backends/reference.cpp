@@ -10,8 +10,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/backend.h"
-#include "core/device_memory.h"
+#include "advgrad/core/backend.h"
+#include "advgrad/core/device_memory.h"
 
 namespace advgrad {
 namespace {

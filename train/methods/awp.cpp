@@ -1,6 +1,6 @@
-#include "train/methods/awp.h"
+#include "advgrad/train/methods/awp.h"
 
-#include "autograd/engine.h"
+#include "advgrad/autograd/engine.h"
 
 namespace advgrad {
 

@@ -8,7 +8,7 @@
 // does not undo bit for bit). The ascent's training-mode forward must not move BatchNorm statistics, so
 // the buffers are restored after it. Off during the first `warmup` epochs.
 #pragma once
-#include "train/methods/method.h"
+#include "advgrad/train/methods/method.h"
 
 namespace advgrad {
 

@@ -1,6 +1,6 @@
 // "Fast is better than free" (Wong et al. 2020): one FGSM step of 1.25 eps from a uniform random start
 // (make_attack's fgsm-rs defaults), then cross-entropy there. Watched for catastrophic overfitting.
-#include "train/methods/method.h"
+#include "advgrad/train/methods/method.h"
 
 namespace advgrad {
 

@@ -2,7 +2,7 @@
 // backward gives both the weight gradient and the input gradient, which moves the perturbation by
 // eps * sign(g). The perturbation carries over from replay to replay and batch to batch, and starts at
 // 0 each epoch (so a checkpoint between epochs needs none of it).
-#include "train/methods/method.h"
+#include "advgrad/train/methods/method.h"
 
 namespace advgrad {
 

@@ -1,9 +1,9 @@
 // MART (Wang et al. 2020): PGD-CE adversarial examples, trained on with a boosted cross-entropy plus a
 // KL term weighted by how badly the clean sample is classified (see mart.h).
-#include "train/methods/mart.h"
+#include "advgrad/train/methods/mart.h"
 
-#include "nn/losses.h"
-#include "train/methods/method.h"
+#include "advgrad/nn/losses.h"
+#include "advgrad/train/methods/method.h"
 
 namespace advgrad {
 

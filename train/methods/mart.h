@@ -5,7 +5,7 @@
 // with p = softmax(clean logits), p' = softmax(adversarial logits), KL over log(p' + 1e-12); the small
 // constants are the authors' guards against log(0). Exposed for its test (tests/test_methods.cpp).
 #pragma once
-#include "core/tensor.h"
+#include "advgrad/core/tensor.h"
 
 namespace advgrad {
 

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "attacks/attack.h"
-#include "nn/module.h"
+#include "advgrad/attacks/attack.h"
+#include "advgrad/nn/module.h"
 
 namespace advgrad {
 

@@ -1,5 +1,5 @@
 // Natural training: cross-entropy on the clean batch.
-#include "train/methods/method.h"
+#include "advgrad/train/methods/method.h"
 
 namespace advgrad {
 

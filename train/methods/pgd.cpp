@@ -2,7 +2,7 @@
 // sample (K steps of 2.5 eps / K from a uniform random start); --adv-fraction trains on a mix.
 #include <cmath>
 
-#include "train/methods/method.h"
+#include "advgrad/train/methods/method.h"
 
 namespace advgrad {
 

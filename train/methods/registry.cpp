@@ -1,8 +1,8 @@
 // The training methods by name: what --method accepts, config.json stores and the command's help lists.
 // A new method: its file under train/methods/ and one entry here (its factory's declaration beside it).
-#include "train/config.h"
-#include "train/methods/awp.h"
-#include "train/methods/method.h"
+#include "advgrad/train/config.h"
+#include "advgrad/train/methods/awp.h"
+#include "advgrad/train/methods/method.h"
 
 namespace advgrad {
 

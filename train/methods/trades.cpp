@@ -1,7 +1,7 @@
 // TRADES (Zhang et al. 2019): x' maximises KL(f(x) || f(x')) in the eps-ball (the "trades-kl" attack),
 // then the loss is CE(f(x), y) + beta * KL(f(x) || f(x')), the clean fit plus the boundary term.
-#include "nn/losses.h"
-#include "train/methods/method.h"
+#include "advgrad/nn/losses.h"
+#include "advgrad/train/methods/method.h"
 
 namespace advgrad {
 

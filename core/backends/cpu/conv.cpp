@@ -6,11 +6,11 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/backends/conv_gemm_kernel.h"
-#include "core/backends/cpu/cpu_backend.h"
-#include "core/backends/cpu/eigen.h"
-#include "core/parallel.h"
-#include "core/storage.h"
+#include "advgrad/core/backends/conv_gemm_kernel.h"
+#include "advgrad/core/backends/cpu/cpu_backend.h"
+#include "advgrad/core/backends/cpu/eigen.h"
+#include "advgrad/core/parallel.h"
+#include "advgrad/core/storage.h"
 
 namespace advgrad::cpu {
 namespace {

@@ -1,5 +1,5 @@
 // The cpu backend's one instance (its entry points are defined by op family in this directory).
-#include "core/backends/cpu/cpu_backend.h"
+#include "advgrad/core/backends/cpu/cpu_backend.h"
 
 namespace advgrad {
 

@@ -13,8 +13,8 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "core/backend.h"
-#include "core/parallel.h"
+#include "advgrad/core/backend.h"
+#include "advgrad/core/parallel.h"
 
 namespace advgrad::cpu {
 // The helpers have internal linkage in each file that includes this header, as when the backend was one

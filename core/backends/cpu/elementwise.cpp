@@ -6,8 +6,8 @@
 #include <cmath>
 #include <vector>
 
-#include "core/backends/cpu/cpu_backend.h"
-#include "core/parallel.h"
+#include "advgrad/core/backends/cpu/cpu_backend.h"
+#include "advgrad/core/parallel.h"
 
 namespace advgrad::cpu {
 namespace {

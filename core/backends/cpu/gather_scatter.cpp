@@ -1,6 +1,6 @@
 // cpu backend, indexing along the middle axis of an [outer, n, inner] view: gather and scatter-add.
-#include "core/backends/cpu/cpu_backend.h"
-#include "core/parallel.h"
+#include "advgrad/core/backends/cpu/cpu_backend.h"
+#include "advgrad/core/parallel.h"
 
 namespace advgrad::cpu {
 

@@ -1,9 +1,9 @@
 // cpu backend, batched GEMM with transpose flags and batch strides (Eigen inside each chunk).
 #include <algorithm>
 
-#include "core/backends/cpu/cpu_backend.h"
-#include "core/backends/cpu/eigen.h"
-#include "core/parallel.h"
+#include "advgrad/core/backends/cpu/cpu_backend.h"
+#include "advgrad/core/backends/cpu/eigen.h"
+#include "advgrad/core/parallel.h"
 
 namespace advgrad::cpu {
 namespace {

@@ -1,7 +1,7 @@
 // cpu backend, the recurrent family: the fused LSTM cell and its backward (Eigen arrays per row).
-#include "core/backends/cpu/cpu_backend.h"
-#include "core/backends/cpu/eigen.h"
-#include "core/parallel.h"
+#include "advgrad/core/backends/cpu/cpu_backend.h"
+#include "advgrad/core/backends/cpu/eigen.h"
+#include "advgrad/core/parallel.h"
 
 namespace advgrad::cpu {
 namespace {

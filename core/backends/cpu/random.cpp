@@ -1,9 +1,9 @@
 // cpu backend, counter-based random fills: element i is a pure function of (seed, stream, offset + i).
 #include <type_traits>
 
-#include "core/backends/cpu/cpu_backend.h"
-#include "core/generator.h"
-#include "core/parallel.h"
+#include "advgrad/core/backends/cpu/cpu_backend.h"
+#include "advgrad/core/generator.h"
+#include "advgrad/core/parallel.h"
 
 namespace advgrad::cpu {
 

@@ -4,8 +4,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/backends/cpu/cpu_backend.h"
-#include "core/parallel.h"
+#include "advgrad/core/backends/cpu/cpu_backend.h"
+#include "advgrad/core/parallel.h"
 
 namespace advgrad::cpu {
 namespace {

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <limits>
 
-#include "core/backends/cpu/cpu_backend.h"
-#include "core/parallel.h"
+#include "advgrad/core/backends/cpu/cpu_backend.h"
+#include "advgrad/core/parallel.h"
 
 namespace advgrad::cpu {
 
