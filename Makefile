@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure build test demo clean test-noomp bench sanitize fuzz
+.PHONY: all setup configure build test demo clean test-noomp bench bench-loaded bench-build sanitize fuzz
 
 all: build
 
@@ -36,13 +36,20 @@ fuzz:
 demo: build
 	$(BUILD)/advgrad demo
 
-# advgrad at 1 and 2 threads against the PyTorch peer (../shared/peer/torch_ref.py) in one run, then the
-# ratio table (bench/compare.py). --peer installs python3-torch and libopenblas0-pthread.
-bench:
+# advgrad at 1 and 2 threads against the PyTorch peer (bench/peer/torch_bench.py, the same workloads) in one
+# run, then the ratio table (bench/compare.py). --peer installs python3-torch and libopenblas0-pthread.
+bench: bench-build
+	@python3 bench/compare.py --build $(BUILD) --out $(BUILD)/bench/results.jsonl
+
+# The same comparison with LOAD CPU-bound busy loops running beside both sides all along.
+LOAD ?= 2
+bench-loaded: bench-build
+	@python3 bench/compare.py --build $(BUILD) --load $(LOAD) --out $(BUILD)/bench/results-loaded.jsonl
+
+bench-build:
 	@scripts/setup.sh --peer
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > /dev/null
 	@cmake --build $(BUILD) -j $(JOBS) --target advgrad-bench sgemm-bench
-	@python3 bench/compare.py --build $(BUILD) --out $(BUILD)/bench/results.jsonl
 
 clean:
 	rm -rf $(BUILD) build-noomp build-asan build-fuzz

@@ -1,5 +1,5 @@
-// advgrad-bench: the performance workloads of ../shared/BENCHMARKS.md, one JSON line each, in the schema
-// of the PyTorch peer (../shared/peer/torch_ref.py) so both can be compared side by side:
+// advgrad-bench: the 12 performance workloads (bench/REFERENCE.md), one JSON line each, in the schema of
+// the PyTorch peer (bench/peer/torch_bench.py, the same workloads) so both can be compared side by side:
 //   {"impl": "advgrad-<version>", "threads": T, "model": ..., "workload": ..., "batch": B,
 //    "sec_per_batch": s, "samples_per_s": r}
 // Each workload runs once to warm up, then --iters times; the mean time is reported.
@@ -62,7 +62,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--batch") o.batch = number(1);
     else if (a == "--only") o.only = value();
     else if (a == "--cpu-time") o.cpu_time = true;
-    else if (a == "-h" || a == "--help") usage("the BENCHMARKS.md workloads as JSON lines");
+    else if (a == "-h" || a == "--help") usage("the benchmark workloads as JSON lines (bench/REFERENCE.md)");
     else usage(("unknown argument " + a).c_str());
   }
   return o;

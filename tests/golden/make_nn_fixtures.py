@@ -3,12 +3,11 @@
 
 Regenerate (needs Debian's python3-torch; the files are committed, so the C++ tests never need Python):
 
-    /usr/bin/python3 tests/golden/make_nn_fixtures.py
+    /usr/bin/python3 tests/golden/make_nn_fixtures.py [--out DIR]   # default DIR: tests/data/golden
 
 The output is deterministic: every case seeds torch with a fixed number derived from its name
-(torch.manual_seed), so adding or reordering cases changes no other file. The zoo models come from
-/work/shared/peer/torch_ref.py (imported through sys.path); cifar_resnet is defined below with the module
-names that nn/models.h documents.
+(torch.manual_seed), so adding or reordering cases changes no other file. The zoo models are the
+project's PyTorch twins of nn/models.cpp, bench/peer/torch_zoo.py (imported through sys.path).
 
 Writes tests/data/golden/nn_<case>.safetensors. Layer and loss cases are float64 (I64 for labels, indices
 and num_batches_tracked). Every float value stored as an input, parameter or R below is representable in
@@ -36,6 +35,7 @@ The files are written with json + struct in the safetensors layout (8-byte littl
 JSON header with dtype/shape/data_offsets per tensor and a "__metadata__" map of strings, padded with
 spaces to a multiple of 8, then the raw little-endian bytes back to back), so nothing beyond torch is needed.
 """
+import argparse
 import copy
 import json
 import os
@@ -50,9 +50,10 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT_DIR = os.path.join(HERE, "..", "data", "golden")
 sys.path.insert(0, HERE)
-PEER = os.path.join(HERE, "..", "..", "..", "shared", "peer")  # the repo sits beside shared/
+sys.path.insert(0, os.path.join(HERE, "..", "..", "bench", "peer"))
 
 from safetensors_io import write_safetensors  # noqa: E402 (shared with the other fixture scripts)
+import torch_zoo  # noqa: E402 (the zoo models, also used by the PyTorch benchmark)
 
 
 def fmt(value):
@@ -417,39 +418,6 @@ def make_loss_fixtures():
 # ---------------------------------------------------------------------------------------------------------
 # Model zoo (float32, as PyTorch saves a model).
 
-class BasicBlock(nn.Module):
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, stride=1, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.shortcut = None
-        if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
-        h = self.bn2(self.conv2(h))
-        return F.relu(h + (self.shortcut(x) if self.shortcut is not None else x))
-
-
-class CifarResNet(nn.Module):
-    def __init__(self, classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.layer1 = BasicBlock(16, 16, 1)
-        self.layer2 = BasicBlock(16, 32, 2)
-        self.layer3 = BasicBlock(32, 64, 2)
-        self.fc = nn.Linear(64, classes)
-
-    def forward(self, x):
-        h = F.relu(self.bn1(self.conv1(x)))
-        h = self.layer3(self.layer2(self.layer1(h)))
-        return self.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
-
-
 def zoo_case(name, make, input_shape, prepare=None):
     seed_for("zoo_" + name)
     model = make()
@@ -483,15 +451,15 @@ def resnet_prepare(model):
 
 
 def make_zoo_fixtures():
-    sys.path.insert(0, PEER)
-    import torch_ref  # noqa: E402 -- the benchmark's model definitions
-    return [zoo_case("small_cnn", torch_ref.small_cnn, (1, 28, 28)),
-            zoo_case("madry_cnn", torch_ref.madry_cnn, (1, 28, 28)),
-            zoo_case("lstm", torch_ref.LSTMNet, (1, 28, 28)),
-            zoo_case("cifar_resnet", CifarResNet, (3, 32, 32), prepare=resnet_prepare)]
+    return [zoo_case(name, make, shape, prepare=resnet_prepare if name == "cifar_resnet" else None)
+            for name, (make, shape) in torch_zoo.ZOO.items()]
 
 
 def main():
+    global OUT_DIR
+    ap = argparse.ArgumentParser(description="writes the nn golden fixtures")
+    ap.add_argument("--out", default=OUT_DIR, help="output directory (default: tests/data/golden)")
+    OUT_DIR = ap.parse_args().out
     os.makedirs(OUT_DIR, exist_ok=True)
     torch.set_num_threads(1)
     files = make_layer_fixtures() + make_recurrent_fixtures() + make_loss_fixtures() + make_zoo_fixtures()
