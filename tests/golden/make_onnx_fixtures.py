@@ -12,7 +12,7 @@ sha256sum twice) and adding a case changes no other file. An attempt is refused 
 along the float64 PGD, some pixel's input gradient is less than 100 times the error float32 makes in it
 (its sign, hence the attack, could then differ in another float32 implementation); the log says which
 attempt was written. The models are
-defined below (no import from ../shared); none of them except small_cnn is in advgrad's zoo.
+defined below (self-contained); none of them except small_cnn is in advgrad's zoo.
 
 How the models are exported (torch.onnx.export, PyTorch 1.13):
     model.eval(); torch.onnx.export(model, sample, path, opset_version=K, export_params=True,
