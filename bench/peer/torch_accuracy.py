@@ -18,13 +18,40 @@ import os
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch_zoo  # noqa: E402
+from pin_threads import pin_threads  # noqa: E402
 
 METHODS = ["natural", "fgsm-rs", "pgd"]
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description="a training recipe of docs/RESULTS.md in PyTorch")
+    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--model", default="small_cnn", choices=["small_cnn", "madry_cnn", "lstm"])
+    ap.add_argument("--method", default="pgd", choices=METHODS)
+    ap.add_argument("--steps", type=int, default=7, help="PGD steps of training (--method pgd)")
+    ap.add_argument("--eps", type=float, default=0.1)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--lr", type=float, default=0.05, help="one-cycle peak learning rate")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=0, help="use only the first N training and test images")
+    a = ap.parse_args()
+    for name in ("steps", "epochs", "batch", "threads"):
+        if getattr(a, name) < 1:
+            ap.error("--%s must be at least 1, got %d" % (name, getattr(a, name)))
+    if not 0 < a.eps <= 1 or a.lr <= 0 or a.limit < 0:
+        ap.error("--eps must be in (0, 1], --lr above 0 and --limit 0 or more")
+    return a
+
+
+if __name__ == "__main__":  # the arguments first: --threads sizes the BLAS pool, which torch starts on import
+    ARGS = parse_args()
+    pin_threads(ARGS.threads)
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import torch_zoo  # noqa: E402
 
 
 def read_idx(path):
@@ -39,6 +66,11 @@ def read_idx(path):
 
 
 def load_split(data, prefix):
+    for kind in ("images-idx3", "labels-idx1"):
+        path = os.path.join(data, "%s-%s-ubyte.gz" % (prefix, kind))
+        if not os.path.isfile(path):
+            raise SystemExit("error: --data %s: no %s (Debian's dataset-fashion-mnist installs it in "
+                             "/usr/share/datasets/fashion-mnist)" % (data, os.path.basename(path)))
     images = read_idx(os.path.join(data, prefix + "-images-idx3-ubyte.gz")).unsqueeze(1).float() / 255
     labels = read_idx(os.path.join(data, prefix + "-labels-idx1-ubyte.gz")).long()
     return images, labels
@@ -66,25 +98,7 @@ def accuracy(model, images, labels, attack=None, batch=500):
     return 100.0 * correct / len(images)
 
 
-def main():
-    ap = argparse.ArgumentParser(description="a training recipe of docs/RESULTS.md in PyTorch")
-    ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
-    ap.add_argument("--model", default="small_cnn", choices=["small_cnn", "madry_cnn", "lstm"])
-    ap.add_argument("--method", default="pgd", choices=METHODS)
-    ap.add_argument("--steps", type=int, default=7, help="PGD steps of training (--method pgd)")
-    ap.add_argument("--eps", type=float, default=0.1)
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--lr", type=float, default=0.05, help="one-cycle peak learning rate")
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--limit", type=int, default=0, help="use only the first N training and test images")
-    a = ap.parse_args()
-    for name in ("steps", "epochs", "batch", "threads"):
-        if getattr(a, name) < 1:
-            ap.error("--%s must be at least 1, got %d" % (name, getattr(a, name)))
-    if not 0 < a.eps <= 1 or a.lr <= 0 or a.limit < 0:
-        ap.error("--eps must be in (0, 1], --lr above 0 and --limit 0 or more")
+def main(a):
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     train_x, train_y = load_split(a.data, "train")
@@ -128,4 +142,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(ARGS)

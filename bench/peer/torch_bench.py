@@ -13,8 +13,8 @@ Workloads (batch B of uniform [0,1] 1x28x28 images, random labels of 10 classes;
   pgd10_attack  eval mode: L-inf PGD eps 0.1, step 0.01, 10 steps, random start
   pgd7_at_step  PGD-7 (eps 0.1, step 0.025) in eval mode, then a train step on the adversarial batch
 Each runs once to warm up, then --iters times; the mean is reported (wall time, or process CPU time with
---cpu-time). Set the thread count of PyTorch's BLAS too (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS): compare.py
-does. Needs Debian's python3-torch (and libopenblas0-pthread, without which its BLAS is the slow reference one).
+--cpu-time). --threads also sizes PyTorch's BLAS pool (pin_threads.py) unless OPENBLAS_NUM_THREADS /
+OMP_NUM_THREADS are already set. Needs Debian's python3-torch (and libopenblas0-pthread, without which its BLAS is the slow reference one).
 """
 import argparse
 import json
@@ -22,11 +22,8 @@ import os
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import torch_zoo  # noqa: E402
+from pin_threads import pin_threads  # noqa: E402
 
 MODELS = ["small_cnn", "madry_cnn", "lstm"]
 WORKLOADS = ["infer", "train_step", "pgd10_attack", "pgd7_at_step"]
@@ -41,6 +38,28 @@ def positive(text):
 
 def selected(only, model, workload):
     return only is None or only in (model, workload, model + "/" + workload)
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description="the advgrad-bench workloads in PyTorch, as JSON lines")
+    ap.add_argument("--threads", type=positive, default=2)
+    ap.add_argument("--iters", type=positive, default=5)
+    ap.add_argument("--batch", type=positive, default=128)
+    ap.add_argument("--only", default=None, help="WORKLOAD, MODEL or MODEL/WORKLOAD")
+    ap.add_argument("--cpu-time", action="store_true", help="report process CPU time instead of wall time")
+    a = ap.parse_args()
+    if a.only is not None and not any(selected(a.only, m, w) for m in MODELS for w in WORKLOADS):
+        ap.error("--only %s matches no workload (models: %s; workloads: %s)" %
+                 (a.only, ", ".join(MODELS), ", ".join(WORKLOADS)))
+    return a
+
+
+if __name__ == "__main__":  # the arguments first: --threads sizes the BLAS pool, which torch starts on import
+    ARGS = parse_args()
+    pin_threads(ARGS.threads)
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+import torch_zoo  # noqa: E402
 
 
 def seconds_per_call(fn, iters, clock):
@@ -78,17 +97,7 @@ def workloads(model, x, y):
             "pgd7_at_step": pgd7_at_step}
 
 
-def main():
-    ap = argparse.ArgumentParser(description="the advgrad-bench workloads in PyTorch, as JSON lines")
-    ap.add_argument("--threads", type=positive, default=2)
-    ap.add_argument("--iters", type=positive, default=5)
-    ap.add_argument("--batch", type=positive, default=128)
-    ap.add_argument("--only", default=None, help="WORKLOAD, MODEL or MODEL/WORKLOAD")
-    ap.add_argument("--cpu-time", action="store_true", help="report process CPU time instead of wall time")
-    a = ap.parse_args()
-    if a.only is not None and not any(selected(a.only, m, w) for m in MODELS for w in WORKLOADS):
-        ap.error("--only %s matches no workload (models: %s; workloads: %s)" %
-                 (a.only, ", ".join(MODELS), ", ".join(WORKLOADS)))
+def main(a):
     torch.set_num_threads(a.threads)
     clock = time.process_time if a.cpu_time else time.perf_counter
     torch.manual_seed(0)
@@ -106,4 +115,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(ARGS)
