@@ -129,7 +129,7 @@ def main(a):
                           "seconds": round(time.time() - start, 1)}), flush=True)
     train_seconds = time.time() - start
     eps = a.eps
-    summary = {"model": a.model, "method": a.method, "steps": a.steps, "eps": eps, "epochs": a.epochs, "lr": a.lr,
+    summary = {"model": a.model, "method": a.method, "steps": a.steps if a.method == "pgd" else None, "eps": eps, "epochs": a.epochs, "lr": a.lr,
                "seed": a.seed, "test_samples": len(test_x),
                "clean_acc": accuracy(model, test_x, test_y),
                "fgsm_acc": accuracy(model, test_x, test_y,
