@@ -14,7 +14,8 @@ Workloads (batch B of uniform [0,1] 1x28x28 images, random labels of 10 classes;
   pgd7_at_step  PGD-7 (eps 0.1, step 0.025) in eval mode, then a train step on the adversarial batch
 Each runs once to warm up, then --iters times; the mean is reported (wall time, or process CPU time with
 --cpu-time). --threads also sizes PyTorch's BLAS pool (pin_threads.py) unless OPENBLAS_NUM_THREADS /
-OMP_NUM_THREADS are already set. Needs Debian's python3-torch (and libopenblas0-pthread, without which its BLAS is the slow reference one).
+OMP_NUM_THREADS are already set. Needs Debian's python3-torch and libopenblas0-pthread (without it
+PyTorch's BLAS is the slow reference one): scripts/setup.sh --peer.
 """
 import argparse
 import json
