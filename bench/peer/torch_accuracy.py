@@ -129,8 +129,8 @@ def main(a):
                           "seconds": round(time.time() - start, 1)}), flush=True)
     train_seconds = time.time() - start
     eps = a.eps
-    summary = {"model": a.model, "method": a.method, "steps": a.steps if a.method == "pgd" else None, "eps": eps, "epochs": a.epochs, "lr": a.lr,
-               "seed": a.seed, "test_samples": len(test_x),
+    summary = {"model": a.model, "method": a.method, "steps": a.steps if a.method == "pgd" else None, "eps": eps,
+               "epochs": a.epochs, "lr": a.lr, "seed": a.seed, "test_samples": len(test_x),
                "clean_acc": accuracy(model, test_x, test_y),
                "fgsm_acc": accuracy(model, test_x, test_y,
                                     lambda x, y: torch_zoo.pgd(model, x, y, eps, eps, 1, random_start=False)),
