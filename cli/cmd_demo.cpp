@@ -1,6 +1,6 @@
 // advgrad demo (what `make demo` runs): adversarially train small_cnn on Fashion-MNIST within a 5-minute
 // budget on 2 cores, evaluate clean, FGSM and PGD-20 accuracy on the full test set at eps 0.1, and print
-// them beside the PyTorch reference numbers of ../shared/BENCHMARKS.md. Outputs go to runs/demo/.
+// them beside the PyTorch reference numbers of bench/REFERENCE.md. Outputs go to runs/demo/.
 #include <cstdio>
 #include <string>
 
@@ -32,7 +32,7 @@ struct Reference {
   const char* recipe;
   double clean, fgsm, pgd20;
 };
-// PyTorch 1.13 on this machine class, from ../shared/BENCHMARKS.md.
+// PyTorch 1.13 on this machine class, from bench/REFERENCE.md.
 const Reference kReferences[] = {
     {"PyTorch small_cnn PGD-3 AT, 3 ep", 0.830, 0.731, 0.699},
     {"PyTorch small_cnn FGSM-RS, 3 ep", 0.837, 0.720, 0.675},

@@ -1,7 +1,7 @@
 // Evaluate the robustness of a model trained in PyTorch. Export its state_dict as safetensors, e.g.
 //   from safetensors.torch import save_file; save_file(model.state_dict(), "small_cnn.safetensors")
 // (or write the file with json + struct as tests/golden/make_nn_fixtures.py does), with a model defined
-// exactly as ../shared/peer/torch_ref.py's small_cnn / madry_cnn / LSTMNet. Then:
+// exactly as bench/peer/torch_zoo.py's small_cnn / madry_cnn / lstm. Then:
 //   attack_pytorch_model small_cnn small_cnn.safetensors [eps]
 #include <cstdio>
 #include <string>

@@ -1,5 +1,5 @@
 // The model zoo: models built by name, with the exact definitions (and state_dict keys) of
-// ../shared/BENCHMARKS.md, so PyTorch weights load here and the other way round. One table
+// bench/REFERENCE.md, so PyTorch weights load here and the other way round. One table
 // (model_zoo(), in nn/models.cpp) holds every model with its input shape, classes, description and
 // factory; make_model, model_info and the command line's help read it. Adding a model is its class (or
 // a builder function) plus one line in that table.

@@ -1,5 +1,5 @@
 // End to end on real data: a naturally trained small_cnn (about 90% clean on Fashion-MNIST) falls under
-// 10% under PGD-20 at eps 0.1, as ../shared/BENCHMARKS.md's first row says it should (PyTorch: 91.8% ->
+// 10% under PGD-20 at eps 0.1, as bench/REFERENCE.md's first row says it should (PyTorch: 91.8% ->
 // 3.9% after 10 epochs). Three epochs of natural training (a few minutes) reach 89.6% clean and 9.4% under
 // PGD-20 on the first 1000 test images; runs are bit-identical, so these numbers do not wander.
 #include <doctest/doctest.h>

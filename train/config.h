@@ -54,7 +54,7 @@ struct TrainConfig {
   double momentum = 0.9;
   double weight_decay = 5e-4;
   std::string schedule = "onecycle";  // onecycle | cosine | step | constant
-  double onecycle_pct = 0.4;        // warm-up share of one-cycle (as ../shared/BENCHMARKS.md's recipes)
+  double onecycle_pct = 0.4;        // warm-up share of one-cycle (as bench/REFERENCE.md's recipes)
   double clip_norm = 0;             // > 0: clip the global gradient norm
 
   // Monitoring.
