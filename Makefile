@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure build test demo clean test-noomp bench bench-loaded bench-build sanitize fuzz
+.PHONY: all setup configure build test demo clean test-noomp bench bench-loaded bench-build sanitize fuzz install package-test static
 
 all: build
 
@@ -51,5 +51,24 @@ bench-build:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > /dev/null
 	@cmake --build $(BUILD) -j $(JOBS) --target advgrad-bench sgemm-bench
 
+# Installs the libraries, headers, CMake package, advgrad.pc and the command under PREFIX (docs/PACKAGING.md).
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# Installs into a temporary prefix and builds examples/consumer and README's program against it, then
+# through add_subdirectory (scripts/check_package.sh). Reuses $(BUILD) when it is configured.
+package-test:
+	@scripts/setup.sh --package
+	scripts/check_package.sh $(BUILD)
+
+# A fully static build-static/advgrad (no ONNX: Debian ships no static libonnx; docs/PACKAGING.md).
+static: setup
+	@cmake -S . -B build-static -DCMAKE_BUILD_TYPE=Release -DADVGRAD_STATIC=ON -DADVGRAD_BUILD_TESTS=OFF \
+	  -DADVGRAD_BUILD_EXAMPLES=OFF -DADVGRAD_BUILD_BENCH=OFF $(CMAKE_FLAGS) > /dev/null
+	@cmake --build build-static -j $(JOBS) --target advgrad_cli
+	@! ldd build-static/advgrad > /dev/null 2>&1 || { echo "error: build-static/advgrad is not static" >&2; exit 1; }
+	@echo "build-static/advgrad: static, $$(stat -c %s build-static/advgrad) bytes"
+
 clean:
-	rm -rf $(BUILD) build-noomp build-asan build-fuzz
+	rm -rf $(BUILD) build-noomp build-asan build-fuzz build-static
