@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -11,37 +12,109 @@
 #include <mutex>
 #include <new>
 #include <vector>
+#if defined(__unix__)
+#include <sys/mman.h>
+#endif
 
 namespace advgrad {
 
 namespace {
 
-struct BlockCache {
-  std::mutex mutex;
-  std::map<size_t, std::vector<void*>> free_blocks;  // by rounded size
-  size_t cached_bytes = 0;
-};
-
 // Eigen's GEMM packs its operands into buffers it mallocs and frees on every product. glibc hands blocks
 // above 128 KiB back to the OS when they are freed (mmap/munmap, or trimming the heap's top), so each
 // product page-faulted its buffers in anew: ~190 faults per small_cnn training step at batch 128, 5% of
-// its time and 25% of small_cnn inference (each fault is expensive in a virtual machine). Keeping blocks up
-// to 32 MiB in the heap and never trimming below 1 GiB makes a steady loop fault-free; like the block cache
-// below, it trades memory that stays mapped after a peak for speed. Set once, before the first tensor.
+// its time and 25% of small_cnn inference (each fault is expensive in a virtual machine). Keeping Eigen's
+// blocks (a few MiB at most) in the heap makes a steady loop fault-free. Our own large blocks do not go
+// through malloc (see system_allocate), so this cannot pile up tensors' memory. Set once, before the
+// first tensor.
 void keep_freed_memory_mapped() {
 #if defined(__GLIBC__)
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
 #endif
+}
+
+// Blocks of at least this size (256 KiB) are mapped from the OS directly and unmapped when the cache lets them go,
+// so what the cache evicts leaves the process (a heap would keep it resident).
+constexpr size_t kMappedBlockBytes = size_t(256) << 10;
+
+void* system_allocate(size_t size) {
+#if defined(__unix__)
+  if (size >= kMappedBlockBytes) {
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? nullptr : p;  // page-aligned, so 64-byte aligned
+  }
+#endif
+  return std::aligned_alloc(64, size);
+}
+
+void system_free(void* p, size_t size) {
+#if defined(__unix__)
+  if (size >= kMappedBlockBytes) {
+    munmap(p, size);
+    return;
+  }
+#endif
+  std::free(p);
+}
+
+// Freed blocks by size class, each class's blocks in a stack (the most recently freed is reused first);
+// when the cache is over its limit, the classes freed longest ago are given back first.
+struct BlockCache {
+  std::mutex mutex;
+  struct SizeClass {
+    std::vector<void*> blocks;
+    uint64_t last_release = 0;  // tick of the latest release into this class
+  };
+  std::map<size_t, SizeClass> classes;
+  uint64_t tick = 0;
+  size_t cached_bytes = 0;
+  size_t limit = 0;  // set by cache()
+  StorageMemory memory;
+};
+
+size_t limit_from_environment() {
+  size_t limit = kDefaultStorageCacheBytes;
+  if (const char* env = std::getenv("ADVGRAD_CACHE_MB")) {
+    char* end = nullptr;
+    unsigned long long mb = std::strtoull(env, &end, 10);
+    if (end != env && *end == '\0' && mb <= (1ull << 20)) limit = size_t(mb) << 20;
+    else std::fprintf(stderr, "warning: ADVGRAD_CACHE_MB=%s is not a number of MiB in [0, 1048576]; using %zu\n",
+                      env, limit >> 20);
+  }
+  return limit;
 }
 
 BlockCache& cache() {
   // Never destroyed: storages may be freed during static destruction.
-  static BlockCache* c = (keep_freed_memory_mapped(), new BlockCache());
+  static BlockCache* c = [] {
+    keep_freed_memory_mapped();
+    auto* made = new BlockCache();
+    made->limit = limit_from_environment();
+    return made;
+  }();
   return *c;
 }
 
-size_t rounded(size_t nbytes) { return (nbytes + 63) / 64 * 64; }
+// The most bytes the cache lets live + cached reach: the largest live set the process has needed so far
+// plus the headroom c.limit. So a steady loop reuses every block (its working set is at most its peak;
+// the headroom absorbs the order blocks come back in), and the cache never makes the process bigger than
+// the program's own peak plus that headroom.
+size_t budget(const BlockCache& c) { return c.memory.peak_live_bytes + c.limit; }
+
+// Gives back the blocks of the classes released longest ago until `bytes` more fit in the budget.
+// Called with the mutex held. Linear in the number of classes (tens), only when over the budget.
+void evict_for(BlockCache& c, size_t bytes) {
+  while (c.cached_bytes > 0 && c.memory.live_bytes + c.cached_bytes + bytes > budget(c)) {
+    auto oldest = c.classes.end();
+    for (auto it = c.classes.begin(); it != c.classes.end(); ++it)
+      if (!it->second.blocks.empty() && (oldest == c.classes.end() || it->second.last_release < oldest->second.last_release))
+        oldest = it;
+    for (void* p : oldest->second.blocks) system_free(p, oldest->first);
+    c.cached_bytes -= oldest->first * oldest->second.blocks.size();
+    c.classes.erase(oldest);
+  }
+}
 
 }  // namespace
 
@@ -62,52 +135,98 @@ Storage::~Storage() {
 StorageStats storage_stats() { return {live_storages.load(), peak_storages.load()}; }
 void storage_reset_peak() { peak_storages = live_storages.load(); }
 
-size_t storage_cache_limit() { return size_t(1) << 30; }
+size_t storage_size_class(size_t nbytes) {
+  size_t n = (nbytes + 63) / 64 * 64;
+  if (n <= 4096) return n;
+  size_t power = size_t(1) << (63 - __builtin_clzll(uint64_t(n)));  // largest power of two <= n
+  size_t step = power / 4;
+  return (n + step - 1) / step * step;
+}
+
+size_t storage_cache_limit() {
+  BlockCache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  return c.limit;
+}
+
+void set_storage_cache_limit(size_t bytes) {
+  BlockCache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.limit = bytes;
+  if (bytes == 0) {
+    for (auto& kv : c.classes)
+      for (void* p : kv.second.blocks) system_free(p, kv.first);
+    c.classes.clear();
+    c.cached_bytes = 0;
+  }
+}
+
+StorageMemory storage_memory() {
+  BlockCache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  StorageMemory m = c.memory;
+  m.cached_bytes = c.cached_bytes;
+  return m;
+}
 
 void* storage_allocate(size_t nbytes) {
-  size_t size = rounded(nbytes);
+  size_t size = storage_size_class(nbytes);
   if (size == 0) return nullptr;
+  BlockCache& c = cache();
   {
-    BlockCache& c = cache();
     std::lock_guard<std::mutex> lock(c.mutex);
-    auto it = c.free_blocks.find(size);
-    if (it != c.free_blocks.end() && !it->second.empty()) {
-      void* p = it->second.back();
-      it->second.pop_back();
+    auto it = c.classes.find(size);
+    if (it != c.classes.end() && !it->second.blocks.empty()) {
+      void* p = it->second.blocks.back();
+      it->second.blocks.pop_back();
       c.cached_bytes -= size;
+      c.memory.live_bytes += size;
       return p;
     }
+    evict_for(c, size);  // stale classes make room for live data first
   }
-  void* p = std::aligned_alloc(64, size);
+  void* p = system_allocate(size);
   if (!p) {
     storage_cache_clear();  // give cached blocks back and try once more
-    p = std::aligned_alloc(64, size);
+    p = system_allocate(size);
     if (!p) throw std::bad_alloc();
   }
+  std::lock_guard<std::mutex> lock(c.mutex);
+  ++c.memory.system_allocations;
+  c.memory.system_allocated_bytes += size;
+  c.memory.live_bytes += size;
+  c.memory.peak_live_bytes = std::max(c.memory.peak_live_bytes, c.memory.live_bytes);
   return p;
 }
 
 void storage_release(void* data, size_t nbytes) {
   if (!data) return;
-  size_t size = rounded(nbytes);
+  size_t size = storage_size_class(nbytes);
   BlockCache& c = cache();
-  {
-    std::lock_guard<std::mutex> lock(c.mutex);
-    if (c.cached_bytes + size <= storage_cache_limit()) {
-      c.free_blocks[size].push_back(data);
-      c.cached_bytes += size;
-      return;
-    }
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.memory.live_bytes -= size;
+  if (c.limit == 0) {  // the cache is off
+    system_free(data, size);
+    return;
   }
-  std::free(data);
+  evict_for(c, size);
+  if (c.memory.live_bytes + c.cached_bytes + size > budget(c)) {  // cannot fit even with the cache empty
+    system_free(data, size);
+    return;
+  }
+  BlockCache::SizeClass& cls = c.classes[size];
+  cls.blocks.push_back(data);
+  cls.last_release = ++c.tick;
+  c.cached_bytes += size;
+  c.memory.peak_cached_bytes = std::max(c.memory.peak_cached_bytes, c.cached_bytes);
 }
 
 void storage_cache_clear() {
   BlockCache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  for (auto& kv : c.free_blocks)
-    for (void* p : kv.second) std::free(p);
-  c.free_blocks.clear();
+  for (auto& kv : c.classes)
+    for (void* p : kv.second.blocks) system_free(p, kv.first);
+  c.classes.clear();
   c.cached_bytes = 0;
 }
 
@@ -143,7 +262,7 @@ class ReferenceAllocator final : public HostMemoryAllocator {
  public:
   const char* name() const override { return "reference"; }
   void* allocate(size_t nbytes) override {
-    size_t size = rounded(nbytes);
+    size_t size = (nbytes + 63) / 64 * 64;
     if (size == 0) return nullptr;
     void* p = std::aligned_alloc(64, size);
     if (!p) throw std::bad_alloc();

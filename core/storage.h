@@ -10,13 +10,32 @@
 
 namespace advgrad {
 
-// The CPU allocator's blocks (also the cpu backend's scratch buffers) come from a cache of freed blocks of the same size: a training or attack loop allocates the
-// same shapes every step, and reusing them avoids fresh pages (page faults cost more than the math on
-// small models). The cache holds at most storage_cache_limit() bytes; larger frees go back to the system.
+// The CPU allocator's blocks (also the cpu backend's scratch buffers) come from a cache of freed blocks:
+// a training or attack loop allocates the same shapes every step, and reusing them avoids fresh pages
+// (page faults cost more than the math on small models). Requests are rounded up to a size class (64-byte
+// steps up to 4 KiB, then four classes per power of two: at most 25% more than asked), so batches of
+// slightly different sizes share blocks. The cache keeps live + cached bytes within a budget: the largest
+// live set so far plus a headroom, storage_cache_limit() (default kDefaultStorageCacheBytes, or
+// ADVGRAD_CACHE_MB from the environment; 0 turns the cache off). A steady loop then reuses its blocks,
+// and the cache never grows the process beyond the program's own peak plus the headroom: when live data
+// needs room, or a release would go over, the size classes released longest ago go back to the system
+// first. Blocks of 256 KiB and more are mapped from the OS and unmapped when evicted, so the resident
+// memory follows.
+constexpr size_t kDefaultStorageCacheBytes = size_t(64) << 20;
 void* storage_allocate(size_t nbytes);
 void storage_release(void* data, size_t nbytes);
+size_t storage_size_class(size_t nbytes);  // the bytes a request of nbytes really takes
 size_t storage_cache_limit();
+void set_storage_cache_limit(size_t bytes);  // the headroom above; 0 empties and disables the cache
 void storage_cache_clear();
+// Bytes of the CPU allocator (size classes, not requests): in tensors and scratch now (live), the most at
+// once (peak_live), held by the cache now and at most; and how many blocks (and bytes) came from the
+// system (a steady loop stops adding to them).
+struct StorageMemory {
+  size_t live_bytes = 0, peak_live_bytes = 0, cached_bytes = 0, peak_cached_bytes = 0;
+  uint64_t system_allocations = 0, system_allocated_bytes = 0;
+};
+StorageMemory storage_memory();
 // Live Storage objects now, and the most alive at once since the last reset (a leak/growth detector for
 // tests: an attack of 200 steps must not hold more than one of 2 steps).
 struct StorageStats {
