@@ -11,20 +11,29 @@
 //
 // Summation order: every C element is a sequential sum over k in increasing order, starting from C
 // (accumulate) or from 0; blocks of K store the running sum in C and reload it, which is exact, so the
-// result does not depend on the blocking or on the thread count. With AVX-512 each step is one fused
-// multiply-add; without it a multiply and an add (a different rounding, still deterministic).
+// result does not depend on the blocking or on the thread count. With AVX-512 or AVX2+FMA each step is one
+// fused multiply-add; without FMA a multiply and an add (a different rounding, still deterministic).
+//
+// The kernel is compiled into each copy of the cpu backend (core/backends/cpu/cpu_backend.h): the inline
+// namespace, named after the copy, keeps an AVX-512 build of these inline functions from being linked in
+// where the baseline one is called.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__FMA__)
 #include <immintrin.h>
+#endif
+
+#ifndef ADVGRAD_CPU_NS
+#define ADVGRAD_CPU_NS cpu
 #endif
 
 namespace advgrad {
 namespace conv_gemm {
+inline namespace ADVGRAD_CPU_NS {
 
 typedef float Vec __attribute__((vector_size(64)));  // 16 floats
 constexpr int64_t kLanes = 16;
@@ -37,6 +46,16 @@ inline Vec multiply_add(Vec a, Vec b, Vec c) {
 #if defined(__AVX512F__)
   return reinterpret_cast<Vec>(_mm512_fmadd_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b),
                                                reinterpret_cast<__m512>(c)));
+#elif defined(__FMA__)  // two 8-float halves (the copies are built with -ffp-contract=off: no implicit FMA)
+  typedef float Half __attribute__((vector_size(32)));
+  Half a2[2], b2[2], c2[2];
+  std::memcpy(a2, &a, sizeof a), std::memcpy(b2, &b, sizeof b), std::memcpy(c2, &c, sizeof c);
+  for (int h = 0; h < 2; ++h)
+    c2[h] = reinterpret_cast<Half>(_mm256_fmadd_ps(reinterpret_cast<__m256>(a2[h]), reinterpret_cast<__m256>(b2[h]),
+                                                   reinterpret_cast<__m256>(c2[h])));
+  Vec r;
+  std::memcpy(&r, c2, sizeof r);
+  return r;
 #else
   return a * b + c;
 #endif
@@ -108,5 +127,6 @@ inline void gemm(int64_t M, int64_t N, int64_t K, const float* at, const float* 
     }
 }
 
+}  // namespace ADVGRAD_CPU_NS
 }  // namespace conv_gemm
 }  // namespace advgrad
