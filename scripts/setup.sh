@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages advgrad needs (apt-get only; nothing is downloaded at build time).
 # As root, missing packages are installed; otherwise the exact apt-get line is printed and we exit 1.
-# Usage: scripts/setup.sh [--peer] [--sanitizers]
+# Usage: scripts/setup.sh [--peer] [--sanitizers] [--qemu]
 #   --peer        adds PyTorch, python3-onnx + OpenBLAS (golden fixtures and the benchmark peer; never needed to build)
 #   --sanitizers  adds clang with its sanitizer/libFuzzer runtimes and OpenMP (scripts/sanitize.sh, fuzz.sh)
+#   --qemu        adds qemu-user (run the portable binary as an older CPU: qemu-x86_64 -cpu Haswell|Nehalem)
 set -euo pipefail
 
 packages=(build-essential cmake libeigen3-dev doctest-dev libstb-dev zlib1g-dev libcli11-dev nlohmann-json3-dev
@@ -12,7 +13,8 @@ for arg in "$@"; do
   case "$arg" in
     --peer) packages+=(python3-torch python3-numpy python3-onnx libopenblas0-pthread) ;;
     --sanitizers) packages+=(clang libclang-rt-14-dev libomp-dev) ;;
-    *) echo "scripts/setup.sh: unknown option '$arg' (options: --peer, --sanitizers)" >&2; exit 2 ;;
+    --qemu) packages+=(qemu-user) ;;
+    *) echo "scripts/setup.sh: unknown option '$arg' (options: --peer, --sanitizers, --qemu)" >&2; exit 2 ;;
   esac
 done
 

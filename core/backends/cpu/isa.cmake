@@ -41,6 +41,14 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$" AND NOT ADVGRAD_NATIV
   if(ADVGRAD_BUILD_TESTS)
     add_test(NAME isa_symbols COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/check_isa_symbols.sh
       avx512 $<TARGET_OBJECTS:advgrad_cpu_avx512> -- avx2 $<TARGET_OBJECTS:advgrad_cpu_avx2>)
+    # Determinism is promised per path: the agreement and thread-count suites again on the two paths a
+    # plain run does not take on an AVX-512 machine (test_dispatch checks every path directly).
+    foreach(isa avx2 baseline)
+      foreach(suite test_backends test_determinism)
+        add_test(NAME ${suite}_${isa} COMMAND ${suite})
+        set_tests_properties(${suite}_${isa} PROPERTIES ENVIRONMENT ADVGRAD_CPU_PATH=${isa})
+      endforeach()
+    endforeach()
   endif()
 else()
   target_sources(advgrad_core PRIVATE ${advgrad_cpu_kernels})
