@@ -157,7 +157,7 @@ TEST_CASE("cpu paths: a path switch changes the kernels; ops without matrix prod
     // The same path twice: bit-identical (determinism holds per path).
     int same = 0;  // not a promise (FMA or not, vector widths): reported for docs/ARCHITECTURE.md
     for (size_t i = 0; i < got.products.size(); ++i) same += bitwise_equal(got.products[i], base.products[i]);
-    MESSAGE(cpu_path_name(p), ": ", same, " of ", got.products.size(), " products bit-identical to the baseline path");
+    MESSAGE(std::string(cpu_path_name(p)), ": ", same, " of ", got.products.size(), " products bit-identical to the baseline path");
     const Results again = run_ops(cpu_backend(), Device::CPU);
     for (size_t i = 0; i < got.products.size(); ++i) CHECK(bitwise_equal(again.products[i], got.products[i]));
   }
