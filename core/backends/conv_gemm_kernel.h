@@ -3,9 +3,9 @@
 // Why not Eigen here: Eigen copies ("packs") both operands into its own layout on every call, and its
 // micro-kernel reached about 120 GFLOP/s on this machine's AVX-512 cores, whose peak is about 215. In a
 // convolution, B is a column matrix we have just written ourselves (im2col, or the widened output
-// gradient), so it can be laid out as the kernel wants it: rows of B are read directly, 48 columns (three
-// 16-float vectors) at a time, against 8 rows of A broadcast one value at a time; A is passed transposed
-// (K x M), so those 8 values are adjacent. 24 accumulators stay in registers over a block of K.
+// gradient), so it can be laid out as the kernel wants it: rows of B are read directly, three vectors at a
+// time (AVX-512: 48 columns), against 8 rows of A (AVX2, SSE: 4) broadcast one value at a time; A is passed
+// transposed (K x M), so those values are adjacent. The accumulators stay in registers over a block of K.
 // Measured on the zoo's shapes: 1.4-1.9x Eigen's speed (e.g. small_cnn's second convolution 32x196x400:
 // 183 vs 127 GFLOP/s).
 //
@@ -35,9 +35,20 @@ namespace advgrad {
 namespace conv_gemm {
 inline namespace ADVGRAD_CPU_NS {
 
-typedef float Vec __attribute__((vector_size(64)));  // 16 floats
+// One vector register of floats, and the rows of C per tile: 3 * kRows accumulators, 3 vectors of B and
+// one broadcast fit the register file (AVX-512: 32 zmm; AVX and SSE: 16 ymm or xmm). A vector wider
+// than the hardware's would live in memory (20x slower, measured on the avx2 and baseline paths).
+#if defined(__AVX512F__)
 constexpr int64_t kLanes = 16;
-constexpr int kRows = 8;          // rows of C per tile
+constexpr int kRows = 8;
+#elif defined(__AVX__)
+constexpr int64_t kLanes = 8;
+constexpr int kRows = 4;
+#else
+constexpr int64_t kLanes = 4;
+constexpr int kRows = 4;
+#endif
+typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
 constexpr int64_t kBlockK = 256;  // K per block: the B panel (256 x 48 floats) stays in L1/L2
 // B must be readable this many floats past its last row's last column (the last tile reads whole vectors).
 constexpr int64_t kSlack = kLanes;
@@ -46,16 +57,9 @@ inline Vec multiply_add(Vec a, Vec b, Vec c) {
 #if defined(__AVX512F__)
   return reinterpret_cast<Vec>(_mm512_fmadd_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b),
                                                reinterpret_cast<__m512>(c)));
-#elif defined(__FMA__)  // two 8-float halves (the copies are built with -ffp-contract=off: no implicit FMA)
-  typedef float Half __attribute__((vector_size(32)));
-  Half a2[2], b2[2], c2[2];
-  std::memcpy(a2, &a, sizeof a), std::memcpy(b2, &b, sizeof b), std::memcpy(c2, &c, sizeof c);
-  for (int h = 0; h < 2; ++h)
-    c2[h] = reinterpret_cast<Half>(_mm256_fmadd_ps(reinterpret_cast<__m256>(a2[h]), reinterpret_cast<__m256>(b2[h]),
-                                                   reinterpret_cast<__m256>(c2[h])));
-  Vec r;
-  std::memcpy(&r, c2, sizeof r);
-  return r;
+#elif defined(__FMA__)  // the copies are built with -ffp-contract=off: no implicit FMA
+  return reinterpret_cast<Vec>(_mm256_fmadd_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b),
+                                               reinterpret_cast<__m256>(c)));
 #else
   return a * b + c;
 #endif

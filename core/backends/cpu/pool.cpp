@@ -121,7 +121,9 @@ bool pool_row_pair_fast(const T* r0, const T* r1, int64_t W, int64_t OW, int64_t
 #ifdef ADVGRAD_POOL_SHUFFLE
   if constexpr (std::is_same_v<T, float>) {
     if (W < (int64_t(1) << 30)) {  // the lanes hold offsets up to W + 1 as int32
+#if !defined(__x86_64__) || defined(__AVX2__)  // SSE-only x86: 8 lanes (int64 offsets: 64 bytes) would spill
       if (OW >= 8) return PoolLanes<8>::row(r0, r1, W, OW, base, out, idx);
+#endif
       if (OW >= 4) return PoolLanes<4>::row(r0, r1, W, OW, base, out, idx);
     }
   }
