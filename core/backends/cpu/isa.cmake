@@ -32,7 +32,7 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$" AND NOT ADVGRAD_NATIV
     add_library(advgrad_cpu_${isa} OBJECT ${advgrad_cpu_kernels})
     target_link_libraries(advgrad_cpu_${isa} PRIVATE advgrad_options)
     target_compile_options(advgrad_cpu_${isa} PRIVATE ${advgrad_isa_flags_${isa}} -ffp-contract=off
-      $<$<CXX_COMPILER_ID:GNU>:-Wno-psabi>)  # 64-byte vectors passed between inline functions of one copy
+      -Wno-psabi)  # wide vectors passed between inline functions of one copy (GCC and clang warn)
     target_compile_definitions(advgrad_cpu_${isa} PRIVATE ADVGRAD_CPU_NS=cpu_${isa})
     if(NOT isa STREQUAL "baseline")
       target_compile_definitions(advgrad_cpu_${isa} PRIVATE Eigen=Eigen_${isa})
