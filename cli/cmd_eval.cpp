@@ -15,6 +15,7 @@
 #include "advgrad/attacks/evaluate.h"
 #include "advgrad/cli/commands.h"
 #include "advgrad/cli/common.h"
+#include "advgrad/core/cpu_features.h"
 
 namespace advgrad::cli {
 namespace {
@@ -44,6 +45,7 @@ void print_json(const EvalArgs& args, const Samples& s, const EvalReport& rep) {
   j["robust_acc"] = rep.robust_accuracy;
   j["seconds"] = rep.seconds;
   j["forward_evals"] = rep.forward_samples;
+  j["cpu_path"] = advgrad::cpu_path_name(advgrad::cpu_path());  // the cpu kernels that ran (core/cpu_features.h)
   nlohmann::ordered_json attacks = nlohmann::ordered_json::array();
   for (size_t i = 0; i < rep.attacks.size(); ++i) {
     const AttackReport& a = rep.attacks[i];

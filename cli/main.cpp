@@ -9,6 +9,7 @@
 
 #include "advgrad/cli/commands.h"
 #include "advgrad/cli/common.h"
+#include "advgrad/core/cpu_features.h"
 #include "advgrad/core/error.h"
 #include "advgrad/core/parallel.h"
 
@@ -79,6 +80,11 @@ int main(int argc, char** argv) {
   // "Thread creation failed" at 32768+): refuse them before any parallel region can start.
   const std::string threads_env = advgrad::check_omp_num_threads_env();
   if (!threads_env.empty()) return fail(kUsage, threads_env);
+  try {  // ADVGRAD_CPU_PATH (core/cpu_features.h): an unknown path, or one this CPU lacks, before any work
+    advgrad::cpu_path();
+  } catch (const advgrad::Error& e) {
+    return fail(kUsage, e.what());
+  }
   if (argc > 1 && argv[1][0] != '-' && !is_command(app, argv[1]))
     return fail(kUsage, "unknown command '" + std::string(argv[1]) + "' (commands: " + command_names(app) + ")");
   try {

@@ -5,6 +5,7 @@
 #   --peer        adds PyTorch, python3-onnx + OpenBLAS (golden fixtures and the benchmark peer; never needed to build)
 #   --sanitizers  adds clang with its sanitizer/libFuzzer runtimes and OpenMP (scripts/sanitize.sh, fuzz.sh)
 #   --package     adds pkg-config (scripts/check_package.sh checks advgrad.pc with it)
+#   --qemu        adds qemu-user (run the portable binary as an older CPU: qemu-x86_64 -cpu Haswell|Nehalem)
 set -euo pipefail
 
 packages=(build-essential cmake libeigen3-dev doctest-dev libstb-dev zlib1g-dev libcli11-dev nlohmann-json3-dev
@@ -14,7 +15,8 @@ for arg in "$@"; do
     --peer) packages+=(python3-torch python3-numpy python3-onnx libopenblas0-pthread) ;;
     --sanitizers) packages+=(clang libclang-rt-14-dev libomp-dev) ;;
     --package) packages+=(pkgconf) ;;
-    *) echo "scripts/setup.sh: unknown option '$arg' (options: --peer, --sanitizers, --package)" >&2; exit 2 ;;
+    --qemu) packages+=(qemu-user) ;;
+    *) echo "scripts/setup.sh: unknown option '$arg' (options: --peer, --sanitizers, --package, --qemu)" >&2; exit 2 ;;
   esac
 done
 

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "advgrad/core/cpu_features.h"
 #include "advgrad/data/file_io.h"
 #include "advgrad/nn/models.h"
 #include "advgrad/nn/serialize.h"
@@ -184,6 +185,7 @@ std::string summary_json(const TrainSummary& s, const TrainConfig& c) {
   j["pgd_steps"] = c.final_pgd_steps, j["test_samples"] = s.test_samples;
   j["seconds"] = s.seconds, j["param_sha256"] = s.param_sha256, j["threads"] = s.threads, j["seed"] = s.seed;
   j["epochs_done"] = s.epochs_done, j["finished"] = s.finished, j["stop_reason"] = s.stop_reason;
+  j["cpu_path"] = cpu_path_name(cpu_path());  // which kernels ran: results are bit-reproducible per path
   return j.dump(2) + "\n";
 }
 

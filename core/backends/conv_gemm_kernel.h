@@ -3,32 +3,52 @@
 // Why not Eigen here: Eigen copies ("packs") both operands into its own layout on every call, and its
 // micro-kernel reached about 120 GFLOP/s on this machine's AVX-512 cores, whose peak is about 215. In a
 // convolution, B is a column matrix we have just written ourselves (im2col, or the widened output
-// gradient), so it can be laid out as the kernel wants it: rows of B are read directly, 48 columns (three
-// 16-float vectors) at a time, against 8 rows of A broadcast one value at a time; A is passed transposed
-// (K x M), so those 8 values are adjacent. 24 accumulators stay in registers over a block of K.
+// gradient), so it can be laid out as the kernel wants it: rows of B are read directly, three vectors at a
+// time (AVX-512: 48 columns), against 8 rows of A (AVX2, SSE: 4) broadcast one value at a time; A is passed
+// transposed (K x M), so those values are adjacent. The accumulators stay in registers over a block of K.
 // Measured on the zoo's shapes: 1.4-1.9x Eigen's speed (e.g. small_cnn's second convolution 32x196x400:
 // 183 vs 127 GFLOP/s).
 //
 // Summation order: every C element is a sequential sum over k in increasing order, starting from C
 // (accumulate) or from 0; blocks of K store the running sum in C and reload it, which is exact, so the
-// result does not depend on the blocking or on the thread count. With AVX-512 each step is one fused
-// multiply-add; without it a multiply and an add (a different rounding, still deterministic).
+// result does not depend on the blocking or on the thread count. With AVX-512 or AVX2+FMA each step is one
+// fused multiply-add; without FMA a multiply and an add (a different rounding, still deterministic).
+//
+// The kernel is compiled into each copy of the cpu backend (core/backends/cpu/cpu_backend.h): the inline
+// namespace, named after the copy, keeps an AVX-512 build of these inline functions from being linked in
+// where the baseline one is called.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX__)
 #include <immintrin.h>
+#endif
+
+#ifndef ADVGRAD_CPU_NS
+#define ADVGRAD_CPU_NS cpu
 #endif
 
 namespace advgrad {
 namespace conv_gemm {
+inline namespace ADVGRAD_CPU_NS {
 
-typedef float Vec __attribute__((vector_size(64)));  // 16 floats
+// One vector register of floats, and the rows of C per tile: 3 * kRows accumulators, 3 vectors of B and
+// one broadcast fit the register file (AVX-512: 32 zmm; AVX and SSE: 16 ymm or xmm). A vector wider
+// than the hardware's would live in memory (20x slower, measured on the avx2 and baseline paths).
+#if defined(__AVX512F__)
 constexpr int64_t kLanes = 16;
-constexpr int kRows = 8;          // rows of C per tile
+constexpr int kRows = 8;
+#elif defined(__AVX__)
+constexpr int64_t kLanes = 8;
+constexpr int kRows = 4;
+#else
+constexpr int64_t kLanes = 4;
+constexpr int kRows = 4;
+#endif
+typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
 constexpr int64_t kBlockK = 256;  // K per block: the B panel (256 x 48 floats) stays in L1/L2
 // B must be readable this many floats past its last row's last column (the last tile reads whole vectors).
 constexpr int64_t kSlack = kLanes;
@@ -37,12 +57,27 @@ inline Vec multiply_add(Vec a, Vec b, Vec c) {
 #if defined(__AVX512F__)
   return reinterpret_cast<Vec>(_mm512_fmadd_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b),
                                                reinterpret_cast<__m512>(c)));
+#elif defined(__FMA__)  // the copies are built with -ffp-contract=off: no implicit FMA
+  return reinterpret_cast<Vec>(_mm256_fmadd_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b),
+                                               reinterpret_cast<__m256>(c)));
 #else
   return a * b + c;
 #endif
 }
 
-// C[MR x (16*NV)] at c (+)= sum over k < K of at[k*M + r] * b[k*ldb + j]. The last vector holds `last`
+// One vector of B, unaligned. With AVX2 alone, GCC turned the memcpy into two 16-byte stores and a 32-byte
+// reload per vector (a store-forwarding stall every k: the avx2 path ran slower than the SSE one).
+inline Vec load(const float* p) {
+#if defined(__AVX__) && !defined(__AVX512F__)
+  return reinterpret_cast<Vec>(_mm256_loadu_ps(p));
+#else
+  Vec v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+#endif
+}
+
+// C[MR x (kLanes*NV)] at c (+)= sum over k < K of at[k*M + r] * b[k*ldb + j]. The last vector holds `last`
 // valid columns (1..16): C is read and written only there; B is read in whole vectors.
 template <int MR, int NV>
 inline void tile(int64_t K, const float* at, int64_t M, const float* b, int64_t ldb, float* c, int64_t ldc,
@@ -55,7 +90,7 @@ inline void tile(int64_t K, const float* at, int64_t M, const float* b, int64_t 
     }
   for (int64_t k = 0; k < K; ++k) {
     Vec bk[NV];
-    for (int v = 0; v < NV; ++v) std::memcpy(&bk[v], b + k * ldb + v * kLanes, sizeof(Vec));
+    for (int v = 0; v < NV; ++v) bk[v] = load(b + k * ldb + v * kLanes);
     const float* ak = at + k * M;
     for (int r = 0; r < MR; ++r) {
       const Vec a = Vec{} + ak[r];
@@ -108,5 +143,6 @@ inline void gemm(int64_t M, int64_t N, int64_t K, const float* at, const float* 
     }
 }
 
+}  // namespace ADVGRAD_CPU_NS
 }  // namespace conv_gemm
 }  // namespace advgrad

@@ -12,7 +12,7 @@
 #include "advgrad/core/parallel.h"
 #include "advgrad/core/storage.h"
 
-namespace advgrad::cpu {
+namespace advgrad::ADVGRAD_CPU_NS {
 namespace {
 
 // A buffer from the storage block cache (no page faults in a steady loop), released on scope exit.
@@ -87,7 +87,7 @@ inline void copy_row(T* d, const T* s, int64_t n) {
 // independent in both directions, so im2col and col2im run in parallel over them.
 template <class T>
 void im2col_typed(const T* x, const Conv2dGeometry& g, T* cols) {
-  const int64_t H = g.height, W = g.width, OH = g.out_h(), OW = g.out_w(), P = OH * OW;
+  const int64_t H = g.height, W = g.width, OH = out_h(g), OW = out_w(g), P = OH * OW;
   const int64_t KK = g.kernel_h * g.kernel_w, sh = g.stride_h, sw = g.stride_w;
   for_planes(g, KK * P, [&](int64_t q0, int64_t q1) {
     PaddedPlane<T> plane(g);
@@ -111,7 +111,7 @@ void im2col_typed(const T* x, const Conv2dGeometry& g, T* cols) {
 
 template <class T>
 void col2im_typed(const T* cols, const Conv2dGeometry& g, T* x) {
-  const int64_t H = g.height, W = g.width, OH = g.out_h(), OW = g.out_w(), P = OH * OW;
+  const int64_t H = g.height, W = g.width, OH = out_h(g), OW = out_w(g), P = OH * OW;
   const int64_t KK = g.kernel_h * g.kernel_w, sh = g.stride_h, sw = g.stride_w;
   for_planes(g, KK * P, [&](int64_t q0, int64_t q1) {
     PaddedPlane<T> plane(g);
@@ -161,7 +161,7 @@ struct ConvSizes {
 
 ConvSizes conv_sizes(const Conv2dGeometry& g, int64_t O) {
   const int64_t KK = g.kernel_h * g.kernel_w;
-  ConvSizes z{O, g.channels * KK, g.out_h() * g.out_w(), g.channels * g.height * g.width,
+  ConvSizes z{O, g.channels * KK, out_h(g) * out_w(g), g.channels * g.height * g.width,
               g.groups, O / g.groups, g.channels_per_group() * KK, g};
   z.one.batch = 1;
   return z;
@@ -210,7 +210,7 @@ template <class T>
 void conv2d_backward_input_typed(const T* gout, const T* w, const Conv2dGeometry& g, int64_t O, T* gx) {
   const ConvSizes z = conv_sizes(g, O);
   const int64_t KW = g.kernel_w, KK = g.kernel_h * KW, ldp = g.width + 2 * g.pad_w;
-  const int64_t OH = g.out_h(), OW = g.out_w(), H = g.height, W = g.width, Lp = OH * ldp;
+  const int64_t OH = out_h(g), OW = out_w(g), H = g.height, W = g.width, Lp = OH * ldp;
   // Unit stride and dilation (the zoo's convolutions): the gradient goes into the GEMM with each output row
   // widened to the padded row length (zeros in the extra columns), so every tap's columns land on the
   // padded plane as one contiguous run of OH * ldp elements instead of OH short rows. The extra terms are
@@ -332,4 +332,4 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_out, const Tensor& x,
   });
 }
 
-}  // namespace advgrad::cpu
+}  // namespace advgrad::ADVGRAD_CPU_NS

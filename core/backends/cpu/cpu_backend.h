@@ -3,6 +3,11 @@
 // directory (elementwise, reduce, gather_scatter, softmax, gemm, conv, pool, lstm_cell, random), and
 // cpu_backend.cpp holds the one instance. Included only by those files.
 //
+// On x86-64 (unless ADVGRAD_NATIVE) these files are compiled once per instruction set (isa.cmake), each
+// copy in its own namespace, advgrad::ADVGRAD_CPU_NS (cpu_avx512, cpu_avx2, cpu_baseline), with Eigen
+// renamed to match, so that no function compiled for AVX-512 can stand in for a baseline one at link
+// time; dispatch.cpp picks the copy this CPU can run (core/cpu_features.h). A single build is plain `cpu`.
+//
 // Every kernel gives the results of the reference backend (core/backends/reference.cpp), up to float
 // rounding where the order of a sum differs. Determinism rules followed throughout:
 // - work is cut into chunks whose size is a function of the problem shape (the grains below), never of
@@ -16,7 +21,11 @@
 #include "advgrad/core/backend.h"
 #include "advgrad/core/parallel.h"
 
-namespace advgrad::cpu {
+#ifndef ADVGRAD_CPU_NS
+#define ADVGRAD_CPU_NS cpu
+#endif
+
+namespace advgrad::ADVGRAD_CPU_NS {
 // The helpers have internal linkage in each file that includes this header, as when the backend was one
 // file (the class itself is shared).
 namespace {
@@ -42,6 +51,24 @@ inline int64_t grain_for(int64_t work_per_item, int64_t target) {
 }
 
 template <class T> bool is_nan(T v) { return v != v; }  // false for int64
+
+// Conv2dGeometry::out_h/out_w, here with internal linkage: the copies of this backend must not call an
+// inline function of another header that the compiler may emit out of line (a weak symbol that one copy's
+// instruction set could supply to all: see isa.cmake); std:: containers are avoided for the same reason.
+// The same rule as Conv2dGeometry::out_size (every kernel is checked against the reference backend, which
+// uses that one).
+inline int64_t out_extent(const Conv2dGeometry& g, int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+  const int64_t span = in + 2 * p - d * (k - 1) - 1;
+  int64_t out = (g.ceil_mode ? span + s - 1 : span) / s + 1;
+  if (g.ceil_mode && (out - 1) * s >= in + p) --out;
+  return out;
+}
+inline int64_t out_h(const Conv2dGeometry& g) {
+  return out_extent(g, g.height, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h);
+}
+inline int64_t out_w(const Conv2dGeometry& g) {
+  return out_extent(g, g.width, g.kernel_w, g.stride_w, g.pad_w, g.dilation_w);
+}
 
 // Calls f(p0, p1) over chunks of the batch*channels planes; `work` is the cost of one plane.
 template <class F>
@@ -97,4 +124,7 @@ class CpuBackend final : public Backend {
               double b) override;
 };
 
-}  // namespace advgrad::cpu
+// This copy's one instance (cpu_backend.cpp); core/backends/cpu/dispatch.cpp hands out the chosen copy's.
+Backend& backend_instance();
+
+}  // namespace advgrad::ADVGRAD_CPU_NS

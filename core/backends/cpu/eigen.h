@@ -16,7 +16,9 @@
 
 #include <cstdint>
 
-namespace advgrad::cpu {
+#include "advgrad/core/backends/cpu/cpu_backend.h"  // ADVGRAD_CPU_NS
+
+namespace advgrad::ADVGRAD_CPU_NS {
 namespace {  // internal linkage in each including file, as when the backend was one file
 
 template <class T>
@@ -52,4 +54,4 @@ void gemm_single(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, con
 }
 
 }  // namespace
-}  // namespace advgrad::cpu
+}  // namespace advgrad::ADVGRAD_CPU_NS

@@ -4,16 +4,30 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <vector>
 
 #include "advgrad/core/backends/cpu/cpu_backend.h"
 #include "advgrad/core/parallel.h"
 
-namespace advgrad::cpu {
+namespace advgrad::ADVGRAD_CPU_NS {
 namespace {
 
 template <size_t N>
 using Offsets = std::array<int64_t, N>;
+
+// n zeroed int64 on the heap. Not std::vector, whose out-of-line members would be weak symbols shared by
+// every copy of this backend (see isa.cmake); this class has internal linkage.
+class Int64Buffer {
+ public:
+  explicit Int64Buffer(size_t n) : p_(new int64_t[n > 0 ? n : 1]()) {}
+  ~Int64Buffer() { delete[] p_; }
+  Int64Buffer(const Int64Buffer&) = delete;
+  Int64Buffer& operator=(const Int64Buffer&) = delete;
+  int64_t& operator[](size_t i) { return p_[i]; }
+  int64_t operator[](size_t i) const { return p_[i]; }
+
+ private:
+  int64_t* p_;
+};
 
 // Calls row(off, step, count) over runs of `count` elements, where off[k]/step[k] are operand k's element
 // offset (from raw_data()) and stride along the run. When every operand is contiguous the tensor is one
@@ -34,40 +48,40 @@ void for_each_run(const Shape& shape, const std::array<const Tensor*, N>& ops, R
     return;
   }
   // Drop size-1 dims; merge a dim into the previous (outer) one when both are adjacent in memory for
-  // every operand, so that e.g. a broadcast bias over [N,C,H,W] walks runs of H*W.
-  std::vector<int64_t> size;
-  std::array<std::vector<int64_t>, N> stride;
-  for (size_t d = 0; d < shape.size(); ++d) {
+  // every operand, so that e.g. a broadcast bias over [N,C,H,W] walks runs of H*W. size[d] and
+  // stride[k * rank + d] (operand k) for the nd merged dims.
+  const size_t rank = shape.size();
+  Int64Buffer size(rank), stride(N * rank);
+  size_t nd = 0;
+  for (size_t d = 0; d < rank; ++d) {
     if (shape[d] == 1) continue;
-    bool merge = !size.empty();
-    for (size_t k = 0; k < N && merge; ++k) merge = stride[k].back() == ops[k]->strides()[d] * shape[d];
-    if (!merge) size.push_back(1);
-    size.back() *= shape[d];
-    for (size_t k = 0; k < N; ++k) {
-      if (merge) stride[k].back() = ops[k]->strides()[d];
-      else stride[k].push_back(ops[k]->strides()[d]);
-    }
+    bool merge = nd > 0;
+    for (size_t k = 0; k < N && merge; ++k)
+      merge = stride[k * rank + nd - 1] == ops[k]->strides()[d] * shape[d];
+    if (!merge) size[nd++] = 1;
+    size[nd - 1] *= shape[d];
+    for (size_t k = 0; k < N; ++k) stride[k * rank + nd - 1] = ops[k]->strides()[d];
   }
-  const size_t nd = size.size();  // >= 1: an all-size-1 shape is contiguous for every operand
-  const int64_t inner = size.back(), rows = numel / inner;
+  // nd >= 1: an all-size-1 shape is contiguous for every operand
+  const int64_t inner = size[nd - 1], rows = numel / inner;
   Offsets<N> step;
-  for (size_t k = 0; k < N; ++k) step[k] = stride[k].back();
+  for (size_t k = 0; k < N; ++k) step[k] = stride[k * rank + nd - 1];
   parallel_for(rows, grain_for(inner, kElemGrain), [&](int64_t r0, int64_t r1) {
     // Multi-index of row r0 over the outer dims, then an odometer from there.
-    std::vector<int64_t> idx(nd, 0);
+    Int64Buffer idx(nd);
     Offsets<N> off{};
     for (int64_t r = r0, d = int64_t(nd) - 2; d >= 0; --d) {
       idx[size_t(d)] = r % size[size_t(d)];
       r /= size[size_t(d)];
-      for (size_t k = 0; k < N; ++k) off[k] += idx[size_t(d)] * stride[k][size_t(d)];
+      for (size_t k = 0; k < N; ++k) off[k] += idx[size_t(d)] * stride[k * rank + size_t(d)];
     }
     for (int64_t r = r0; r < r1; ++r) {
       row(off, step, inner);
       for (int64_t d = int64_t(nd) - 2; d >= 0; --d) {
         const size_t u = size_t(d);
-        for (size_t k = 0; k < N; ++k) off[k] += stride[k][u];
+        for (size_t k = 0; k < N; ++k) off[k] += stride[k * rank + u];
         if (++idx[u] < size[u]) break;
-        for (size_t k = 0; k < N; ++k) off[k] -= stride[k][u] * size[u];
+        for (size_t k = 0; k < N; ++k) off[k] -= stride[k * rank + u] * size[u];
         idx[u] = 0;
       }
     }
@@ -235,4 +249,4 @@ void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, Ten
   dispatch_dtype(dst.dtype(), [&](auto z) { where_typed<decltype(z)>(cond, a, b, dst); });
 }
 
-}  // namespace advgrad::cpu
+}  // namespace advgrad::ADVGRAD_CPU_NS

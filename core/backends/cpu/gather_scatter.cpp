@@ -2,7 +2,7 @@
 #include "advgrad/core/backends/cpu/cpu_backend.h"
 #include "advgrad/core/parallel.h"
 
-namespace advgrad::cpu {
+namespace advgrad::ADVGRAD_CPU_NS {
 
 void CpuBackend::gather(const Tensor& src, const Tensor& idx, int64_t outer, int64_t n, int64_t inner, Tensor& dst) {
   dispatch_dtype(src.dtype(), [&](auto z) {
@@ -30,4 +30,4 @@ void CpuBackend::scatter_add(const Tensor& src, const Tensor& idx, int64_t outer
   });
 }
 
-}  // namespace advgrad::cpu
+}  // namespace advgrad::ADVGRAD_CPU_NS

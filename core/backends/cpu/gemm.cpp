@@ -5,7 +5,7 @@
 #include "advgrad/core/backends/cpu/eigen.h"
 #include "advgrad/core/parallel.h"
 
-namespace advgrad::cpu {
+namespace advgrad::ADVGRAD_CPU_NS {
 namespace {
 
 template <class T>
@@ -61,4 +61,4 @@ void CpuBackend::gemm(bool trans_a, bool trans_b, int64_t batch, int64_t M, int6
   });
 }
 
-}  // namespace advgrad::cpu
+}  // namespace advgrad::ADVGRAD_CPU_NS

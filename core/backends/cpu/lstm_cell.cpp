@@ -3,7 +3,7 @@
 #include "advgrad/core/backends/cpu/eigen.h"
 #include "advgrad/core/parallel.h"
 
-namespace advgrad::cpu {
+namespace advgrad::ADVGRAD_CPU_NS {
 namespace {
 
 constexpr int64_t kCellGrain = 1 << 14;  // gate elements per chunk of an LSTM cell (transcendental-heavy)
@@ -70,4 +70,4 @@ void CpuBackend::lstm_cell_backward(const Tensor& act, const Tensor& c_prev, con
   });
 }
 
-}  // namespace advgrad::cpu
+}  // namespace advgrad::ADVGRAD_CPU_NS

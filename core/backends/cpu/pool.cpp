@@ -7,7 +7,7 @@
 #include "advgrad/core/backends/cpu/cpu_backend.h"
 #include "advgrad/core/parallel.h"
 
-namespace advgrad::cpu {
+namespace advgrad::ADVGRAD_CPU_NS {
 namespace {
 
 // Max-pool's rule differs for NaN (PyTorch's CPU kernel: `val > maxval || isnan(val)`): the LAST NaN of a
@@ -121,7 +121,9 @@ bool pool_row_pair_fast(const T* r0, const T* r1, int64_t W, int64_t OW, int64_t
 #ifdef ADVGRAD_POOL_SHUFFLE
   if constexpr (std::is_same_v<T, float>) {
     if (W < (int64_t(1) << 30)) {  // the lanes hold offsets up to W + 1 as int32
+#if !defined(__x86_64__) || defined(__AVX2__)  // SSE-only x86: 8 lanes (int64 offsets: 64 bytes) would spill
       if (OW >= 8) return PoolLanes<8>::row(r0, r1, W, OW, base, out, idx);
+#endif
       if (OW >= 4) return PoolLanes<4>::row(r0, r1, W, OW, base, out, idx);
     }
   }
@@ -131,7 +133,7 @@ bool pool_row_pair_fast(const T* r0, const T* r1, int64_t W, int64_t OW, int64_t
 
 template <class T>
 void max_pool_2x2_typed(const T* x, const Conv2dGeometry& g, T* out, int64_t* idx) {
-  const int64_t W = g.width, HW = g.height * g.width, OH = g.out_h(), OW = g.out_w();
+  const int64_t W = g.width, HW = g.height * g.width, OH = out_h(g), OW = out_w(g);
   for_planes(g, OH * OW * 4, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q)
       for (int64_t oh = 0; oh < OH; ++oh) {
@@ -157,9 +159,9 @@ template <class T>
 void max_pool_typed(const T* x, const Conv2dGeometry& g, T* out, int64_t* idx) {
   // (Under ceil_mode an odd size has a last, partial window: the general path takes it.)
   if (g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0 &&
-      g.dilation_h == 1 && g.dilation_w == 1 && 2 * g.out_h() <= g.height && 2 * g.out_w() <= g.width)
+      g.dilation_h == 1 && g.dilation_w == 1 && 2 * out_h(g) <= g.height && 2 * out_w(g) <= g.width)
     return max_pool_2x2_typed(x, g, out, idx);
-  const int64_t HW = g.height * g.width, OH = g.out_h(), OW = g.out_w();
+  const int64_t HW = g.height * g.width, OH = out_h(g), OW = out_w(g);
   for_planes(g, OH * OW * g.kernel_h * g.kernel_w, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
       const T* xp = x + q * HW;
@@ -186,7 +188,7 @@ void max_pool_typed(const T* x, const Conv2dGeometry& g, T* out, int64_t* idx) {
 
 template <class T>
 void max_pool_backward_typed(const T* grad_out, const int64_t* idx, const Conv2dGeometry& g, T* grad_x) {
-  const int64_t HW = g.height * g.width, P = g.out_h() * g.out_w();
+  const int64_t HW = g.height * g.width, P = out_h(g) * out_w(g);
   for_planes(g, P + HW, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
       T* gx = grad_x + q * HW;
@@ -199,7 +201,7 @@ void max_pool_backward_typed(const T* grad_out, const int64_t* idx, const Conv2d
 
 template <class T>
 void avg_pool_typed(const T* x, const Conv2dGeometry& g, T* out) {
-  const int64_t HW = g.height * g.width, OH = g.out_h(), OW = g.out_w();
+  const int64_t HW = g.height * g.width, OH = out_h(g), OW = out_w(g);
   for_planes(g, OH * OW * g.kernel_h * g.kernel_w, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
       const T* xp = x + q * HW;
@@ -215,7 +217,7 @@ void avg_pool_typed(const T* x, const Conv2dGeometry& g, T* out) {
 
 template <class T>
 void avg_pool_backward_typed(const T* grad_out, const Conv2dGeometry& g, T* grad_x) {
-  const int64_t HW = g.height * g.width, OH = g.out_h(), OW = g.out_w();
+  const int64_t HW = g.height * g.width, OH = out_h(g), OW = out_w(g);
   for_planes(g, OH * OW * g.kernel_h * g.kernel_w, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
       T* gx = grad_x + q * HW;
@@ -260,4 +262,4 @@ void CpuBackend::avg_pool2d_backward(const Tensor& grad_out, const Conv2dGeometr
   });
 }
 
-}  // namespace advgrad::cpu
+}  // namespace advgrad::ADVGRAD_CPU_NS

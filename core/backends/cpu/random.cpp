@@ -5,7 +5,7 @@
 #include "advgrad/core/generator.h"
 #include "advgrad/core/parallel.h"
 
-namespace advgrad::cpu {
+namespace advgrad::ADVGRAD_CPU_NS {
 
 void CpuBackend::random(RandomKind kind, Tensor& out, uint64_t seed, uint64_t stream, uint64_t offset, double a,
                         double b) {
@@ -38,4 +38,4 @@ void CpuBackend::random(RandomKind kind, Tensor& out, uint64_t seed, uint64_t st
   });
 }
 
-}  // namespace advgrad::cpu
+}  // namespace advgrad::ADVGRAD_CPU_NS

@@ -7,7 +7,7 @@
 #include "advgrad/core/backends/cpu/cpu_backend.h"
 #include "advgrad/core/parallel.h"
 
-namespace advgrad::cpu {
+namespace advgrad::ADVGRAD_CPU_NS {
 namespace {
 
 // Fold steps of the reductions. Max/min propagate NaN (like PyTorch): the first NaN seen wins and stays.
@@ -110,4 +110,4 @@ void CpuBackend::arg_reduce(ReduceOp op, const Tensor& src, int64_t outer, int64
   });
 }
 
-}  // namespace advgrad::cpu
+}  // namespace advgrad::ADVGRAD_CPU_NS

@@ -6,7 +6,7 @@
 #include "advgrad/core/backends/cpu/cpu_backend.h"
 #include "advgrad/core/parallel.h"
 
-namespace advgrad::cpu {
+namespace advgrad::ADVGRAD_CPU_NS {
 
 void CpuBackend::softmax(const Tensor& src, int64_t outer, int64_t n, int64_t inner, bool log, Tensor& dst) {
   dispatch_floating(src.dtype(), "softmax", [&](auto z) {
@@ -37,4 +37,4 @@ void CpuBackend::softmax(const Tensor& src, int64_t outer, int64_t n, int64_t in
   });
 }
 
-}  // namespace advgrad::cpu
+}  // namespace advgrad::ADVGRAD_CPU_NS
