@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure build test demo clean test-noomp bench sanitize fuzz
+.PHONY: all setup configure build test demo clean test-noomp bench sanitize fuzz test-aarch64
 
 all: build
 
@@ -22,6 +22,10 @@ test: build
 # The single-threaded build (no OpenMP) must pass the same tests.
 test-noomp:
 	$(MAKE) test BUILD=build-noomp CMAKE_FLAGS=-DADVGRAD_OPENMP=OFF
+
+# The aarch64 cross build (g++-aarch64-linux-gnu), its suites run under qemu-user (docs/PLATFORMS.md).
+test-aarch64:
+	scripts/aarch64.sh build-aarch64
 
 # The whole suite built with clang under AddressSanitizer + UndefinedBehaviorSanitizer (docs/RELIABILITY.md).
 sanitize:
@@ -45,4 +49,4 @@ bench:
 	@python3 bench/compare.py --build $(BUILD) --out $(BUILD)/bench/results.jsonl
 
 clean:
-	rm -rf $(BUILD) build-noomp build-asan build-fuzz
+	rm -rf $(BUILD) build-noomp build-asan build-fuzz build-aarch64
