@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure build test demo clean test-noomp bench bench-loaded bench-build sanitize fuzz install package-test static
+.PHONY: all setup configure build test demo clean test-noomp bench bench-loaded bench-build sanitize fuzz install package-test static test-aarch64
 
 all: build
 
@@ -22,6 +22,10 @@ test: build
 # The single-threaded build (no OpenMP) must pass the same tests.
 test-noomp:
 	$(MAKE) test BUILD=build-noomp CMAKE_FLAGS=-DADVGRAD_OPENMP=OFF
+
+# The aarch64 cross build (g++-aarch64-linux-gnu), its suites run under qemu-user (docs/PLATFORMS.md).
+test-aarch64:
+	scripts/aarch64.sh build-aarch64
 
 # The whole suite built with clang under AddressSanitizer + UndefinedBehaviorSanitizer (docs/RELIABILITY.md).
 sanitize:
@@ -71,4 +75,4 @@ static: setup
 	@echo "build-static/advgrad: static, $$(stat -c %s build-static/advgrad) bytes"
 
 clean:
-	rm -rf $(BUILD) build-noomp build-asan build-fuzz build-static
+	rm -rf $(BUILD) build-noomp build-asan build-fuzz build-static build-aarch64
