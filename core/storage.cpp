@@ -116,6 +116,14 @@ void evict_for(BlockCache& c, size_t bytes) {
   }
 }
 
+// Gives every cached block back to the system. Called with the mutex held.
+void release_all(BlockCache& c) {
+  for (auto& kv : c.classes)
+    for (void* p : kv.second.blocks) system_free(p, kv.first);
+  c.classes.clear();
+  c.cached_bytes = 0;
+}
+
 }  // namespace
 
 static std::atomic<int64_t> live_storages{0}, peak_storages{0};  // counts for storage_stats()
@@ -153,12 +161,7 @@ void set_storage_cache_limit(size_t bytes) {
   BlockCache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
   c.limit = bytes;
-  if (bytes == 0) {
-    for (auto& kv : c.classes)
-      for (void* p : kv.second.blocks) system_free(p, kv.first);
-    c.classes.clear();
-    c.cached_bytes = 0;
-  }
+  if (bytes == 0) release_all(c);
 }
 
 StorageMemory storage_memory() {
@@ -181,6 +184,7 @@ void* storage_allocate(size_t nbytes) {
       it->second.blocks.pop_back();
       c.cached_bytes -= size;
       c.memory.live_bytes += size;
+      c.memory.peak_live_bytes = std::max(c.memory.peak_live_bytes, c.memory.live_bytes);
       return p;
     }
     evict_for(c, size);  // stale classes make room for live data first
@@ -224,10 +228,7 @@ void storage_release(void* data, size_t nbytes) {
 void storage_cache_clear() {
   BlockCache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  for (auto& kv : c.classes)
-    for (void* p : kv.second.blocks) system_free(p, kv.first);
-  c.classes.clear();
-  c.cached_bytes = 0;
+  release_all(c);
 }
 
 // ---- allocators ----
