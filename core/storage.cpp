@@ -68,9 +68,8 @@ struct BlockCache {
   };
   std::map<size_t, SizeClass> classes;
   uint64_t tick = 0;
-  size_t cached_bytes = 0;
-  size_t limit = 0;  // set by cache()
-  StorageMemory memory;
+  size_t limit = 0;     // set by cache()
+  StorageMemory memory;  // the byte counts, cached_bytes included
 };
 
 size_t limit_from_environment() {
@@ -105,15 +104,21 @@ size_t budget(const BlockCache& c) { return c.memory.peak_live_bytes + c.limit; 
 // Gives back the blocks of the classes released longest ago until `bytes` more fit in the budget.
 // Called with the mutex held. Linear in the number of classes (tens), only when over the budget.
 void evict_for(BlockCache& c, size_t bytes) {
-  while (c.cached_bytes > 0 && c.memory.live_bytes + c.cached_bytes + bytes > budget(c)) {
+  while (c.memory.cached_bytes > 0 && c.memory.live_bytes + c.memory.cached_bytes + bytes > budget(c)) {
     auto oldest = c.classes.end();
     for (auto it = c.classes.begin(); it != c.classes.end(); ++it)
       if (!it->second.blocks.empty() && (oldest == c.classes.end() || it->second.last_release < oldest->second.last_release))
         oldest = it;
     for (void* p : oldest->second.blocks) system_free(p, oldest->first);
-    c.cached_bytes -= oldest->first * oldest->second.blocks.size();
+    c.memory.cached_bytes -= oldest->first * oldest->second.blocks.size();
     c.classes.erase(oldest);
   }
+}
+
+// A block of `size` bytes goes to a tensor or scratch buffer. Called with the mutex held.
+void add_live(BlockCache& c, size_t size) {
+  c.memory.live_bytes += size;
+  c.memory.peak_live_bytes = std::max(c.memory.peak_live_bytes, c.memory.live_bytes);
 }
 
 // Gives every cached block back to the system. Called with the mutex held.
@@ -121,7 +126,7 @@ void release_all(BlockCache& c) {
   for (auto& kv : c.classes)
     for (void* p : kv.second.blocks) system_free(p, kv.first);
   c.classes.clear();
-  c.cached_bytes = 0;
+  c.memory.cached_bytes = 0;
 }
 
 }  // namespace
@@ -167,9 +172,7 @@ void set_storage_cache_limit(size_t bytes) {
 StorageMemory storage_memory() {
   BlockCache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
-  StorageMemory m = c.memory;
-  m.cached_bytes = c.cached_bytes;
-  return m;
+  return c.memory;
 }
 
 void* storage_allocate(size_t nbytes) {
@@ -182,9 +185,8 @@ void* storage_allocate(size_t nbytes) {
     if (it != c.classes.end() && !it->second.blocks.empty()) {
       void* p = it->second.blocks.back();
       it->second.blocks.pop_back();
-      c.cached_bytes -= size;
-      c.memory.live_bytes += size;
-      c.memory.peak_live_bytes = std::max(c.memory.peak_live_bytes, c.memory.live_bytes);
+      c.memory.cached_bytes -= size;
+      add_live(c, size);
       return p;
     }
     evict_for(c, size);  // stale classes make room for live data first
@@ -198,8 +200,7 @@ void* storage_allocate(size_t nbytes) {
   std::lock_guard<std::mutex> lock(c.mutex);
   ++c.memory.system_allocations;
   c.memory.system_allocated_bytes += size;
-  c.memory.live_bytes += size;
-  c.memory.peak_live_bytes = std::max(c.memory.peak_live_bytes, c.memory.live_bytes);
+  add_live(c, size);
   return p;
 }
 
@@ -214,15 +215,15 @@ void storage_release(void* data, size_t nbytes) {
     return;
   }
   evict_for(c, size);
-  if (c.memory.live_bytes + c.cached_bytes + size > budget(c)) {  // cannot fit even with the cache empty
+  if (c.memory.live_bytes + c.memory.cached_bytes + size > budget(c)) {  // cannot fit even with the cache empty
     system_free(data, size);
     return;
   }
   BlockCache::SizeClass& cls = c.classes[size];
   cls.blocks.push_back(data);
   cls.last_release = ++c.tick;
-  c.cached_bytes += size;
-  c.memory.peak_cached_bytes = std::max(c.memory.peak_cached_bytes, c.cached_bytes);
+  c.memory.cached_bytes += size;
+  c.memory.peak_cached_bytes = std::max(c.memory.peak_cached_bytes, c.memory.cached_bytes);
 }
 
 void storage_cache_clear() {
