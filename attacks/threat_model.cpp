@@ -60,18 +60,24 @@ void check_attack_inputs(const Tensor& x, const Tensor& labels, double eps, int6
   if (!labels.defined() || labels.dtype() != DType::I64 || labels.shape() != Shape{x.size(0)})
     throw ValueError(who + ": labels must be int64 [" + std::to_string(x.size(0)) + "], got " +
                      (labels.defined() ? labels.describe() : std::string("undefined")) + " (batch/label size mismatch?)");
-  // Checked with tensor ops on the input's device; only the first offending value (row-major order, for
+  // Checked with tensor ops on the input's device, a block of rows at a time (so that checking a whole test
+  // set adds no more than a few MB of temporaries); only the first offending value (row-major order, for
   // the message) is copied out.
   {
     NoGradGuard no_grad;
-    // 1 where v is not in [0,1] (NaN included: every comparison with it is false).
-    Tensor outside = rsub(1.0, mul(ge(x, scalar_tensor(0.0, x.dtype(), x.device())),
-                                   le(x, scalar_tensor(1.0, x.dtype(), x.device()))));
-    Tensor flat = reshape(outside, {-1});
-    if (flat.numel() > 0 && sum(flat).item() > 0) {
-      const double v = reshape(x, {-1}).at({int64_t(argmax(flat, 0).item())});
-      throw ValueError(who + ": inputs must lie in [0,1] (found " + std::to_string(v) +
-                       "); put normalisation inside the model");
+    const int64_t n = x.size(0), row = n > 0 ? x.numel() / n : 0;
+    const int64_t rows_per_block = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(row, 1));
+    for (int64_t b = 0; b < n && row > 0; b += rows_per_block) {
+      Tensor block = slice(x, 0, b, std::min(n, b + rows_per_block));
+      // 1 where v is not in [0,1] (NaN included: every comparison with it is false).
+      Tensor outside = rsub(1.0, mul(ge(block, scalar_tensor(0.0, x.dtype(), x.device())),
+                                     le(block, scalar_tensor(1.0, x.dtype(), x.device()))));
+      Tensor flat = reshape(outside, {-1});
+      if (sum(flat).item() > 0) {
+        const double v = reshape(block, {-1}).at({int64_t(argmax(flat, 0).item())});
+        throw ValueError(who + ": inputs must lie in [0,1] (found " + std::to_string(v) +
+                         "); put normalisation inside the model");
+      }
     }
     if (num_classes > 0 && labels.numel() > 0) {
       Tensor bad = add(lt(labels, scalar_tensor(0.0, DType::I64, labels.device())),

@@ -12,6 +12,7 @@
 #include "advgrad/attacks/threat_model.h"
 #include "advgrad/autograd/engine.h"
 #include "advgrad/core/parallel.h"
+#include "advgrad/core/storage.h"
 #include "advgrad/nn/models.h"
 
 using namespace advgrad;
@@ -155,6 +156,22 @@ TEST_CASE("live memory does not grow with the number of steps") {
   int64_t two = peak_for(2), many = peak_for(200);
   CHECK(many <= two);
   CHECK(two > 0);
+}
+
+TEST_CASE("checking a whole test set's inputs adds no set-sized temporaries") {
+  // The [0,1] check used to build three full-size masks: evaluating 10000 Fashion-MNIST images held
+  // 125 MB of temporaries beside the 31 MB input. It now checks a block of rows at a time.
+  Generator g(5);
+  Tensor x = rand({20000, 1, 28, 28}, g) * 0.5 + 0.25;  // 63 MB of float32, inside [0,1]
+  Tensor y = zeros({20000}, DType::I64);
+  const StorageMemory before = storage_memory();
+  check_attack_inputs(x, y, 0.1, 10, "test");
+  const StorageMemory after = storage_memory();
+  CHECK(after.peak_live_bytes <= std::max(before.peak_live_bytes, before.live_bytes + (size_t(8) << 20)));
+  // and it still finds a bad value in the last block
+  Tensor bad = x.clone();
+  bad.data<float>()[bad.numel() - 1] = 1.5f;
+  CHECK_THROWS_WITH_AS(check_attack_inputs(bad, y, 0.1, 10, "test"), doctest::Contains("found 1.5"), ValueError);
 }
 
 TEST_CASE("invalid parameters raise clear errors") {

@@ -63,9 +63,13 @@ double accuracy_of(const Tensor& logits, const Tensor& y) {
   return sum(eq(argmax(logits, 1), y)).item() / double(std::max<int64_t>(y.numel(), 1));
 }
 
-// Rows [begin, end) of a dataset as a dataset of their own.
+// Rows [begin, end) of a dataset as a dataset of their own. Only those rows are copied: copying the whole
+// dataset and then assigning the rows would keep the whole image buffer's capacity (47 MB for a 1000-row
+// validation split of Fashion-MNIST).
 Dataset rows_of(const Dataset& d, int64_t begin, int64_t end) {
-  Dataset out = d;
+  Dataset out;
+  out.kind = d.kind, out.source = d.source, out.sample_shape = d.sample_shape;
+  out.num_classes = d.num_classes, out.class_names = d.class_names;
   out.images.assign(d.images.begin() + begin * d.sample_numel(), d.images.begin() + end * d.sample_numel());
   out.labels.assign(d.labels.begin() + begin, d.labels.begin() + end);
   out.check();
@@ -373,14 +377,17 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
       m.train_clean_acc = m.train_adv_acc;
       m.train_clean_acc_of = "training steps";
     } else {  // one eval-mode pass over a fixed sample, instead of one per step
-      EvalModeGuard eval(model);
-      m.train_clean_acc = accuracy_of(predict(model, probe_x), probe_y);
+      EvalOptions po;
+      po.batch_size = o.batch();  // in training-size batches: no new memory peak
+      m.train_clean_acc = evaluate(model, probe_x, probe_y, {}, po).clean_accuracy;
       m.train_clean_acc_of = "fixed training sample";
     }
 
     // Validation on the held-out samples: clean and PGD, for the model and for its weight average.
+    // At the training batch size: its size classes are already in the block cache, so the evaluation adds
+    // no new memory peak (docs/PERFORMANCE.md "Memory").
     EvalOptions eo;
-    eo.batch_size = 500;
+    eo.batch_size = o.batch();
     const AttackOptions vo = pgd_options(o.eps(), o.val_pgd_steps(), o.seed() + 7);
     {
       EvalReport vr = evaluate(model, val_x, val_y, {{"pgd", vo}}, eo);
@@ -411,8 +418,10 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
     if (o.co_detect() && method.watch_catastrophic_overfitting()) {
       AttackOptions fo;
       fo.eps = o.eps(), fo.seed = o.seed();
-      double fgsm = make_attack("fgsm", fo)->run(model, probe_x, probe_y).accuracy();
-      double pgd = make_attack("pgd", pgd_options(o.eps(), o.val_pgd_steps(), o.seed()))->run(model, probe_x, probe_y).accuracy();
+      EvalOptions co;
+      co.batch_size = o.batch();
+      const EvalReport cr = evaluate(model, probe_x, probe_y, {{"fgsm", fo}, {"pgd", pgd_options(o.eps(), o.val_pgd_steps(), o.seed())}}, co);
+      const double fgsm = cr.attacks[0].accuracy, pgd = cr.attacks[1].accuracy;
       if (s.ck.co_best_pgd > 0.1 && pgd < 0.5 * s.ck.co_best_pgd && fgsm > pgd + 0.2) {
         const bool fallback = bool(o.co_fallback());
         m.note = "catastrophic overfitting: PGD accuracy on a training batch fell to " + std::to_string(pgd) +
@@ -479,7 +488,7 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
   AttackOptions fo;
   fo.eps = o.eps(), fo.seed = o.seed() + 11;
   EvalOptions eo;
-  eo.batch_size = 500;
+  eo.batch_size = o.batch();  // as in validation: no new peak after training
   EvalReport er = evaluate(model, tx, ty, {{"fgsm", fo}, {"pgd", pgd_options(o.eps(), o.final_pgd_steps(), o.seed() + 13)}}, eo);
   summary.clean_acc = er.clean_accuracy;
   summary.fgsm_acc = er.attacks[0].accuracy;
