@@ -38,7 +38,7 @@ struct Options {
 
 [[noreturn]] void usage(const char* msg) {
   std::fprintf(stderr, "advgrad-bench: %s\nusage: advgrad-bench [--threads T] [--iters N] [--batch B] "
-                       "[--only WORKLOAD|MODEL|MODEL/WORKLOAD]\n", msg);
+                       "[--only WORKLOAD|MODEL|MODEL/WORKLOAD] [--cpu-time]\n", msg);
   std::exit(2);
 }
 

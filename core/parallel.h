@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "advgrad/core/team_size.h"
+
 #ifdef ADVGRAD_HAVE_OPENMP
 #include <omp.h>
 #endif
@@ -46,11 +48,14 @@ void parallel_for(int64_t n, int64_t grain, F&& f) {
   grain = std::max<int64_t>(grain, 1);
   const int64_t chunks = (n + grain - 1) / grain;
 #ifdef ADVGRAD_HAVE_OPENMP
-  const int team = detail::team_size();
-  if (chunks > 1 && !omp_in_parallel() && team > 1) {
+  if (chunks > 1 && !omp_in_parallel()) {
+    // Fewer threads while other programs hold the cores (core/team_size.h); results do not change.
+    const int team = adaptive_team_size(detail::team_size());
+    if (team > 1) {
 #pragma omp parallel for schedule(static) num_threads(team)
-    for (int64_t c = 0; c < chunks; ++c) f(c * grain, std::min(n, (c + 1) * grain));
-    return;
+      for (int64_t c = 0; c < chunks; ++c) f(c * grain, std::min(n, (c + 1) * grain));
+      return;
+    }
   }
 #endif
   for (int64_t c = 0; c < chunks; ++c) f(c * grain, std::min(n, (c + 1) * grain));
