@@ -76,7 +76,7 @@ class Attack {
 };
 
 // Builds an attack by its command-line name from the table of attacks/registry.h (fgsm, fgsm-rs, bim, pgd,
-// pgd-l2, mifgsm, apgd-ce, apgd-dlr, apgd-t, square): options.norm becomes the entry's norm, and the
+// pgd-l2, mifgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, fab-t-l2, square, trades-kl): options.norm becomes the entry's norm, and the
 // attack fills in the defaults the options leave open; options() of the result is what runs.
 // ValueError listing the names for anything else.
 std::unique_ptr<Attack> make_attack(const std::string& name, const AttackOptions& options);

@@ -5,7 +5,7 @@
 // every attacked sample at the next class, (label + 1) mod classes, and scores the attack like an
 // untargeted one -- a sample counts as robust only while it is still classified as its label, so a miss
 // of the target into a third class is an error too -- and reports, besides, the share of attacked samples
-// that reached their target. Attacks that choose their own targets (apgd-t) are scored as untargeted.
+// that reached their target. Attacks that choose their own targets (apgd-t, fab-t) are scored as untargeted.
 #pragma once
 #include <optional>
 #include <string>
