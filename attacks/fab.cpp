@@ -51,8 +51,9 @@ Tensor project_onto_hyperplane_in_box(const Tensor& points, const Tensor& w_in, 
   Tensor hi = max(saturation, {1});
   Tensor lo = zeros_like(hi);
   auto progress = [&](const Tensor& m) { return sum(weight * minimum(column(m) * rate, room), {1}); };
-  // 60 halvings bring the bracket to the resolution of a double.
-  for (int i = 0; i < 60; ++i) {
+  // 32 halvings leave a bracket of m_max / 2^32; the exact solve below finishes on its linear piece (where
+  // a breakpoint is still inside the bracket, hi: within 2^-32 m_max on the far side of the hyperplane).
+  for (int i = 0; i < 32; ++i) {
     Tensor mid = (lo + hi) * 0.5;
     Tensor enough = ge(progress(mid), c);
     hi = where(enough, mid, hi);
