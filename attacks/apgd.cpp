@@ -115,15 +115,7 @@ Tensor APGDTargeted::attack_once(Module& model, const Tensor& x, const Tensor& l
   if (C < 4) throw ValueError("apgd-t: the targeted DLR loss needs at least 4 classes, the model has " + std::to_string(C));
   const int ranks = int(std::min<int64_t>(opt_.target_classes, C - 1));
   NoGradGuard no_grad;
-  // target_of_rank[r]: per sample, the class with the (r+1)-th highest clean logit, ties to the lower class
-  // (a stable sort by decreasing logit): the first maximum once the r classes above it are masked out.
-  std::vector<Tensor> target_of_rank;
-  Tensor ranked = logits.to(DType::F64);
-  const Tensor masked_out = scalar_tensor(-std::numeric_limits<double>::infinity(), DType::F64, x.device());
-  for (int r = 0; r <= ranks; ++r) {
-    target_of_rank.push_back(argmax(ranked, 1));
-    ranked = where(one_hot(target_of_rank.back(), C, DType::F64), masked_out, ranked);
-  }
+  const std::vector<Tensor> target_of_rank = classes_by_rank(logits, ranks + 1);
   Tensor out = x.clone();
   Tensor done = zeros({N}, DType::F64, x.device());  // 1 once some target rank fooled the sample
   for (int r = 1; r <= ranks; ++r) {

@@ -26,6 +26,20 @@ Tensor predict(Module& model, const Tensor& x) {
   return model.forward(x);
 }
 
+std::vector<Tensor> classes_by_rank(const Tensor& logits, int count) {
+  NoGradGuard no_grad;
+  const int64_t C = logits.size(1);
+  std::vector<Tensor> by_rank;
+  Tensor ranked = logits.to(DType::F64);
+  const Tensor masked_out = scalar_tensor(-std::numeric_limits<double>::infinity(), DType::F64, logits.device());
+  // The first maximum once the classes ranked above it are masked out: a stable sort by decreasing logit.
+  for (int r = 0; r < count && r < C; ++r) {
+    by_rank.push_back(argmax(ranked, 1));
+    ranked = where(one_hot(by_rank.back(), C, DType::F64), masked_out, ranked);
+  }
+  return by_rank;
+}
+
 Tensor attack_objective(const Tensor& logits, const Tensor& labels, const Tensor& targets, AttackLoss loss,
                         bool targeted) {
   switch (loss) {

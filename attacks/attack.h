@@ -37,6 +37,11 @@ struct AttackOptions {
   int target_classes = 9;     // APGD-T: how many of the highest other classes to try
   int64_t queries = 5000;     // Square: query budget per sample
   double square_p_init = 0.8; // Square: initial fraction of pixels changed
+  bool square_rescale_schedule = false;  // Square: spread the p-schedule's marks over `queries` (else the
+                                         // authors' standard marks at query 10, 50, ... as AutoAttack runs it)
+  double fab_alpha_max = 0.1; // FAB: the largest weight of the clean point's projection in a step
+  double fab_eta = 1.05;      // FAB: overshoot of each projection
+  double fab_beta = 0.9;      // FAB: pull-back toward the clean point after an adversarial step
   uint64_t seed = 0;
   int64_t num_classes = 0;    // for validating labels/targets (0: infer from the model's output)
 };
@@ -71,7 +76,7 @@ class Attack {
 };
 
 // Builds an attack by its command-line name from the table of attacks/registry.h (fgsm, fgsm-rs, bim, pgd,
-// pgd-l2, mifgsm, apgd-ce, apgd-dlr, apgd-t, square): options.norm becomes the entry's norm, and the
+// pgd-l2, mifgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, fab-t-l2, square, trades-kl): options.norm becomes the entry's norm, and the
 // attack fills in the defaults the options leave open; options() of the result is what runs.
 // ValueError listing the names for anything else.
 std::unique_ptr<Attack> make_attack(const std::string& name, const AttackOptions& options);
@@ -116,5 +121,9 @@ Tensor fooled_mask(const Tensor& logits, const Tensor& labels, const Tensor& tar
 // (pick [N], any float dtype; fresh and base [N, ...] of one shape and dtype).
 Tensor choose_rows(const Tensor& pick, const Tensor& fresh, const Tensor& base);
 Tensor predict(Module& model, const Tensor& x);  // logits without a graph
+// Per sample, the classes in order of decreasing logit (ties to the lower class): element r [N] (int64)
+// holds each row's (r+1)-th highest class, for r < count (count <= classes). APGD-T and FAB-T take their
+// targets from ranks 1, 2, ... of the clean logits.
+std::vector<Tensor> classes_by_rank(const Tensor& logits, int count);
 
 }  // namespace advgrad

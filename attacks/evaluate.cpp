@@ -136,14 +136,23 @@ Tensor next_class_targets(const Tensor& labels, int64_t num_classes) {
   return where(eq(labels, last), zeros_like(labels), labels + 1.0);
 }
 
-std::vector<AttackSpec> ensemble_preset(double eps, uint64_t seed, double effort) {
+std::vector<AttackSpec> autoattack_preset(double eps, uint64_t seed, bool fast, double effort) {
+  if (!(effort > 0)) throw ValueError("autoattack: effort must be > 0");
   AttackOptions o;
-  o.eps = eps, o.seed = seed, o.norm = Norm::Linf;
-  AttackOptions ce = o, t = o, sq = o;
-  ce.steps = t.steps = std::max(1, int(std::lround(100 * effort)));
-  t.target_classes = 9;
+  o.eps = eps, o.seed = seed, o.norm = Norm::Linf, o.restarts = 1;
+  const int steps = std::max(1, int(std::lround(100 * effort)));
+  AttackOptions ce = o, t = o, fab = o, sq = o;
+  ce.steps = t.steps = fab.steps = steps;
+  t.target_classes = fast ? 3 : 9;
+  fab.target_classes = 9;
   sq.queries = std::max<int64_t>(1, std::llround(5000 * effort));
-  return {{"apgd-ce", ce}, {"apgd-t", t}, {"square", sq}};
+  sq.square_p_init = 0.8, sq.square_rescale_schedule = false;
+  if (fast) return {{"apgd-ce", ce}, {"apgd-t", t}};
+  return {{"apgd-ce", ce}, {"apgd-t", t}, {"fab-t", fab}, {"square", sq}};
+}
+
+std::vector<AttackSpec> ensemble_preset(double eps, uint64_t seed, double effort) {
+  return autoattack_preset(eps, seed, false, effort);
 }
 
 }  // namespace advgrad

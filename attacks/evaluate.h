@@ -5,7 +5,7 @@
 // every attacked sample at the next class, (label + 1) mod classes, and scores the attack like an
 // untargeted one -- a sample counts as robust only while it is still classified as its label, so a miss
 // of the target into a third class is an error too -- and reports, besides, the share of attacked samples
-// that reached their target. Attacks that choose their own targets (apgd-t) are scored as untargeted.
+// that reached their target. Attacks that choose their own targets (apgd-t, fab-t) are scored as untargeted.
 #pragma once
 #include <optional>
 #include <string>
@@ -60,8 +60,13 @@ EvalReport evaluate(Module& model, const Tensor& x, const Tensor& labels, const 
 // The targets of a targeted evaluation: (label + 1) mod num_classes for int64 labels [N].
 Tensor next_class_targets(const Tensor& labels, int64_t num_classes);
 
-// AutoAttack-like standard ensemble for L-inf: APGD-CE (100 steps), APGD-T (100 steps, 9 targets), Square
-// (5000 queries). Steps and queries scale with `effort` (1.0 = those numbers).
+// AutoAttack's standard L-inf set (Croce & Hein 2020, version 'standard' of the authors' code), run as an
+// ensemble on the survivors: APGD-CE (100 steps, 1 restart), APGD-T (100 steps, 9 target classes, 1
+// restart), FAB-T (100 steps, 9 target classes, 1 restart), Square (5000 queries, p_init 0.8, the
+// standard p-schedule). `fast` is the cheaper preset: APGD-CE and APGD-T only, APGD-T with 3 target
+// classes (FAB-T and Square dropped). Steps and queries scale with `effort` (1.0 = those numbers).
+std::vector<AttackSpec> autoattack_preset(double eps, uint64_t seed, bool fast = false, double effort = 1.0);
+// The old name: autoattack_preset(eps, seed, false, effort).
 std::vector<AttackSpec> ensemble_preset(double eps, uint64_t seed, double effort = 1.0);
 
 }  // namespace advgrad

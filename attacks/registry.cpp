@@ -3,6 +3,7 @@
 
 #include "advgrad/attacks/apgd.h"
 #include "advgrad/attacks/bim.h"
+#include "advgrad/attacks/fab.h"
 #include "advgrad/attacks/fgsm.h"
 #include "advgrad/attacks/mifgsm.h"
 #include "advgrad/attacks/pgd.h"
@@ -27,6 +28,11 @@ std::unique_ptr<Attack> apgd_targeted(const AttackOptions& options) {
   AttackOptions o = options;
   o.loss = AttackLoss::DLR, o.targeted = false;  // picks its own targets; success = misclassified
   return std::make_unique<APGDTargeted>(o);
+}
+std::unique_ptr<Attack> fab_targeted(const AttackOptions& options) {
+  AttackOptions o = options;
+  o.targeted = false;  // picks its own targets; success = misclassified within eps
+  return std::make_unique<FABTargeted>(o);
 }
 std::unique_ptr<Attack> square_attack(const AttackOptions& options) {
   AttackOptions o = options;
@@ -58,6 +64,10 @@ const std::vector<AttackEntry>& attack_registry() {
        [](const AttackOptions& o) { return apgd_with(o, AttackLoss::DLR, "apgd-dlr"); }},
       {"apgd-t", Norm::Linf, "APGD-T (Croce & Hein 2020): targeted DLR toward each top other class in turn",
        "9 target classes; picks its own targets", &apgd_targeted},
+      {"fab-t", Norm::Linf, "FAB-T (Croce & Hein 2020): minimum-norm boundary projections toward each top other class",
+       "9 target classes, alpha_max 0.1, eta 1.05, beta 0.9; restarts after the first from eps/2", &fab_targeted},
+      {"fab-t-l2", Norm::L2, "FAB-T (Croce & Hein 2020), L2",
+       "9 target classes, alpha_max 0.1, eta 1.05, beta 0.9; restarts after the first from eps/2", &fab_targeted},
       {"square", Norm::Linf, "Square (Andriushchenko et al. 2020): score-based black-box, random squares",
        "5000 queries, p_init 0.8, margin loss", &square_attack},
       {"trades-kl", Norm::Linf, "TRADES' inner maximisation (Zhang et al. 2019): ascent on KL(f(x) || f(x'))",

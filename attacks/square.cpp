@@ -7,8 +7,8 @@
 
 namespace advgrad {
 
-double SquareAttack::patch_fraction(double p_init, int64_t i, int64_t n) {
-  const int64_t it = n > 0 ? int64_t(double(i) / double(n) * 10000.0) : 0;
+double SquareAttack::patch_fraction(double p_init, int64_t i, int64_t n, bool rescale) {
+  const int64_t it = !rescale ? i : n > 0 ? int64_t(double(i) / double(n) * 10000.0) : 0;
   const int64_t marks[] = {10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000};
   double p = p_init;
   for (int64_t m : marks)
@@ -67,7 +67,7 @@ Tensor SquareAttack::attack_once(Module& model, const Tensor& x, const Tensor& l
   for (int64_t q = 1; q < opt_.queries; ++q) {
     const std::vector<int64_t> active = nonzero_indices(gt(margin, scalar_tensor(0.0, DType::F64, x.device())));
     if (active.empty()) break;
-    const double p = patch_fraction(opt_.square_p_init, q, opt_.queries);
+    const double p = patch_fraction(opt_.square_p_init, q, opt_.queries, opt_.square_rescale_schedule);
     const int64_t s = std::clamp<int64_t>(int64_t(std::lround(std::sqrt(p * double(plane)))), 1, std::max<int64_t>(H - 1, 1));
     // Per active sample: a window of side s at (h0, w0) and one sign per channel, from the counter-based
     // generator; inside the window the candidate is x +- eps, elsewhere the best point so far.

@@ -10,9 +10,11 @@ class SquareAttack : public Attack {
  public:
   explicit SquareAttack(AttackOptions options) : Attack(std::move(options)) {}
   std::string name() const override { return "square"; }
-  // Fraction of pixels changed at query i of n: p_init halved at 10, 50, 200, 500, 1000, 2000, 4000, 6000,
-  // 8000 (scaled from a 10,000-query budget to n).
-  static double patch_fraction(double p_init, int64_t i, int64_t n);
+  // Fraction of pixels changed at iteration i of n: p_init halved after each of the marks 10, 50, 200, 500,
+  // 1000, 2000, 4000, 6000, 8000. The standard schedule (the authors' p_selection as AutoAttack runs it,
+  // resc_schedule off) counts i itself, so 5000 queries pass the marks up to 4000; `rescale` instead
+  // reads the marks on a 10,000 scale of n (i -> floor(i / n * 10000)), the authors' optional variant.
+  static double patch_fraction(double p_init, int64_t i, int64_t n, bool rescale = false);
 
  protected:
   void validate(const Tensor& x) const override;

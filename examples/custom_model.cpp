@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  // The ensemble (APGD-CE, APGD-T, Square), at 2% of its usual budget to stay quick.
+  // The ensemble (AutoAttack's standard set: APGD-CE, APGD-T, FAB-T, Square), at 2% of its usual budget to stay quick.
   const std::vector<int64_t> first = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
                                       20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39};
   EvalOptions eo;

@@ -7,6 +7,7 @@
 
 #include "advgrad/attacks/apgd.h"
 #include "advgrad/attacks/evaluate.h"
+#include "advgrad/attacks/fab.h"
 #include "advgrad/attacks/registry.h"
 #include "advgrad/attacks/square.h"
 #include "advgrad/attacks/threat_model.h"
@@ -68,11 +69,12 @@ TEST_CASE("every attack keeps x_adv in the eps-ball and in [0,1], on a CNN and a
     for (const auto& name : attack_names()) {
       for (double eps : {0.0, 0.03, 0.3}) {
         AttackOptions o;
-        o.eps = name == "pgd-l2" ? eps * 4 : eps;
+        const Norm norm = attack_entry(name).norm;
+        o.eps = norm == Norm::L2 ? eps * 4 : eps;
         o.steps = 5, o.restarts = 2, o.queries = 30, o.target_classes = 2, o.seed = 3;
         AttackResult r = make_attack(name, o)->run(*model, x, y);
         INFO(name, " eps ", o.eps);
-        check_contract(x, r, o.eps, name == "pgd-l2" ? Norm::L2 : Norm::Linf);
+        check_contract(x, r, o.eps, norm);
         CHECK(r.fooled.size() == 6);
         if (eps == 0.0) CHECK(r.accuracy() == 1.0);
       }
@@ -272,8 +274,8 @@ TEST_CASE("restarts and ensembles attack only the samples still standing; early 
 }
 
 TEST_CASE("the attack table: each name builds its attack with its norm and its defaults resolved once") {
-  const std::vector<std::string> want = {"fgsm",    "fgsm-rs", "bim",      "pgd",    "pgd-l2",
-                                         "mifgsm",  "apgd-ce", "apgd-dlr", "apgd-t", "square", "trades-kl"};
+  const std::vector<std::string> want = {"fgsm",   "fgsm-rs", "bim",   "pgd",      "pgd-l2", "mifgsm",   "apgd-ce",
+                                         "apgd-dlr", "apgd-t", "fab-t", "fab-t-l2", "square", "trades-kl"};
   CHECK(attack_names() == want);
   REQUIRE(attack_registry().size() == want.size());
   AttackOptions o;
@@ -285,7 +287,8 @@ TEST_CASE("the attack table: each name builds its attack with its norm and its d
     CHECK_FALSE(entry.defaults.empty());
     auto attack = make_attack(entry.name, o);
     CHECK(attack->name() == entry.name);
-    CHECK(attack->options().norm == (entry.name == "pgd-l2" ? Norm::L2 : Norm::Linf));
+    const bool l2 = entry.name == "pgd-l2" || entry.name == "fab-t-l2";
+    CHECK(attack->options().norm == (l2 ? Norm::L2 : Norm::Linf));
   }
   // options() is what runs: the paper defaults, filled in by each attack, by hand here.
   struct Resolved {
@@ -311,13 +314,14 @@ TEST_CASE("the attack table: each name builds its attack with its norm and its d
   AttackOptions targeted = o;
   targeted.targeted = true;
   CHECK_FALSE(make_attack("apgd-t", targeted)->options().targeted);  // picks its own targets
+  CHECK_FALSE(make_attack("fab-t", targeted)->options().targeted);   // so does FAB-T
   CHECK(make_attack("square", o)->options().loss == AttackLoss::CWMargin);
   try {
     attack_entry("deepfool");
     FAIL("expected ValueError");
   } catch (const ValueError& e) {
     CHECK(std::string(e.what()) ==
-          "unknown attack 'deepfool' (known: fgsm, fgsm-rs, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr, apgd-t, square, trades-kl)");
+          "unknown attack 'deepfool' (known: fgsm, fgsm-rs, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, fab-t-l2, square, trades-kl)");
   }
 }
 
@@ -341,10 +345,17 @@ TEST_CASE("targeted PGD drives samples to their target; weaker eps fools fewer")
 
 TEST_CASE("APGD checkpoints and Square schedule follow the papers") {
   CHECK(APGD::checkpoints(100) == std::vector<int>{0, 22, 41, 57, 70, 80, 87, 93, 99});
-  CHECK(SquareAttack::patch_fraction(0.8, 0, 10000) == 0.8);
-  CHECK(SquareAttack::patch_fraction(0.8, 11, 10000) == 0.4);
+  // The standard schedule (AutoAttack's): the marks count iterations themselves.
+  CHECK(SquareAttack::patch_fraction(0.8, 0, 5000) == 0.8);
+  CHECK(SquareAttack::patch_fraction(0.8, 10, 5000) == 0.8);
+  CHECK(SquareAttack::patch_fraction(0.8, 11, 5000) == 0.4);
+  CHECK(SquareAttack::patch_fraction(0.8, 6, 5000) == 0.8);
+  CHECK(SquareAttack::patch_fraction(0.8, 201, 5000) == doctest::Approx(0.8 / 8));
+  CHECK(SquareAttack::patch_fraction(0.8, 4001, 5000) == doctest::Approx(0.8 / 128));  // last piece at 5000
   CHECK(SquareAttack::patch_fraction(0.8, 9000, 10000) == doctest::Approx(0.8 / 512));
-  CHECK(SquareAttack::patch_fraction(0.8, 6, 5000) == 0.4);  // 6/5000 of the budget = 12 of 10,000
+  // The rescaled variant reads the marks on a 10,000 scale of the budget.
+  CHECK(SquareAttack::patch_fraction(0.8, 6, 5000, true) == 0.4);  // 6/5000 of the budget = 12 of 10,000
+  CHECK(SquareAttack::patch_fraction(0.8, 4001, 5000, true) == doctest::Approx(0.8 / 512));  // 8002
 }
 
 TEST_CASE("APGD and the ensemble are at least as strong as FGSM; Square works without gradients") {
@@ -369,10 +380,11 @@ TEST_CASE("APGD and the ensemble are at least as strong as FGSM; Square works wi
   EvalReport rep = evaluate(*m, x, y, specs, eo);
   CHECK(rep.n == 32);
   CHECK(rep.clean_accuracy == 1.0);
-  REQUIRE(rep.attacks.size() == 3);
+  REQUIRE(rep.attacks.size() == 4);
   CHECK(rep.attacks[0].accuracy >= rep.attacks[1].accuracy);  // cumulative
   CHECK(rep.attacks[1].accuracy >= rep.attacks[2].accuracy);
-  CHECK(rep.robust_accuracy == rep.attacks[2].accuracy);
+  CHECK(rep.attacks[2].accuracy >= rep.attacks[3].accuracy);
+  CHECK(rep.robust_accuracy == rep.attacks[3].accuracy);
   CHECK(rep.robust_accuracy <= apgd + 1e-12);
   for (const auto& a : rep.attacks) CHECK(a.max_perturbation <= 0.05);
   // Independent mode: each attack's own accuracy; robust = worst case per sample.
@@ -466,4 +478,159 @@ TEST_CASE("sanity checks flag a model whose gradients are masked") {
   Tensor yp = predicted_labels(*plain, x);
   EvalReport ok = evaluate(*plain, x, yp, {{"pgd", o}}, eo);
   for (const auto& w : ok.warnings) CHECK(w.find("not near 0") == std::string::npos);
+}
+
+TEST_CASE("AutoAttack presets: the standard set and budgets, and the fast one") {
+  const auto standard = autoattack_preset(8.0 / 255, 4);
+  REQUIRE(standard.size() == 4);
+  const char* names[] = {"apgd-ce", "apgd-t", "fab-t", "square"};
+  for (size_t i = 0; i < 4; ++i) {
+    INFO(names[i]);
+    CHECK(standard[i].name == names[i]);
+    CHECK(standard[i].options.eps == 8.0 / 255);
+    CHECK(standard[i].options.seed == 4);
+    CHECK(standard[i].options.restarts == 1);
+  }
+  CHECK(standard[0].options.steps == 100);
+  CHECK(standard[1].options.steps == 100);
+  CHECK(standard[1].options.target_classes == 9);
+  CHECK(standard[2].options.steps == 100);
+  CHECK(standard[2].options.target_classes == 9);
+  CHECK(standard[3].options.queries == 5000);
+  CHECK(standard[3].options.square_p_init == 0.8);
+  CHECK_FALSE(standard[3].options.square_rescale_schedule);
+  const auto old_name = ensemble_preset(8.0 / 255, 4);
+  REQUIRE(old_name.size() == 4);
+  CHECK(old_name[2].name == "fab-t");
+  const auto fast = autoattack_preset(8.0 / 255, 4, true);
+  REQUIRE(fast.size() == 2);
+  CHECK(fast[0].name == "apgd-ce");
+  CHECK(fast[1].name == "apgd-t");
+  CHECK(fast[1].options.target_classes == 3);
+  CHECK(autoattack_preset(0.1, 0, false, 0.5)[3].options.queries == 2500);
+  CHECK(autoattack_preset(0.1, 0, false, 0.5)[2].options.steps == 50);
+}
+
+namespace {
+Tensor rows64(const std::vector<std::vector<double>>& rows) {
+  std::vector<double> flat;
+  for (const auto& r : rows) flat.insert(flat.end(), r.begin(), r.end());
+  return from_vector(flat, {int64_t(rows.size()), int64_t(rows[0].size())});
+}
+void check_rows(const Tensor& got, const std::vector<std::vector<double>>& want) {
+  const std::vector<double> g = got.to_vector<double>();
+  size_t k = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    for (size_t j = 0; j < want[i].size(); ++j, ++k) {
+      INFO("row ", i, " column ", j);
+      CHECK(g[k] == doctest::Approx(want[i][j]).epsilon(1e-12));
+    }
+}
+}  // namespace
+
+TEST_CASE("FAB's projection onto a hyperplane inside the box, by hand, L-inf and L2") {
+  // Each row: point t, normal w, offset b; the minimal step d with <w, t + d> = b and t + d in [0,1].
+  Tensor t = rows64({{0.5, 0.5, 0.5}, {0.9, 0.5, 0.5}, {0.5, 0.5, 0.5}, {0.9, 0.5, 0.5}, {0.5, 0.5, 0.5}, {0.2, 0.2, 0.2}});
+  Tensor w = rows64({{1, 1, 0}, {1, 1, 0}, {1, -1, 0}, {1, 1, 0}, {1, 0, 1}, {1, 1, 1}});
+  Tensor b = from_vector(std::vector<double>{1.5, 1.8, -0.4, 10.0, 1.5, 0.6});
+  // L-inf: every moving coordinate goes as far as lambda, or to its bound. Row 1: c = 0.4, room 0.1 and
+  // 0.5: 0.1 + lambda = 0.4. Row 2: the other side (c < 0). Row 3: out of reach, the nearest corner.
+  // Row 5: already on the hyperplane.
+  check_rows(project_onto_hyperplane_in_box(t, w, b, Norm::Linf),
+             {{0.25, 0.25, 0}, {0.1, 0.3, 0}, {-0.2, 0.2, 0}, {0.1, 0.5, 0}, {0.25, 0, 0.25}, {0, 0, 0}});
+  // L2: d = clamp(mu w, box). w = (1, 2): c = 0.6, room (0.1, 0.5): 0.1 + 2 * (2 mu) = 0.6, mu = 0.125.
+  Tensor t2 = rows64({{0.9, 0.5}, {0.5, 0.5}, {0.9, 0.5}});
+  Tensor w2 = rows64({{1, 2}, {3, 4}, {1, 1}});
+  Tensor b2 = from_vector(std::vector<double>{0.9 + 1.0 + 0.6, 1.5 + 2.0 + 0.25, 10.0});
+  // Row 1: (0.1, 0.25). Row 2: no bound hit, d = c w / |w|^2 = 0.25 (3, 4) / 25. Row 3: the corner.
+  check_rows(project_onto_hyperplane_in_box(t2, w2, b2, Norm::L2), {{0.1, 0.25}, {0.03, 0.04}, {0.1, 0.5}});
+}
+
+TEST_CASE("FAB's projection is minimal: no feasible point of the box on the hyperplane is closer") {
+  // Brute force in 2-D: walk the hyperplane's segment inside the box finely and take the closest point.
+  Generator g(41);
+  const int64_t n = 40;
+  Tensor t = rand({n, 2}, g, DType::F64), w = uniform({n, 2}, -1, 1, g, DType::F64);
+  Tensor target = rand({n, 2}, g, DType::F64);  // a point of the box on each hyperplane: always reachable
+  Tensor b = sum(w * target, {1});
+  for (Norm norm : {Norm::Linf, Norm::L2}) {
+    INFO(norm_name(norm));
+    const auto d = project_onto_hyperplane_in_box(t, w, b, norm).to_vector<double>();
+    const auto tv = t.to_vector<double>(), wv = w.to_vector<double>(), bv = b.to_vector<double>();
+    for (int64_t i = 0; i < n; ++i) {
+      const double t0 = tv[size_t(2 * i)], t1 = tv[size_t(2 * i + 1)], w0 = wv[size_t(2 * i)], w1 = wv[size_t(2 * i + 1)];
+      const double d0 = d[size_t(2 * i)], d1 = d[size_t(2 * i + 1)];
+      CHECK(w0 * (t0 + d0) + w1 * (t1 + d1) == doctest::Approx(bv[size_t(i)]).epsilon(1e-9));
+      CHECK(t0 + d0 >= -1e-12);
+      CHECK(t0 + d0 <= 1 + 1e-12);
+      CHECK(t1 + d1 >= -1e-12);
+      CHECK(t1 + d1 <= 1 + 1e-12);
+      auto length = [&](double a, double c) { return norm == Norm::Linf ? std::max(std::abs(a), std::abs(c)) : std::hypot(a, c); };
+      double best = INFINITY;
+      const bool along0 = std::abs(w1) > std::abs(w0);  // parametrise by the coordinate the line is steep in
+      for (int k = 0; k <= 20000; ++k) {
+        const double u = k / 20000.0;
+        const double z0 = along0 ? u : (bv[size_t(i)] - w1 * u) / w0, z1 = along0 ? (bv[size_t(i)] - w0 * u) / w1 : u;
+        if (z0 < 0 || z0 > 1 || z1 < 0 || z1 > 1) continue;
+        best = std::min(best, length(z0 - t0, z1 - t1));
+      }
+      CHECK(length(d0, d1) <= best + 1e-9);
+      CHECK(length(d0, d1) >= best - 2e-4);  // the grid's resolution
+    }
+  }
+}
+
+TEST_CASE("FAB-T finds adversarial examples with smaller perturbations than PGD; picks its own targets") {
+  Generator g(42);
+  auto m = tiny_cnn(g);
+  const int64_t n = 24;
+  Tensor x = test_inputs(n, g), y = predicted_labels(*m, x);
+  AttackOptions o;
+  o.eps = 0.3, o.steps = 30, o.target_classes = 9, o.seed = 5;
+  o.targeted = true;  // ignored: FAB-T aims at the top other classes itself and is scored untargeted
+  auto fab = make_attack("fab-t", o);
+  CHECK_FALSE(fab->options().targeted);
+  AttackResult rf = fab->run(*m, x, y);
+  check_contract(x, rf, o.eps, Norm::Linf);
+  o.targeted = false;
+  AttackResult rp = make_attack("pgd", o)->run(*m, x, y);
+  CHECK(rf.accuracy() <= 0.5);
+  const auto pred = argmax(predict(*m, rf.x_adv), 1).to_vector<int64_t>(), labels = y.to_vector<int64_t>();
+  const auto xf = rf.x_adv.to_vector<double>(), xp = rp.x_adv.to_vector<double>(), xv = x.to_vector<double>();
+  const size_t D = xv.size() / size_t(n);
+  double fab_sum = 0, pgd_sum = 0;
+  int both = 0;
+  for (size_t i = 0; i < size_t(n); ++i) {
+    CHECK(rf.fooled[i] == (pred[i] != labels[i]));  // success = misclassified (not: on some target)
+    if (!rf.fooled[i] || !rp.fooled[i]) continue;
+    double df = 0, dp = 0;
+    for (size_t j = 0; j < D; ++j) {
+      df = std::max(df, std::abs(xf[i * D + j] - xv[i * D + j]));
+      dp = std::max(dp, std::abs(xp[i * D + j] - xv[i * D + j]));
+    }
+    fab_sum += df, pgd_sum += dp, ++both;
+  }
+  REQUIRE(both >= n / 2);
+  MESSAGE("mean L-inf norm over ", both, " samples fooled by both: FAB-T ", fab_sum / both, ", PGD ", pgd_sum / both);
+  CHECK(fab_sum < 0.6 * pgd_sum);
+  // L2 as well, inside its ball.
+  AttackOptions l2 = o;
+  l2.eps = 2.0;
+  AttackResult r2 = make_attack("fab-t-l2", l2)->run(*m, x, y);
+  check_contract(x, r2, l2.eps, Norm::L2);
+  CHECK(r2.accuracy() <= 0.5);
+  // One target class: one FAB run of `steps` gradients per sample. At a small eps, where some samples
+  // survive the first target, nine target classes try the next ones on the survivors only.
+  AttackOptions one = o;
+  one.eps = 0.03, one.target_classes = 1;
+  AttackResult r1 = make_attack("fab-t", one)->run(*m, x, y);
+  CHECK(r1.gradient_samples == 30 * n);
+  AttackOptions nine = one;
+  nine.target_classes = 9;
+  AttackResult r9 = make_attack("fab-t", nine)->run(*m, x, y);
+  REQUIRE(r1.accuracy() > 0);
+  CHECK(r9.gradient_samples > r1.gradient_samples);
+  CHECK(r9.gradient_samples < 9 * 30 * n);
+  CHECK(r9.accuracy() <= r1.accuracy());
+  CHECK(bitwise_equal(make_attack("fab-t", o)->run(*m, x, y).x_adv, make_attack("fab-t", o)->run(*m, x, y).x_adv));
 }

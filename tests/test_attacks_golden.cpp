@@ -1,5 +1,5 @@
-// PGD against PyTorch: the same model, batch and settings as PyTorch's reference loop give the same
-// adversarial examples (tests/golden/make_attack_fixtures.py).
+// PGD and FAB-T against PyTorch: the same model, batch and settings as PyTorch's reference loops give the
+// same adversarial examples (tests/golden/make_attack_fixtures.py, make_fab_fixtures.py).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -37,4 +37,47 @@ TEST_CASE("PGD without random start matches PyTorch's reference loop") {
   MESSAGE("pixels equal to 1e-6: ", fraction);
   CHECK(fraction >= 0.99);
   CHECK(r.accuracy() == doctest::Approx(std::stod(f.metadata.at("robust_acc"))));
+}
+
+TEST_CASE("FAB-T matches a PyTorch FAB-T on the same model and batch") {
+  // tests/golden/make_fab_fixtures.py: the model and batch of the PGD fixture above, FAB-T in PyTorch with
+  // its own (sort-based) hyperplane projection.
+  const std::string dir = std::string(ADVGRAD_TEST_DATA) + "/golden/";
+  SafetensorsFile base = load_safetensors(dir + "attack_pgd_small_cnn.safetensors");
+  SafetensorsFile f = load_safetensors(dir + "attack_fab_small_cnn.safetensors");
+  Generator g(0);
+  auto model = make_model("small_cnn", g);
+  StateDict weights;
+  for (const auto& [key, t] : base.tensors)
+    if (key.rfind("param.", 0) == 0) weights[key.substr(6)] = t;
+  model->load_state_dict(weights);
+  Tensor x = base.tensors.at("x"), y = base.tensors.at("y");
+
+  AttackOptions o;
+  o.eps = std::stod(f.metadata.at("eps"));
+  o.steps = std::stoi(f.metadata.at("steps"));
+  o.target_classes = std::stoi(f.metadata.at("targets"));
+  AttackResult r = make_attack("fab-t", o)->run(*model, x, y);
+  const double torch_robust = std::stod(f.metadata.at("robust_acc"));
+  MESSAGE("robust accuracy: advgrad ", r.accuracy(), ", PyTorch ", torch_robust);
+  CHECK(r.accuracy() == doctest::Approx(torch_robust));
+
+  // Per sample: the same verdict, and where both found a point, the same distance to float rounding
+  // (the iterates are rounded to float32 on both sides; gradients are summed in another order).
+  const auto fooled = f.tensors.at("fooled").to_vector<int64_t>();
+  const auto distance = f.tensors.at("distance").to_vector<double>();
+  const auto got = r.x_adv.to_vector<double>(), xv = x.to_vector<double>();
+  const size_t D = xv.size() / fooled.size();
+  int64_t same = 0;
+  double worst = 0;
+  for (size_t i = 0; i < fooled.size(); ++i) {
+    same += bool(fooled[i]) == bool(r.fooled[i]);
+    if (!fooled[i] || !r.fooled[i]) continue;
+    double d = 0;
+    for (size_t j = 0; j < D; ++j) d = std::max(d, std::fabs(got[i * D + j] - xv[i * D + j]));
+    worst = std::max(worst, std::fabs(d - distance[i]));
+  }
+  MESSAGE("same verdict on ", same, " of ", fooled.size(), " samples; largest distance difference ", worst);
+  CHECK(same == int64_t(fooled.size()));
+  CHECK(worst <= 1e-5);
 }

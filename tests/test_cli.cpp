@@ -263,14 +263,15 @@ TEST_CASE("eval: PGD on a small_cnn, as JSON") {
     CHECK(l["robust_acc"].get<double>() <= a["acc"].get<double>());
   }
 
-  // The ensemble preset at a tiny budget: three attacks, cumulative accuracies.
+  // The ensemble preset (AutoAttack's standard set) at a tiny budget: four attacks, cumulative accuracies.
   Run ens = run_cli("eval --model small_cnn --weights '" + w + "' --attack ensemble --effort 0.02 --eps 0.1 --limit 10 --json");
   INFO("stderr: ", ens.err);
   REQUIRE(ens.status == 0);
   const json e = json::parse(ens.out);
   CHECK(e["mode"] == "ensemble");
-  REQUIRE(e["attacks"].size() == 3);
-  CHECK(e["attacks"][2]["acc"].get<double>() == doctest::Approx(e["robust_acc"].get<double>()));
+  REQUIRE(e["attacks"].size() == 4);
+  CHECK(e["attacks"][2]["name"] == "fab-t");
+  CHECK(e["attacks"][3]["acc"].get<double>() == doctest::Approx(e["robust_acc"].get<double>()));
 
   Run table = run_cli("eval --model small_cnn --weights '" + w + "' --attack fgsm --eps 0.05 --limit 10 --no-sanity-checks");
   REQUIRE(table.status == 0);
