@@ -23,7 +23,8 @@ std::vector<int64_t> range_rows(int64_t begin, int64_t end) {
 // adversarial examples are classified once more to see which left their label.
 AttackReport run_attack(Module& model, const AttackSpec& spec, const Tensor& x, const Tensor& labels,
                         const std::vector<int64_t>& rows, int64_t batch, int64_t num_classes,
-                        std::vector<bool>& fooled) {
+                        std::vector<bool>& fooled, const std::function<void(const EvalProgress&)>& progress,
+                        EvalProgress where) {
   auto attack = make_attack(spec.name, spec.options);
   AttackReport rep;
   rep.name = spec.name;
@@ -48,6 +49,12 @@ AttackReport run_attack(Module& model, const AttackSpec& spec, const Tensor& x, 
     }
     for (size_t k = 0; k < chunk.size(); ++k)
       if (left_label[k]) fooled[size_t(chunk[k])] = true;
+    if (progress) {
+      where.done += int64_t(chunk.size());
+      where.robust += int64_t(std::count(left_label.begin(), left_label.end(), false));
+      where.seconds = seconds_since(t0);
+      progress(where);
+    }
   }
   if (targeted && !rows.empty()) rep.target_success = double(on_target) / double(rows.size());
   rep.seconds = seconds_since(t0);
@@ -84,11 +91,17 @@ EvalReport evaluate(Module& model, const Tensor& x, const Tensor& labels, const 
 
   std::vector<bool> worst(size_t(rep.n), false);  // fooled by some attack
   for (const auto& spec : attacks) {
+    EvalProgress where;
+    where.attack = spec.name;
+    where.stage = int(rep.attacks.size()) + 1;
+    where.stages = int(attacks.size());
     std::vector<int64_t> rows;
     for (int64_t i = 0; i < rep.n; ++i)
       if (clean_ok[size_t(i)] && !(options.ensemble && worst[size_t(i)])) rows.push_back(i);
     std::vector<bool> fooled(size_t(rep.n), false);
-    AttackReport ar = run_attack(model, spec, x, labels, rows, options.batch_size, num_classes, fooled);
+    where.total = int64_t(rows.size());
+    AttackReport ar =
+        run_attack(model, spec, x, labels, rows, options.batch_size, num_classes, fooled, options.progress, where);
     for (size_t i = 0; i < worst.size(); ++i) worst[i] = worst[i] || fooled[i];
     ar.accuracy = accuracy_of(options.ensemble ? worst : fooled, clean_ok);
     rep.forward_samples += ar.forward_samples;
@@ -103,12 +116,14 @@ EvalReport evaluate(Module& model, const Tensor& x, const Tensor& labels, const 
   });
   if (options.sanity_checks && !attacks.empty() && comparable) {
     // Symptoms of gradient masking (Athalye et al. 2018; Carlini et al. 2019), on a subset.
+    const auto t_sanity = std::chrono::steady_clock::now();
     const AttackOptions& base = attacks.front().options;
     const int64_t m = std::min<int64_t>(rep.n, 200);
     Tensor xs = take_rows(x, range_rows(0, m)), ys = take_rows(labels, range_rows(0, m));
     auto acc = [&](const std::string& name, double eps, int steps) {
       AttackOptions o = base;
       o.eps = eps, o.steps = steps, o.step_size = 0, o.restarts = 1, o.targeted = false;
+      ++rep.sanity_runs;
       return make_attack(name, o)->run(model, xs, ys).accuracy();
     };
     const double eps = base.eps;
@@ -123,6 +138,8 @@ EvalReport evaluate(Module& model, const Tensor& x, const Tensor& labels, const 
     if (pgd_large > 0.1)
       rep.warnings.push_back("accuracy under PGD-50 at eps 0.5 is " + std::to_string(pgd_large) +
                              ", not near 0: the attack is not working or gradients are masked");
+    rep.sanity_samples = m;
+    rep.sanity_seconds = seconds_since(t_sanity);
   }
   rep.seconds = seconds_since(t0);
   return rep;

@@ -7,6 +7,8 @@
 // of the target into a third class is an error too -- and reports, besides, the share of attacked samples
 // that reached their target. Attacks that choose their own targets (apgd-t, fab-t) are scored as untargeted.
 #pragma once
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,7 +42,20 @@ struct EvalReport {
   double seconds = 0;
   int64_t forward_samples = 0;
   std::vector<std::string> warnings;  // gradient-masking symptoms
+  // The gradient-masking checks, when they ran: attack runs, samples each, seconds in all.
+  int sanity_runs = 0;
+  int64_t sanity_samples = 0;
+  double sanity_seconds = 0;
   std::vector<bool> robust;           // per sample: correct on clean input and under every attack
+};
+
+// Where an evaluation stands, after each batch of an attack: `attack` (its name) is stage `stage` of
+// `stages`, `done` of its `total` samples are attacked, of which `robust` are still classified correctly.
+struct EvalProgress {
+  std::string attack;
+  int stage = 0, stages = 0;  // 1-based
+  int64_t done = 0, total = 0, robust = 0;
+  double seconds = 0;  // since this attack started
 };
 
 struct EvalOptions {
@@ -51,6 +66,8 @@ struct EvalOptions {
   // Extra untargeted L-inf PGD/FGSM runs on up to 200 samples at the first attack's eps, to look for
   // gradient masking; skipped when an attack is targeted or not L-inf (those runs would not compare).
   bool sanity_checks = false;
+  // Called after every batch of every attack (never changes the results); empty: nothing is reported.
+  std::function<void(const EvalProgress&)> progress;
 };
 
 // x float [N, ...] in [0,1], labels int64 [N]. Deterministic for fixed options and seeds.

@@ -47,9 +47,11 @@ std::string class_name(const Samples& s, int64_t label) {
 
 void run(const AttackCmdArgs& args, const CLI::App& cmd) {
   if (is_ensemble(args.attack))
-    throw ValueError("--attack: the attack command runs one attack, not the ensemble (use advgrad eval)");
+    throw CLI::ValidationError("--attack", "the attack command runs one attack, not a preset such as '" +
+                                               args.attack.attack + "' (use advgrad eval)");
   const std::vector<AttackSpec> specs = attack_specs(args.attack, cmd);
-  if (specs.size() != 1) throw ValueError("--attack: the attack command runs one attack, got '" + args.attack.attack + "'");
+  if (specs.size() != 1)
+    throw CLI::ValidationError("--attack", "the attack command runs one attack, got '" + args.attack.attack + "'");
   const AttackSpec& spec = specs.front();
   if (args.md.limit < 1) throw ValueError("--limit: the attack command needs at least 1 sample, got 0");
   apply_threads(args.attack);
@@ -136,7 +138,7 @@ void register_attack(CLI::App& app) {
   args->md.limit = 8;
   CLI::App* cmd = app.add_subcommand("attack", "Attack a few samples and write clean/adversarial/perturbation images");
   add_model_data_options(*cmd, args->md, "Attack the first N samples");
-  add_attack_options(*cmd, args->attack, "Attack", /*with_ensemble=*/false);
+  add_attack_options(*cmd, args->attack, "Attack (case-insensitive)", /*with_ensemble=*/false);
   cmd->footer(attacks_help(/*with_ensemble=*/false) + "\n" + models_help());
   cmd->add_option("--out", args->out, "PNG file to write (3 rows: clean, adversarial, perturbation)")->required();
   cmd->add_option("--scale", args->scale, "Integer upscaling of each image in the PNG")

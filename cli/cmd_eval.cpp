@@ -15,6 +15,7 @@
 #include "advgrad/attacks/evaluate.h"
 #include "advgrad/cli/commands.h"
 #include "advgrad/cli/common.h"
+#include "advgrad/cli/progress.h"
 #include "advgrad/core/cpu_features.h"
 
 namespace advgrad::cli {
@@ -24,11 +25,34 @@ struct EvalArgs {
   ModelDataArgs md;
   AttackArgs attack;
   int64_t batch = 256;
-  bool no_sanity_checks = false;
+  bool sanity_checks = false;     // --sanity-checks: opt-in (they cost several PGD runs)
+  bool no_sanity_checks = false;  // the old opt-out, kept: the checks are off by default now
   bool json = false;
+  bool quiet = false;
 };
 
 std::string mode_of(const EvalArgs& args) { return is_ensemble(args.attack) ? "ensemble" : "independent"; }
+
+// The gradient-masking checks in one line: not asked for, not applicable, or their verdict and cost.
+std::string sanity_verdict(const EvalArgs& args, const EvalReport& rep) {
+  if (!args.sanity_checks) return "not run (--sanity-checks)";
+  if (rep.sanity_runs == 0) return "not run (they compare untargeted L-inf attacks only)";
+  const std::string cost = std::to_string(rep.sanity_runs) + " runs on " + std::to_string(rep.sanity_samples) +
+                           " samples, " + fixed(rep.sanity_seconds, 1) + " s";
+  return (rep.warnings.empty() ? "passed (" : std::to_string(rep.warnings.size()) + " warning(s) below (") + cost + ")";
+}
+
+// An attack's budget as named numbers, for --json: FGSM-style attacks take one step (no "steps"), Square
+// spends queries (no steps), every other attack its steps; all of them restarts.
+std::vector<std::pair<std::string, int64_t>> attack_budget(const std::string& name, const AttackOptions& o) {
+  std::vector<std::pair<std::string, int64_t>> b;
+  if (name == "square")
+    b.emplace_back("queries", o.queries);
+  else if (name != "fgsm" && name != "fgsm-rs")
+    b.emplace_back("steps", o.steps);
+  b.emplace_back("restarts", o.restarts);
+  return b;
+}
 
 void print_json(const EvalArgs& args, const Samples& s, const EvalReport& rep) {
   nlohmann::ordered_json j;
@@ -58,13 +82,14 @@ void print_json(const EvalArgs& args, const Samples& s, const EvalReport& rep) {
     e["gradient_evals"] = a.gradient_samples;
     e["norm"] = norm_name(o.norm);
     e["max_perturbation"] = a.max_perturbation;
-    e["steps"] = o.steps;
-    e["restarts"] = o.restarts;
+    // The budget it really ran with: steps only for attacks that iterate, queries only for Square.
+    for (const auto& [key, value] : attack_budget(a.name, o)) e[key] = value;
     if (a.target_success) e["target_success"] = *a.target_success;
     attacks.push_back(e);
   }
   j["attacks"] = attacks;
   j["warnings"] = rep.warnings;
+  j["sanity_checks"] = sanity_verdict(args, rep);
   std::cout << j.dump() << "\n";
 }
 
@@ -96,6 +121,7 @@ void print_table(const EvalArgs& args, const Samples& s, const EvalReport& rep) 
   std::printf("robust accuracy  %s  (per-sample worst case over the attacks)\n", fixed(rep.robust_accuracy, 4).c_str());
   std::printf("time             %s s, %lld forward evaluations\n", fixed(rep.seconds, 2).c_str(),
               static_cast<long long>(rep.forward_samples));
+  std::printf("gradient-masking checks: %s\n", sanity_verdict(args, rep).c_str());
   for (const auto& w : rep.warnings) std::printf("warning: %s\n", w.c_str());
 }
 
@@ -108,8 +134,20 @@ void run(const EvalArgs& args, const CLI::App& cmd) {
   EvalOptions eo;
   eo.batch_size = args.batch;
   eo.ensemble = is_ensemble(args.attack);
-  eo.sanity_checks = !args.no_sanity_checks;  // evaluate() skips them where they would not compare
+  eo.sanity_checks = args.sanity_checks && !args.no_sanity_checks;  // evaluate() skips them where they would not compare
+  // Progress on stderr per attack (stage k/N of a preset): samples attacked, robust so far, rate, ETA.
+  Progress progress(args.quiet);
+  std::string current;
+  eo.progress = [&](const EvalProgress& p) {
+    const std::string label = p.attack + " (" + std::to_string(p.stage) + "/" + std::to_string(p.stages) + ")";
+    if (label != current) progress.finish(), current = label;
+    const double rate = p.seconds > 0 ? double(p.done) / p.seconds : 0;
+    progress.update(p.done, p.total, rate, label, "samples",
+                    "robust " + std::to_string(p.robust) + " of " + std::to_string(p.done));
+  };
   const EvalReport report = evaluate(*model.module, s.x, s.y, specs, eo);
+  progress.finish();
+  std::fflush(stderr);  // the progress lines come before the results
   if (args.json)
     print_json(args, s, report);
   else
@@ -124,12 +162,15 @@ void register_eval(CLI::App& app) {
   add_model_data_options(*cmd, args->md, "Evaluate the first N samples only; 0: the whole split");
   cmd->add_option("--batch", args->batch, "Samples per attack batch")->check(integer_in(1, AttackLimits::max_batch))->capture_default_str();
   add_attack_options(*cmd, args->attack,
-                     "One attack, a comma-separated list (robust = per-sample worst case), or ensemble "
-                     "(APGD-CE, APGD-T, Square)",
+                     "One attack, a comma-separated list (robust = per-sample worst case), or a preset "
+                     "(APGD-CE, APGD-T, Square); case-insensitive",
                      /*with_ensemble=*/true);
-  cmd->add_flag("--no-sanity-checks", args->no_sanity_checks,
-                "Skip the gradient-masking checks (extra FGSM/PGD runs on up to 200 samples; untargeted L-inf only)");
+  cmd->add_flag("--sanity-checks", args->sanity_checks,
+                "Run the gradient-masking checks (5 extra FGSM/PGD runs on up to 200 samples; untargeted L-inf "
+                "only); the table says their verdict");
+  cmd->add_flag("--no-sanity-checks", args->no_sanity_checks, "Do not run them (the default; kept for old scripts)");
   cmd->add_flag("--json", args->json, "Print one JSON object instead of a table");
+  cmd->add_flag("--quiet", args->quiet, "No progress on stderr (results only)");
   cmd->footer(attacks_help(/*with_ensemble=*/true) + "\n" + models_help());
   cmd->callback([args, cmd] { run(*args, *cmd); });
 }

@@ -103,9 +103,14 @@ void add_train_options(CLI::App& cmd, TrainConfig& c) {
 void print_epoch(const EpochMetrics& m) {
   const std::string ema = m.ema_val_pgd_acc < 0 ? "" : "  ema clean " + std::to_string(m.ema_val_clean_acc).substr(0, 5) +
                                                           " pgd " + std::to_string(m.ema_val_pgd_acc).substr(0, 5);
-  std::printf("epoch %2d  %-7s loss %.4f  train clean %.3f adv %.3f  val clean %.3f pgd %.3f%s  lr %.4f  %.0f s%s%s\n",
+  // The epoch whose weights became best.safetensors says so, and by which score (trainer.cpp's rule).
+  const std::string best = m.best_from.empty() ? ""
+                           : std::string("  best") + (m.method == "natural" ? " (val clean)" : " (val pgd)") +
+                                 (m.best_from == "ema" ? " ema" : "");
+  std::printf("epoch %2d  %-7s loss %.4f  train clean %.3f adv %.3f  val clean %.3f pgd %.3f%s  lr %.4f  %.0f s%s%s%s\n",
               m.epoch, m.method.c_str(), m.train_loss, m.train_clean_acc, m.train_adv_acc, m.val_clean_acc,
-              m.val_pgd_acc, ema.c_str(), m.lr, m.seconds, m.note.empty() ? "" : "\n  warning: ", m.note.c_str());
+              m.val_pgd_acc, ema.c_str(), m.lr, m.seconds, best.c_str(), m.note.empty() ? "" : "\n  warning: ",
+              m.note.c_str());
   std::fflush(stdout);
 }
 
@@ -120,7 +125,11 @@ TrainSummary run_training(Trainer& trainer, const std::string& resume, bool quie
 }
 
 void print_summary(const TrainSummary& s, const TrainConfig& c) {
-  std::printf("\n%s on the first %lld test samples, eps %.3f:\n", c.model.c_str(), (long long)s.test_samples, c.eps);
+  // --test-limit 0, or one above the test set's size, evaluated the whole test set.
+  const bool full = c.test_limit == 0 || c.test_limit > s.test_samples;
+  const std::string which = full ? "the full test set (" + std::to_string(s.test_samples) + " samples)"
+                                 : "the first " + std::to_string(s.test_samples) + " test samples";
+  std::printf("\n%s on %s, eps %g:\n", c.model.c_str(), which.c_str(), c.eps);
   std::printf("  clean %.4f   FGSM %.4f   PGD-%d %.4f\n", s.clean_acc, s.fgsm_acc, c.final_pgd_steps, s.pgd_acc);
   std::printf("  %.1f s, %d thread(s), seed %llu, parameters sha256 %s\n", s.seconds, s.threads,
               (unsigned long long)s.seed, s.param_sha256.c_str());

@@ -1,6 +1,7 @@
 #include "advgrad/cli/common.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <limits>
@@ -124,11 +125,27 @@ void load_weights_strictly(Module& model, const std::string& name, const std::st
   }
 }
 
+// torch.save's files: a zip archive (PyTorch >= 1.6) or a bare pickle (protocol 2). Read as safetensors,
+// their first 8 bytes make an absurd header length; say what they are and how to convert them instead.
+void refuse_pytorch_pickle(const std::string& weights_file) {
+  std::FILE* f = std::fopen(weights_file.c_str(), "rb");
+  if (!f) return;  // read_safetensors_header names the file and the reason
+  unsigned char magic[4] = {0, 0, 0, 0};
+  const size_t got = std::fread(magic, 1, sizeof magic, f);
+  std::fclose(f);
+  const bool zip = got >= 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4;
+  const bool pickle = got >= 2 && magic[0] == 0x80 && magic[1] == 0x02;
+  if (zip || pickle)
+    throw ValueError(weights_file + ": this is a PyTorch pickle (" + (zip ? "zip archive" : "legacy pickle") +
+                     "), not safetensors: convert it with scripts/pt_to_safetensors.py");
+}
+
 std::shared_ptr<Module> load_zoo_model(const std::string& name, const std::string& weights_file, bool allow_non_finite) {
   Generator gen(0);
   std::shared_ptr<Module> model = make_model(name, gen);  // ValueError listing the zoo for a wrong name
   if (weights_file.empty())
     throw CLI::ValidationError("--weights", "zoo model '" + name + "' needs its weights (only a FILE.onnx carries its own)");
+  refuse_pytorch_pickle(weights_file);
   // The header first (IOError naming the file): a file's claims cost nothing until they are known to fit.
   const SafetensorsHeader header = read_safetensors_header(weights_file);
   const std::string not_ours = weights_file + ": not weights of model '" + name + "': ";
@@ -172,6 +189,7 @@ std::shared_ptr<Module> load_model(const std::string& name, const std::string& w
   } else {
 #ifdef ADVGRAD_HAVE_ONNX
     model = load_onnx(name);  // IOError/ValueError naming the file (and the node, for an unsupported op)
+    if (!weights_file.empty()) refuse_pytorch_pickle(weights_file);
     if (!weights_file.empty()) load_weights_strictly(*model, name, weights_file, allow_non_finite);
 #else
     throw ValueError("--model " + name + ": this advgrad was built without ONNX support (cmake -DADVGRAD_ONNX=ON)");
@@ -277,7 +295,36 @@ const char* const kTuningOptions[] = {"--steps", "--step-size", "--restarts", "-
 std::string known_attacks(bool with_ensemble = true) {
   std::string s;
   for (const auto& n : attack_names()) s += (s.empty() ? "" : ", ") + n;
-  return with_ensemble ? s + ", ensemble" : s;
+  return with_ensemble ? s + ", autoattack (alias ensemble), autoattack-fast" : s;
+}
+
+// Attack names are case-insensitive (--attack PGD, AutoAttack): compared in lower case.
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The preset --attack names, in lower case: AutoAttack's standard set ("ensemble" is its old name) and
+// the cheaper one.
+bool is_standard_preset(const std::string& name) { return name == "autoattack" || name == "ensemble"; }
+bool is_fast_preset(const std::string& name) { return name == "autoattack-fast"; }
+
+// The one place the preset names become attacks (attacks/evaluate.h's autoattack_preset).
+std::vector<AttackSpec> preset_specs(const std::string& name, double eps, uint64_t seed, double effort) {
+  return autoattack_preset(eps, seed, is_fast_preset(name), effort);
+}
+
+// An L-inf radius above this in [0,1] pixel units changes the image beyond recognition: almost always a
+// radius given in 0..255 units.
+constexpr double kLargeLinfEps = 0.5;
+
+std::string eps_hint(double eps) {
+  char buf[64];
+  if (eps >= 1 && eps <= 255 && eps == std::floor(eps))
+    std::snprintf(buf, sizeof buf, "did you mean %g/255?", eps);
+  else
+    std::snprintf(buf, sizeof buf, "did you mean 8/255?");
+  return buf;
 }
 
 std::vector<std::string> split_list(const std::string& text) {
@@ -290,11 +337,43 @@ std::vector<std::string> split_list(const std::string& text) {
 
 }  // namespace
 
+CLI::Validator fraction_to_decimal() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const size_t slash = text.find('/');
+        if (slash == std::string::npos) return "";
+        // Both sides plain decimals (number_in checks the quotient afterwards).
+        auto part = [](const std::string& p, double& v) {
+          const bool decimal = !p.empty() && std::all_of(p.begin(), p.end(), [](char c) {
+            return (c >= '0' && c <= '9') || c == '.';
+          });
+          char* end = nullptr;
+          v = decimal ? std::strtod(p.c_str(), &end) : 0.0;
+          return decimal && end == p.c_str() + p.size() && std::isfinite(v);
+        };
+        double num = 0, den = 0;
+        if (!part(text.substr(0, slash), num) || !part(text.substr(slash + 1), den) || den == 0)
+          return "must be a decimal number or a fraction A/B of two decimals with B > 0, got '" + text + "'";
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.17g", num / den);
+        text = buf;
+        return "";
+      },
+      "NUMBER or A/B");
+}
+
+std::string fixed_or_general(double v) { return number_text(v); }
+
 void add_attack_options(CLI::App& cmd, AttackArgs& args, const std::string& attack_help, bool with_ensemble) {
   cmd.add_option("--attack", args.attack, attack_help + ": " + known_attacks(with_ensemble))->required();
-  cmd.add_option("--eps", args.eps, "Perturbation budget: L-inf radius in [0,1] pixel units (pgd-l2: L2 radius)")
+  cmd.add_option("--eps", args.eps,
+                 "Perturbation budget: L-inf radius in [0,1] pixel units, a decimal or a fraction such as 8/255 "
+                 "(pgd-l2: L2 radius)")
       ->required()
+      ->transform(fraction_to_decimal())
       ->check(number_in(0, AttackLimits::max_eps));
+  cmd.add_flag("--allow-large-eps", args.allow_large_eps,
+               "Accept an L-inf eps above 0.5 (refused by default: it is almost always a radius in 0..255 units)");
   cmd.add_option("--steps", args.steps, "Iterations of iterative attacks")->check(integer_in(1, AttackLimits::max_steps))->capture_default_str();
   cmd.add_option("--step-size", args.step_size, "Step size; 0: the attack's own default (listed under Attacks below)")
       ->check(number_in(0, AttackLimits::max_eps))
@@ -320,15 +399,39 @@ void add_attack_options(CLI::App& cmd, AttackArgs& args, const std::string& atta
       ->capture_default_str();
 }
 
-bool is_ensemble(const AttackArgs& args) { return args.attack == "ensemble"; }
+bool is_ensemble(const AttackArgs& args) {
+  const std::string name = lower(args.attack);
+  return is_standard_preset(name) || is_fast_preset(name);
+}
+
+namespace {
+// Every attack-option mistake is a bad command line: exit status 2 (main.cpp maps CLI11's errors so).
+[[noreturn]] void bad_option(const std::string& option, const std::string& message) {
+  throw CLI::ValidationError(option, message);
+}
+
+void check_eps(const AttackArgs& args, const std::vector<AttackSpec>& specs) {
+  if (args.allow_large_eps || args.eps <= kLargeLinfEps) return;
+  for (const AttackSpec& spec : specs) {
+    const Norm norm = spec.options.norm == Norm::Linf ? attack_entry(spec.name).norm : spec.options.norm;
+    if (norm == Norm::Linf)
+      bad_option("--eps", fixed_or_general(args.eps) + " is above " + fixed_or_general(kLargeLinfEps) + " for L-inf attack '" +
+                              spec.name + "': eps is in [0,1] pixel units: " + eps_hint(args.eps) +
+                              " (--allow-large-eps to run it anyway)");
+  }
+}
+}  // namespace
 
 std::vector<AttackSpec> attack_specs(const AttackArgs& args, const CLI::App& cmd) {
   if (is_ensemble(args)) {
+    const std::string preset = lower(args.attack);
     for (const char* opt : kTuningOptions)
       if (cmd.count(opt) > 0)
-        throw ValueError(std::string(opt) + " does not apply to --attack ensemble (the preset fixes it; use --effort)");
-    if (args.targeted) throw ValueError("--targeted does not apply to --attack ensemble (apgd-t in it picks its own targets)");
-    return ensemble_preset(args.eps, args.seed, args.effort);
+        bad_option(opt, "does not apply to --attack " + preset + " (the preset fixes it; use --effort)");
+    if (args.targeted) bad_option("--targeted", "does not apply to --attack " + preset + " (apgd-t in it picks its own targets)");
+    std::vector<AttackSpec> specs = preset_specs(preset, args.eps, args.seed, args.effort);
+    check_eps(args, specs);
+    return specs;
   }
   AttackOptions o;
   o.eps = args.eps;
@@ -341,15 +444,18 @@ std::vector<AttackSpec> attack_specs(const AttackArgs& args, const CLI::App& cmd
   o.seed = args.seed;
   std::vector<AttackSpec> specs;
   std::set<std::string> seen;
-  for (const std::string& name : split_list(args.attack)) {
-    if (name == "ensemble") throw ValueError("--attack: 'ensemble' cannot be combined with other attacks");
+  for (const std::string& given : split_list(args.attack)) {
+    const std::string name = lower(given);
+    if (is_standard_preset(name) || is_fast_preset(name))
+      bad_option("--attack", "'" + given + "' cannot be combined with other attacks");
     const auto& names = attack_names();
     if (std::find(names.begin(), names.end(), name) == names.end())
-      throw ValueError("--attack: unknown attack '" + name + "' (known: " + known_attacks() + ")");
-    if (!seen.insert(name).second) throw ValueError("--attack: '" + name + "' is listed twice");
+      bad_option("--attack", "unknown attack '" + given + "' (known: " + known_attacks() + ")");
+    if (!seen.insert(name).second) bad_option("--attack", "'" + name + "' is listed twice");
     specs.push_back({name, o});  // make_attack sets the norm from the attack's table entry
   }
-  if (specs.empty()) throw ValueError("--attack: no attack given");
+  if (specs.empty()) bad_option("--attack", "no attack given");
+  check_eps(args, specs);
   return specs;
 }
 
@@ -387,8 +493,10 @@ std::string attacks_help(bool with_ensemble) {
   for (const AttackEntry& a : attack_registry())
     s += "  " + padded(a.name, 10) + padded(norm_name(a.norm), 6) + a.description + "; " + a.defaults + "\n";
   if (with_ensemble)
-    s += "  " + padded("ensemble", 10) + padded(norm_name(Norm::Linf), 6) +
-         "APGD-CE, APGD-T and Square in turn, each on the samples still standing (AutoAttack-like); --effort\n";
+    s += "  " + padded("autoattack", 10) + padded(norm_name(Norm::Linf), 6) +
+         "AutoAttack's standard set: APGD-CE, APGD-T, FAB-T and Square in turn, each on the samples still "
+         "standing (alias ensemble); --effort scales steps and queries\n" +
+         "  " + padded("autoattack-fast", 16) + "APGD-CE and APGD-T with 3 target classes (no FAB-T, no Square)\n";
   return s;
 }
 

@@ -18,6 +18,11 @@ namespace advgrad::cli {
 // check is a usage error, exit status 2):
 // a finite number in [lo, hi] (lo excluded when `lo_open`): "--eps: must be a finite number in [0, 100], got 'nan'";
 CLI::Validator number_in(double lo, double hi, bool lo_open = false);
+// rewrites "A/B" (two plain decimals, B > 0) as the decimal A/B, for transform() before number_in:
+// "--eps 8/255"; any other text is left for the next check;
+CLI::Validator fraction_to_decimal();
+// "%g" of v: 0.5, 8, 0.0313725
+std::string fixed_or_general(double v);
 // a finite number >= lo (> lo when strictly), with no upper bound;
 CLI::Validator at_least(double lo, bool strictly = false);
 // a whole number in [lo, hi], written in decimal digits with an optional '-' (so "-1" is never a
@@ -104,6 +109,7 @@ struct AttackArgs {
   int64_t queries = 5000;  // Square's budget per sample
   double effort = 1.0;     // ensemble preset scale
   uint64_t seed = 0;
+  bool allow_large_eps = false;  // --allow-large-eps: an L-inf eps above 0.5 is run instead of refused
   int threads = 0;         // 0: leave the thread count alone (OMP_NUM_THREADS)
 };
 
@@ -112,9 +118,11 @@ struct AttackArgs {
 // when `with_ensemble`.
 void add_attack_options(CLI::App& cmd, AttackArgs& args, const std::string& attack_help, bool with_ensemble);
 
-// The attacks to run: "ensemble" gives ensemble_preset; otherwise each comma-separated name becomes one
-// AttackSpec carrying the options. ValueError for an unknown or repeated name, an empty list, "ensemble"
-// mixed with other names, or options the ensemble preset fixes itself.
+// The attacks to run, names case-insensitive: "autoattack" (alias "ensemble") and "autoattack-fast" give
+// the presets (through one function of common.cpp); otherwise each comma-separated name becomes one
+// AttackSpec carrying the options. An unknown or repeated name, an empty list, a preset mixed with other
+// names, options the preset fixes itself, or an L-inf eps above 0.5 without --allow-large-eps: all usage errors
+// (CLI::ValidationError, exit status 2).
 std::vector<AttackSpec> attack_specs(const AttackArgs& args, const CLI::App& cmd);
 bool is_ensemble(const AttackArgs& args);
 

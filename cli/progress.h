@@ -3,13 +3,17 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 namespace advgrad::cli {
 
 class Progress {
  public:
   explicit Progress(bool quiet);
-  void update(int64_t done, int64_t total, double samples_per_s);
+  // `label` leads the line ("pgd (1/3)"), `unit` names what is counted ("steps", "samples"), `extra` is
+  // shown after the counts ("robust 0.4500").
+  void update(int64_t done, int64_t total, double samples_per_s, const std::string& label = "",
+              const std::string& unit = "steps", const std::string& extra = "");
   void finish();  // ends a bar line
 
  private:

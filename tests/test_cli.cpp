@@ -135,7 +135,8 @@ TEST_CASE("eval and attack --help list the attack and model tables") {
     CHECK(has_line("  pgd-l2    L2", "2.5 eps / steps"));
     CHECK(has_line("  fgsm-rs   Linf", "1.25 eps"));
     CHECK(has_line("  square    Linf", "Andriushchenko"));
-    CHECK(has_line("  ensemble", "") == (std::string(cmd) == "eval"));
+    CHECK(has_line("  autoattack Linf", "alias ensemble") == (std::string(cmd) == "eval"));
+    CHECK(has_line("  autoattack-fast", "3 target classes") == (std::string(cmd) == "eval"));
     CHECK(has_line("Models:", ""));
     CHECK(has_line("  small_cnn     [1,28,28] -> 10", "Linear(1568->100)"));
     CHECK(has_line("  cifar_resnet  [3,32,32] -> 10", "BasicBlocks"));
@@ -154,6 +155,173 @@ TEST_CASE("command-line mistakes are one error line and status 2") {
   Run eps = run_cli("eval --model small_cnn --weights w.safetensors --attack pgd --eps -1");
   check_one_error_line(eps, "--eps");
   CHECK(eps.status == 2);
+}
+
+TEST_CASE("attack names and eps: case-insensitive names, presets, fractions, large eps refused, status 2") {
+  // Every mistake below is found before any file is read, so the weights need not exist.
+  const std::string eval = "eval --model small_cnn --weights no.safetensors ";
+  Run unknown = run_cli(eval + "--attack nope --eps 0.1");
+  check_one_error_line(unknown, "unknown attack 'nope'");
+  CHECK(unknown.status == 2);
+  CHECK(unknown.err.find("autoattack-fast") != std::string::npos);  // the presets are listed as known
+  Run listed = run_cli(eval + "--attack pgd,PGD --eps 0.1");
+  check_one_error_line(listed, "'pgd' is listed twice");  // PGD is pgd
+  CHECK(listed.status == 2);
+  Run mixed = run_cli(eval + "--attack pgd,AutoAttack --eps 0.1");
+  check_one_error_line(mixed, "cannot be combined");
+  CHECK(mixed.status == 2);
+  Run tuned = run_cli(eval + "--attack autoattack-fast --steps 5 --eps 0.1");
+  check_one_error_line(tuned, "--steps");
+  CHECK(tuned.status == 2);
+  Run one = run_cli("attack --model small_cnn --weights no.safetensors --attack autoattack --eps 0.1 --out x.png");
+  check_one_error_line(one, "not a preset");
+  CHECK(one.status == 2);
+
+  // eps 8 is 8/255 given in the wrong units: refused with the hint, for single attacks and presets.
+  Run large = run_cli(eval + "--attack pgd --eps 8");
+  check_one_error_line(large, "eps is in [0,1] pixel units: did you mean 8/255?");
+  CHECK(large.status == 2);
+  Run large_preset = run_cli(eval + "--attack ensemble --eps 0.6");
+  check_one_error_line(large_preset, "--allow-large-eps");
+  CHECK(large_preset.status == 2);
+  Run bad_fraction = run_cli(eval + "--attack pgd --eps 8/0");
+  check_one_error_line(bad_fraction, "--eps");
+  CHECK(bad_fraction.status == 2);
+  check_one_error_line(run_cli(eval + "--attack pgd --eps 8/x"), "fraction");
+  // With --allow-large-eps, or an L2 attack, a large eps passes the check and fails later, on the file.
+  Run allowed = run_cli(eval + "--attack pgd --eps 0.6 --allow-large-eps");
+  check_one_error_line(allowed, "no.safetensors");
+  CHECK(allowed.status == 1);
+  check_one_error_line(run_cli(eval + "--attack pgd-l2 --eps 2"), "no.safetensors");
+  check_one_error_line(run_cli(eval + "--attack PGD --eps 8/255"), "no.safetensors");
+
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  const std::string w = save_weights(dir, "small_cnn", "w.safetensors");
+  // 8/255 is the same eps as its decimal, and PGD the same attack as pgd.
+  const std::string tail = " --eps 8/255 --steps 3 --limit 20 --no-sanity-checks --json";
+  Run fraction = run_cli("eval --model small_cnn --weights '" + w + "' --attack PGD" + tail);
+  INFO("stderr: ", fraction.err);
+  REQUIRE(fraction.status == 0);
+  const json f = json::parse(fraction.out);
+  CHECK(f["eps"].get<double>() == doctest::Approx(8.0 / 255.0).epsilon(1e-12));
+  REQUIRE(f["attacks"].size() == 1);
+  CHECK(f["attacks"][0]["name"] == "pgd");
+  CHECK(f["attacks"][0]["max_perturbation"].get<double>() <= 8.0 / 255.0 + 1e-7);
+
+  // Each attack's real budget: FGSM takes no steps, Square spends queries, PGD steps; all restarts.
+  Run budgets = run_cli("eval --model small_cnn --weights '" + w +
+                        "' --attack fgsm,pgd,square --eps 0.1 --steps 3 --queries 7 --restarts 2 --limit 10 --json");
+  INFO("stderr: ", budgets.err);
+  REQUIRE(budgets.status == 0);
+  const json b = json::parse(budgets.out);
+  REQUIRE(b["attacks"].size() == 3);
+  const json &fgsm = b["attacks"][0], &pgd = b["attacks"][1], &square = b["attacks"][2];
+  CHECK_FALSE(fgsm.contains("steps"));
+  CHECK_FALSE(fgsm.contains("queries"));
+  CHECK(pgd["steps"] == 3);
+  CHECK_FALSE(pgd.contains("queries"));
+  CHECK_FALSE(square.contains("steps"));
+  CHECK(square["queries"] == 7);
+  for (const auto& a : b["attacks"]) CHECK(a["restarts"] == 2);
+
+  // The presets by their AutoAttack names: the standard set of four, the fast one APGD-CE and APGD-T.
+  const std::string preset = " --eps 0.1 --effort 0.02 --limit 6 --json";
+  Run standard = run_cli("eval --model small_cnn --weights '" + w + "' --attack AutoAttack" + preset);
+  Run fast = run_cli("eval --model small_cnn --weights '" + w + "' --attack autoattack-fast" + preset);
+  INFO("stderr: ", standard.err, fast.err);
+  REQUIRE(standard.status == 0);
+  REQUIRE(fast.status == 0);
+  const json st = json::parse(standard.out), fa = json::parse(fast.out);
+  CHECK(st["mode"] == "ensemble");
+  REQUIRE(st["attacks"].size() == 4);
+  REQUIRE(fa["attacks"].size() == 2);
+  CHECK(st["attacks"][0]["name"] == "apgd-ce");
+  CHECK(st["attacks"][2]["name"] == "fab-t");
+  CHECK(fa["attacks"][1]["name"] == "apgd-t");
+  CHECK(st["attacks"][0]["steps"] == 2);   // 100 x 0.02
+  CHECK(fa["attacks"][0]["steps"] == 2);
+  CHECK(st["attacks"][3]["queries"] == 100);  // 5000 x 0.02
+}
+
+TEST_CASE("eval: progress per attack on stderr (a line per 10% when piped), silent with --quiet") {
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  const std::string w = save_weights(dir, "small_cnn", "w.safetensors");
+  // One sample per batch: every attacked sample is a progress report, at most one line per 10% of them.
+  const std::string run = "eval --model small_cnn --weights '" + w + "' --attack fgsm,pgd --eps 0.1 --steps 2 --limit 60 --batch 1";
+  Run r = run_cli(run);
+  INFO("stderr: ", r.err);
+  REQUIRE(r.status == 0);
+  int fgsm_lines = 0, pgd_lines = 0;
+  for (const std::string& line : lines_of(r.err)) {
+    fgsm_lines += line.find("fgsm (1/2)") != std::string::npos;
+    pgd_lines += line.find("pgd (2/2)") != std::string::npos;
+    CHECK(line.find("%  0/") == std::string::npos);  // no line before the first sample (it said "ETA 0 s")
+  }
+  // Clean-correct samples only are attacked, so a stage may count fewer than 20; at least its last line shows.
+  CHECK(fgsm_lines >= 1);
+  CHECK(pgd_lines >= 1);
+  CHECK(fgsm_lines <= 10);
+  CHECK(r.err.find("robust ") != std::string::npos);
+  CHECK(r.err.find("samples/s") != std::string::npos);
+  CHECK(r.out.find("robust accuracy") != std::string::npos);  // results on stdout, none of the progress
+  CHECK(r.out.find("samples/s") == std::string::npos);
+
+  Run quiet = run_cli(run + " --quiet");
+  REQUIRE(quiet.status == 0);
+  CHECK(quiet.err.empty());
+  CHECK(quiet.out.find("robust accuracy") != std::string::npos);
+}
+
+TEST_CASE("eval: the gradient-masking checks are opt-in, and the table says so either way") {
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  const std::string w = save_weights(dir, "small_cnn", "w.safetensors");
+  const std::string run = "eval --quiet --model small_cnn --weights '" + w + "' --attack fgsm --eps 0.1 --limit 12";
+  Run off = run_cli(run);
+  REQUIRE(off.status == 0);
+  CHECK(off.out.find("gradient-masking checks: not run (--sanity-checks)") != std::string::npos);
+  Run on = run_cli(run + " --sanity-checks");
+  INFO("stdout: ", on.out);
+  REQUIRE(on.status == 0);
+  CHECK(on.out.find("5 runs on 12 samples") != std::string::npos);
+  Run targeted = run_cli(run + " --sanity-checks --targeted --json");
+  REQUIRE(targeted.status == 0);
+  CHECK(json::parse(targeted.out)["sanity_checks"] == "not run (they compare untargeted L-inf attacks only)");
+}
+
+TEST_CASE("weights: a PyTorch pickle is named as such, with the converter to use; the converter works") {
+  TempDir dir;
+  // torch.save's two formats by their first bytes: a zip archive, and a protocol-2 pickle.
+  const std::pair<std::string, std::string> files[] = {{"zip.pt", std::string("PK\x03\x04", 4) + std::string(600, 'x')},
+                                                       {"legacy.pt", std::string("\x80\x02", 2) + std::string(600, 'x')}};
+  for (const auto& [name, bytes] : files) {
+    std::ofstream(dir / name, std::ios::binary) << bytes;
+    Run r = run_cli("eval --model small_cnn --weights '" + (dir / name) + "' --attack pgd --eps 0.1 --limit 2");
+    check_one_error_line(r, name + ": this is a PyTorch pickle (");
+    CHECK(r.err.find("not safetensors: convert it with scripts/pt_to_safetensors.py") != std::string::npos);
+  }
+  // The converter, on a small_cnn saved by PyTorch from the repository's mirror of the zoo.
+  if (std::system("/usr/bin/python3 -c 'import torch' 2>/dev/null") != 0) {
+    MESSAGE("skipped the converter: /usr/bin/python3 has no torch (Debian package python3-torch)");
+    return;
+  }
+  const std::string src = std::string(ADVGRAD_TEST_DATA) + "/../..";  // the repository (tests/data/../..)
+  const std::string save = "/usr/bin/python3 -c \"import sys, torch; sys.path.insert(0, '" + src +
+                           "/bench/peer'); import torch_zoo; torch.manual_seed(0); "
+                           "torch.save(torch_zoo.make_model('small_cnn').state_dict(), '" + (dir / "m.pt") + "')\"";
+  REQUIRE(std::system(save.c_str()) == 0);
+  const std::string convert = "/usr/bin/python3 '" + src + "/scripts/pt_to_safetensors.py' '" + (dir / "m.pt") + "' '" +
+                              (dir / "m.safetensors") + "' >/dev/null";
+  REQUIRE(std::system(convert.c_str()) == 0);
+  Run inspect = run_cli("inspect --json '" + (dir / "m.safetensors") + "'");
+  INFO("stderr: ", inspect.err);
+  REQUIRE(inspect.status == 0);
+  if (!have_fashion_mnist()) return;
+  Run r = run_cli("eval --quiet --model small_cnn --weights '" + (dir / "m.safetensors") + "' --attack fgsm --eps 0.1 --limit 4");
+  INFO("stderr: ", r.err);
+  CHECK(r.status == 0);  // loaded strictly: every name and shape of the zoo model
 }
 
 TEST_CASE("data: Fashion-MNIST as JSON and as a table") {
@@ -596,6 +764,30 @@ TEST_CASE("eval: a dataset whose samples the ONNX model does not take is one err
   CHECK(r.err.find("input 'input' [N,1,28,28]") != std::string::npos);
   CHECK(r.err.find("dim 0 is 3 here, 1 in the model") != std::string::npos);
   CHECK(r.err.find("dim 1 is 32 here, 28 in the model") != std::string::npos);
+}
+
+TEST_CASE("train --method natural: best.safetensors is the best clean validation epoch, and the table says so") {
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  const std::string run = dir / "run";
+  // At eps 0.5 PGD fools every validation sample in every epoch, so choosing by PGD accuracy would keep
+  // epoch 1 while the clean accuracy still rises.
+  Run t = run_cli("train --model small_cnn --method natural --eps 0.5 --epochs 3 --batch 32 --limit 256 --val-size 64 "
+                  "--test-limit 16 --lr 0.05 --threads 1 --out '" + run + "'");
+  INFO("stdout: ", t.out, "\nstderr: ", t.err);
+  REQUIRE(t.status == 0);
+  CHECK(t.out.find("best (val clean)") != std::string::npos);
+  CHECK(t.out.find("on the first 16 test samples") != std::string::npos);
+  // The epoch marked best is the first with the highest clean validation accuracy (not the PGD one).
+  double best_clean = -1;
+  int expected = 0, marked = 0;
+  for (const std::string& line : lines_of(read_text(run + "/metrics.jsonl"))) {
+    const json m = json::parse(line);
+    if (m["val_clean_acc"].get<double>() > best_clean) best_clean = m["val_clean_acc"], expected = m["epoch"];
+    if (!m.value("best_from", std::string()).empty()) marked = m["epoch"];
+  }
+  CHECK(marked == expected);
+  CHECK(expected > 1);  // the clean accuracy rose after epoch 1, so the two rules differ here
 }
 
 TEST_CASE("train: fine-tunes an ONNX model from the file's weights (TRADES), writing state_dict names") {

@@ -400,8 +400,13 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
       m.ema_val_pgd_acc = er.robust_accuracy;
     }
     bool best_changed = false;
-    const bool ema_better = s.ema && m.ema_val_pgd_acc > m.val_pgd_acc;
-    const double candidate = ema_better ? m.ema_val_pgd_acc : m.val_pgd_acc;
+    // The best weights are the most robust ones, except for natural training, which does not aim at
+    // robustness: there the best clean validation accuracy (the checkpoint's best_val_pgd then holds it).
+    const bool by_clean = p.method->name() == "natural";
+    const double model_score = by_clean ? m.val_clean_acc : m.val_pgd_acc;
+    const double ema_score = by_clean ? m.ema_val_clean_acc : m.ema_val_pgd_acc;
+    const bool ema_better = s.ema && ema_score > model_score;
+    const double candidate = ema_better ? ema_score : model_score;
     if (candidate > s.ck.best_val_pgd) {
       s.ck.best_val_pgd = candidate;
       s.ck.best_epoch = epoch + 1;
