@@ -1,4 +1,4 @@
-// Pictures for people: the bitmap font (data/bitmap_font.h) that labels the PNG grids.
+// Pictures for people: the bitmap font (data/bitmap_font.h) and the labelled adversarial grid.
 #include <doctest/doctest.h>
 
 #include "advgrad/core/error.h"
@@ -96,4 +96,47 @@ TEST_CASE("draw_text: bad scale or a buffer that does not match its size is a Va
   CHECK_THROWS_AS(draw_text(image, 0, 0, "x", {1, 1, 1}), ValueError);
   // A character outside printable ASCII is drawn as '?'.
   for (int r = 0; r < kGlyphHeight; ++r) CHECK(glyph_row('\x01', r) == glyph_row('?', r));
+}
+
+// ---- the labelled adversarial grid (data/labelled_grid.h) ----
+
+#include "advgrad/data/labelled_grid.h"
+
+TEST_CASE("make_labelled_grid: frames say fooled (red), already wrong (gray), still right (green)") {
+  // Three columns of 4x4 gray cells, two rows (clean, adversarial), separator 2, as make_grid lays them out.
+  LabelledGridInput in;
+  in.n = 3;
+  in.separator = 2;
+  in.grid = blank(4 + 2 + 4, 3 * 4 + 2 * 2, 1);
+  std::fill(in.grid.pixels.begin(), in.grid.pixels.end(), 100);
+  in.labels = {0, 1, 2};
+  in.clean_predictions = {0, 2, 2};        // column 1 already wrong
+  in.adversarial_predictions = {1, 2, 2};  // column 0 fooled, column 2 still right
+  in.class_names = {"cat", "dog", "frog"};
+  const GridImage out = make_labelled_grid(in);
+  REQUIRE(out.channels == 3);
+  auto rgb = [&](int64_t x, int64_t y) {
+    const uint8_t* p = out.pixels.data() + (y * out.width + x) * 3;
+    return std::array<uint8_t, 3>{p[0], p[1], p[2]};
+  };
+  const std::array<uint8_t, 3> red = {220, 30, 30}, gray = {128, 128, 128}, green = {30, 160, 60};
+  const std::array<uint8_t, 3> expected[3] = {red, gray, green};
+  for (int64_t i = 0; i < 3; ++i) {
+    const int64_t left = labelled_column_left(in, i);
+    CHECK(rgb(left, 0) == expected[i]);                                        // top-left corner
+    CHECK(rgb(left + 1, 5) == expected[i]);                                    // left side, inner frame pixel
+    CHECK(rgb(left + 2 * kFrameWidth + 4 - 1, 2 * kFrameWidth + 10 - 1) == expected[i]);  // bottom-right
+    CHECK(rgb(left + kFrameWidth, kFrameWidth) == std::array<uint8_t, 3>{100, 100, 100});  // the image inside
+  }
+  // The columns are wide enough for "y frog" (6 characters: 35 pixels) and text appears below the frames.
+  CHECK(out.width >= 3 * 35);
+  bool ink_below = false;
+  for (int64_t x = 0; x < out.width; ++x)
+    for (int64_t y = 2 * kFrameWidth + 10; y < out.height; ++y) ink_below = ink_below || rgb(x, y)[0] == 0;
+  CHECK(ink_below);
+  CHECK(sample_outcome(3, 3, 3) == SampleOutcome::StillRight);
+  CHECK(sample_outcome(3, 4, 3) == SampleOutcome::AlreadyWrong);
+  CHECK(sample_outcome(3, 3, 5) == SampleOutcome::Fooled);
+  in.labels.pop_back();
+  CHECK_THROWS_AS(make_labelled_grid(in), ValueError);
 }
