@@ -72,13 +72,16 @@ GridImage make_grid(const Tensor& images, const GridOptions& options) {
   return g;
 }
 
-void write_png_grid(const std::string& path, const Tensor& images, const GridOptions& options) {
-  GridImage g = make_grid(images, options);
+void write_png_image(const std::string& path, const GridImage& g) {
   std::vector<uint8_t> png;
   if (!stbi_write_png_to_func(append_bytes, &png, int(g.width), int(g.height), int(g.channels), g.pixels.data(),
                               int(g.width * g.channels)))
     throw IOError(path + ": cannot encode PNG");
   write_file_atomic(path, png.data(), png.size());
+}
+
+void write_png_grid(const std::string& path, const Tensor& images, const GridOptions& options) {
+  write_png_image(path, make_grid(images, options));
 }
 
 }  // namespace advgrad

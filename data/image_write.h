@@ -30,4 +30,7 @@ GridImage make_grid(const Tensor& images, const GridOptions& options = {});
 // `path` when encoding or writing fails.
 void write_png_grid(const std::string& path, const Tensor& images, const GridOptions& options = {});
 
+// An already composed image (a grid, possibly labelled) as PNG, written atomically; IOError naming `path`.
+void write_png_image(const std::string& path, const GridImage& image);
+
 }  // namespace advgrad
