@@ -12,6 +12,7 @@
 #include "advgrad/cli/common.h"
 #include "advgrad/core/error.h"
 #include "advgrad/data/image_write.h"
+#include "advgrad/data/labelled_grid.h"
 
 namespace advgrad::cli {
 namespace {
@@ -78,7 +79,11 @@ void run(const AttackCmdArgs& args, const CLI::App& cmd) {
   GridOptions grid;
   grid.cols = s.n();
   grid.scale = args.scale;
-  write_png_grid(args.out, concat({clean_images, adv_images, delta_image}, 0), grid);
+  // Labelled: each column framed by its outcome (red fooled, gray already wrong, green still right) with
+  // the label, the clean and the adversarial prediction written below it.
+  const GridImage picture = make_labelled_grid({make_grid(concat({clean_images, adv_images, delta_image}, 0), grid),
+                                                grid.separator, s.n(), labels, before, after, s.data.class_names});
+  write_png_image(args.out, picture);
 
   std::printf("%s on %s (%s %s), eps %g, %s\n\n", spec.name.c_str(), args.md.model.c_str(), s.data.kind.c_str(),
               args.md.split.c_str(), spec.options.eps,
@@ -121,14 +126,15 @@ void run(const AttackCmdArgs& args, const CLI::App& cmd) {
     if (targeted) std::printf("%-*s  ", w, target_column.c_str());
     std::printf("%8s  %s\n", fixed(max_abs[i], 4).c_str(), note.c_str());
   }
-  const int64_t n = s.n(), H = image_batch[2], W = image_batch[3];
+  const int64_t n = s.n();
   std::printf("\naccuracy %lld/%lld clean, %lld/%lld adversarial", static_cast<long long>(correct_before),
               static_cast<long long>(n), static_cast<long long>(correct_after), static_cast<long long>(n));
   if (targeted) std::printf("; %lld/%lld on target", static_cast<long long>(reached), static_cast<long long>(n));
   std::printf("\n");
-  std::printf("wrote %s: %lldx%lld px; rows: clean, adversarial, perturbation (per image, max |d| -> 0 or 1 around 0.5)\n",
-              args.out.c_str(), static_cast<long long>(n * W * grid.scale + (n - 1) * grid.separator),
-              static_cast<long long>(3 * H * grid.scale + 2 * grid.separator));
+  std::printf("wrote %s: %lldx%lld px; rows: clean, adversarial, perturbation (per image, max |d| -> 0 or 1 around "
+              "0.5); frames: red fooled, gray wrong already, green still right; below: label, clean and "
+              "adversarial prediction\n",
+              args.out.c_str(), static_cast<long long>(picture.width), static_cast<long long>(picture.height));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <limits>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <sstream>
 
@@ -128,6 +129,10 @@ void load_weights_strictly(Module& model, const std::string& name, const std::st
 // torch.save's files: a zip archive (PyTorch >= 1.6) or a bare pickle (protocol 2). Read as safetensors,
 // their first 8 bytes make an absurd header length; say what they are and how to convert them instead.
 void refuse_pytorch_pickle(const std::string& weights_file) {
+  // Only a regular file is peeked at: opening a FIFO would wait for a writer (read_safetensors_header
+  // refuses anything else with its own message).
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(weights_file, ec)) return;
   std::FILE* f = std::fopen(weights_file.c_str(), "rb");
   if (!f) return;  // read_safetensors_header names the file and the reason
   unsigned char magic[4] = {0, 0, 0, 0};

@@ -457,10 +457,12 @@ TEST_CASE("attack: writes a PNG of three rows and prints the predictions") {
   REQUIRE(r.status == 0);
   int width = 0, height = 0, channels = 0;
   REQUIRE(stbi_info(png.c_str(), &width, &height, &channels) == 1);
-  // 4 columns and 3 rows of 28x28 images at scale 2, 2-pixel separators.
-  CHECK(width == 4 * 56 + 3 * 2);
-  CHECK(height == 3 * 56 + 2 * 2);
-  CHECK(channels == 1);
+  // 4 columns and 3 rows of 28x28 images at scale 2, labelled: RGB, wider (coloured frames) and taller
+  // (three text lines below) than the bare 4 x 3 grid; the size printed is the file's.
+  CHECK(width > 4 * 56 + 3 * 2);
+  CHECK(height > 3 * 56 + 2 * 2);
+  CHECK(channels == 3);
+  CHECK(r.out.find(std::to_string(width) + "x" + std::to_string(height) + " px") != std::string::npos);
   CHECK(r.out.find("Ankle boot") != std::string::npos);  // test sample 0 is an ankle boot
   CHECK(r.out.find(png) != std::string::npos);
 

@@ -11,6 +11,7 @@
 #include "advgrad/core/parallel.h"
 #include "advgrad/core/sha256.h"
 #include "advgrad/data/image_write.h"
+#include "advgrad/data/labelled_grid.h"
 #include "advgrad/data/load_dataset.h"
 #include "advgrad/data/loader.h"
 #include "advgrad/data/mnist.h"
@@ -513,9 +514,18 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
       NoGradGuard ng;
       delta = clamp((ax - cx) * (0.5 / std::max(o.eps(), 1e-12)) + 0.5, 0.0, 1.0);
     }
+    std::vector<int64_t> clean_pred, adv_pred;
+    {
+      EvalModeGuard eval(model);
+      clean_pred = argmax(predict(model, cx), 1).to_vector<int64_t>();
+      adv_pred = argmax(predict(model, ax), 1).to_vector<int64_t>();
+    }
     GridOptions go;
     go.cols = int64_t(rows.size()), go.scale = 3;
-    write_png_grid(cfg.out + "/adversarial.png", concat({cx, ax, delta}, 0).to(Device::CPU), go);
+    write_png_image(cfg.out + "/adversarial.png",
+                    make_labelled_grid({make_grid(concat({cx, ax, delta}, 0).to(Device::CPU), go), go.separator,
+                                        int64_t(rows.size()), cy.to_vector<int64_t>(), clean_pred, adv_pred,
+                                        p.test.class_names}));
     write_text_atomic(cfg.out + "/summary.json", summary_json(summary, cfg));
   }
   return summary;
