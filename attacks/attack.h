@@ -37,8 +37,9 @@ struct AttackOptions {
   int target_classes = 9;     // APGD-T: how many of the highest other classes to try
   int64_t queries = 5000;     // Square: query budget per sample
   double square_p_init = 0.8; // Square: initial fraction of pixels changed
-  bool square_rescale_schedule = false;  // Square: spread the p-schedule's marks over `queries` (else the
-                                         // authors' standard marks at query 10, 50, ... as AutoAttack runs it)
+  bool square_rescale_schedule = true;   // Square: spread the p-schedule's marks over `queries` (the authors'
+                                         // default); autoattack_preset turns it off, as AutoAttack does: the
+                                         // standard marks at query 10, 50, 200, ...
   double fab_alpha_max = 0.1; // FAB: the largest weight of the clean point's projection in a step
   double fab_eta = 1.05;      // FAB: overshoot of each projection
   double fab_beta = 0.9;      // FAB: pull-back toward the clean point after an adversarial step

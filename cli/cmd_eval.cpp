@@ -163,12 +163,13 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--batch", args->batch, "Samples per attack batch")->check(integer_in(1, AttackLimits::max_batch))->capture_default_str();
   add_attack_options(*cmd, args->attack,
                      "One attack, a comma-separated list (robust = per-sample worst case), or a preset "
-                     "(APGD-CE, APGD-T, Square); case-insensitive",
+                     "(APGD-CE, APGD-T, FAB-T, Square); case-insensitive",
                      /*with_ensemble=*/true);
-  cmd->add_flag("--sanity-checks", args->sanity_checks,
-                "Run the gradient-masking checks (5 extra FGSM/PGD runs on up to 200 samples; untargeted L-inf "
-                "only); the table says their verdict");
-  cmd->add_flag("--no-sanity-checks", args->no_sanity_checks, "Do not run them (the default; kept for old scripts)");
+  CLI::Option* checks = cmd->add_flag("--sanity-checks", args->sanity_checks,
+                                      "Run the gradient-masking checks (5 extra FGSM/PGD runs on up to 200 samples; "
+                                      "untargeted L-inf only); the table says their verdict");
+  cmd->add_flag("--no-sanity-checks", args->no_sanity_checks, "Do not run them (the default; kept for old scripts)")
+      ->excludes(checks);
   cmd->add_flag("--json", args->json, "Print one JSON object instead of a table");
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr (results only)");
   cmd->footer(attacks_help(/*with_ensemble=*/true) + "\n" + models_help());

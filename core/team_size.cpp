@@ -44,9 +44,9 @@ namespace {
 
 std::atomic<int> g_enabled{-1};  // -1: not read from the environment yet
 std::atomic<int> g_cap{0};       // 0: no limit yet
-std::atomic<int64_t> g_next_check_ns{0};
 
 #ifdef ADVGRAD_TEAM_ADAPTATION
+std::atomic<int64_t> g_next_check_ns{0};
 constexpr int64_t kIntervalNs = 100'000'000;  // one measurement per 100 ms
 constexpr int64_t kGapNs = 1'000'000'000;     // a longer gap between regions starts a new measurement
 
@@ -109,6 +109,13 @@ bool thread_adaptation() {
 }
 
 void set_thread_adaptation(bool enabled) {
+#ifdef ADVGRAD_TEAM_ADAPTATION
+  std::lock_guard<std::mutex> lock(g_measurement.mutex);  // a measurement in flight must not bring back its cap
+  g_measurement.state = TeamState{};
+  g_measurement.owner = std::thread::id();
+  g_measurement.wall_ns = 0;
+  g_next_check_ns.store(0, std::memory_order_relaxed);
+#endif
   g_enabled.store(enabled ? 1 : 0, std::memory_order_relaxed);
   g_cap.store(0, std::memory_order_relaxed);
 }

@@ -286,6 +286,9 @@ TEST_CASE("eval: the gradient-masking checks are opt-in, and the table says so e
   INFO("stdout: ", on.out);
   REQUIRE(on.status == 0);
   CHECK(on.out.find("5 runs on 12 samples") != std::string::npos);
+  Run both = run_cli(run + " --sanity-checks --no-sanity-checks");  // contradictory: a bad command line
+  CHECK(both.status == 2);
+  CHECK(both.err.find("--no-sanity-checks") != std::string::npos);
   Run targeted = run_cli(run + " --sanity-checks --targeted --json");
   REQUIRE(targeted.status == 0);
   CHECK(json::parse(targeted.out)["sanity_checks"] == "not run (they compare untargeted L-inf attacks only)");
