@@ -27,13 +27,11 @@ namespace advgrad::cli {
 
 // ---- validators ----
 
-namespace {
 std::string number_text(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
 }
-}  // namespace
 
 CLI::Validator number_in(double lo, double hi, bool lo_open) {
   const bool unbounded = hi == std::numeric_limits<double>::max();
@@ -367,8 +365,6 @@ CLI::Validator fraction_to_decimal() {
       "NUMBER or A/B");
 }
 
-std::string fixed_or_general(double v) { return number_text(v); }
-
 void add_attack_options(CLI::App& cmd, AttackArgs& args, const std::string& attack_help, bool with_ensemble) {
   cmd.add_option("--attack", args.attack, attack_help + ": " + known_attacks(with_ensemble))->required();
   cmd.add_option("--eps", args.eps,
@@ -420,7 +416,7 @@ void check_eps(const AttackArgs& args, const std::vector<AttackSpec>& specs) {
   for (const AttackSpec& spec : specs) {
     const Norm norm = spec.options.norm == Norm::Linf ? attack_entry(spec.name).norm : spec.options.norm;
     if (norm == Norm::Linf)
-      bad_option("--eps", fixed_or_general(args.eps) + " is above " + fixed_or_general(kLargeLinfEps) + " for L-inf attack '" +
+      bad_option("--eps", number_text(args.eps) + " is above " + number_text(kLargeLinfEps) + " for L-inf attack '" +
                               spec.name + "': eps is in [0,1] pixel units: " + eps_hint(args.eps) +
                               " (--allow-large-eps to run it anyway)");
   }

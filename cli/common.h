@@ -22,7 +22,7 @@ CLI::Validator number_in(double lo, double hi, bool lo_open = false);
 // "--eps 8/255"; any other text is left for the next check;
 CLI::Validator fraction_to_decimal();
 // "%g" of v: 0.5, 8, 0.0313725
-std::string fixed_or_general(double v);
+std::string number_text(double v);
 // a finite number >= lo (> lo when strictly), with no upper bound;
 CLI::Validator at_least(double lo, bool strictly = false);
 // a whole number in [lo, hi], written in decimal digits with an optional '-' (so "-1" is never a
