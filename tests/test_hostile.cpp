@@ -336,8 +336,9 @@ TEST_CASE("weights: non-finite values, foreign files and huge claims") {
     Run r = run_cli({"eval", "--model", "small_cnn", "--weights", path, "--attack", "fgsm", "--eps", "0.1", "--limit",
                      "10"},
                     limits(kGiB + kGiB / 2, 20));
+    // The guard is the 1.5 GiB address-space limit (the old read-whole path needs 4.1 GiB and dies of it
+    // without naming the key), not the clock: tests make no timing assertions.
     check_error(r, {"zz_extra_tensor"});
-    CHECK(r.seconds < 10 * kSlow);
   }
 
   // Not safetensors at all: a PyTorch .pt (zip) file, an empty file, a directory, a FIFO.
