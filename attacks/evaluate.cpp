@@ -18,13 +18,21 @@ std::vector<int64_t> range_rows(int64_t begin, int64_t end) {
   return r;
 }
 
+// Where run_attack records more than the fooled flags: per-sample results (EvalOptions::per_sample) and
+// the examples that decide each sample's worst case (EvalOptions::keep_adversarial); null: not kept.
+struct SampleSinks {
+  std::vector<SampleResult>* results = nullptr;  // one per row of x
+  Tensor* examples = nullptr;                    // x's shape
+  const std::vector<bool>* decided = nullptr;    // rows an earlier attack fooled: their example stays
+};
+
 // One attack on the given rows (batched): marks in `fooled` the rows no longer classified as their label.
 // Targeted attacks aim each row at next_class_targets; their own success flag means "on target", so the
 // adversarial examples are classified once more to see which left their label.
 AttackReport run_attack(Module& model, const AttackSpec& spec, const Tensor& x, const Tensor& labels,
                         const std::vector<int64_t>& rows, int64_t batch, int64_t num_classes,
                         std::vector<bool>& fooled, const std::function<void(const EvalProgress&)>& progress,
-                        EvalProgress where) {
+                        EvalProgress where, const SampleSinks& sinks) {
   auto attack = make_attack(spec.name, spec.options);
   AttackReport rep;
   rep.name = spec.name;
@@ -41,14 +49,34 @@ AttackReport run_attack(Module& model, const AttackSpec& spec, const Tensor& x, 
     rep.gradient_samples += r.gradient_samples;
     rep.max_perturbation = std::max(rep.max_perturbation, max_perturbation(r.x_adv, xb, rep.options.norm));
     std::vector<bool> left_label = r.fooled;
-    if (targeted) {
-      Tensor adv_logits = predict(model, r.x_adv);
+    Tensor adv_logits;
+    if (targeted || sinks.results) {
+      adv_logits = predict(model, r.x_adv);
       rep.forward_samples += int64_t(chunk.size());
+    }
+    if (targeted) {
       left_label = fooled_by(adv_logits, yb, Tensor(), false);
       on_target += int64_t(sum(eq(argmax(adv_logits, 1), tb)).item());
     }
     for (size_t k = 0; k < chunk.size(); ++k)
       if (left_label[k]) fooled[size_t(chunk[k])] = true;
+    if (sinks.results) {
+      const std::vector<int64_t> predicted = argmax(adv_logits, 1).to_vector<int64_t>();
+      for (size_t k = 0; k < chunk.size(); ++k) {
+        const int64_t at = int64_t(k);
+        SampleResult& s = (*sinks.results)[size_t(chunk[k])];
+        s.attacked = true;
+        s.fooled = left_label[k];
+        s.prediction = predicted[k];
+        s.norm = max_perturbation(slice(r.x_adv, 0, at, at + 1), slice(xb, 0, at, at + 1), rep.options.norm);
+      }
+    }
+    if (sinks.examples) {
+      std::vector<int64_t> to, from;  // rows of x and of the batch whose example this attack decides
+      for (size_t k = 0; k < chunk.size(); ++k)
+        if (!(*sinks.decided)[size_t(chunk[k])]) to.push_back(chunk[k]), from.push_back(int64_t(k));
+      if (!to.empty()) put_rows(*sinks.examples, to, take_rows(r.x_adv, from));
+    }
     if (progress) {
       where.done += int64_t(chunk.size());
       where.robust += int64_t(std::count(left_label.begin(), left_label.end(), false));
@@ -78,6 +106,7 @@ EvalReport evaluate(Module& model, const Tensor& x, const Tensor& labels, const 
   EvalReport rep;
   rep.n = x.size(0);
   std::vector<bool> clean_ok(size_t(rep.n), false);
+  if (options.per_sample) rep.clean_predictions.assign(size_t(rep.n), -1);
   int64_t num_classes = 0;  // from the model's output
   for (int64_t b = 0; b < rep.n; b += options.batch_size) {
     auto rows = range_rows(b, std::min(rep.n, b + options.batch_size));
@@ -85,11 +114,16 @@ EvalReport evaluate(Module& model, const Tensor& x, const Tensor& labels, const 
     num_classes = logits.size(1);
     auto fooled = fooled_by(logits, take_rows(labels, rows), Tensor(), false);
     for (size_t k = 0; k < rows.size(); ++k) clean_ok[size_t(rows[k])] = !fooled[k];
+    if (options.per_sample) {
+      const std::vector<int64_t> predicted = argmax(logits, 1).to_vector<int64_t>();
+      for (size_t k = 0; k < rows.size(); ++k) rep.clean_predictions[size_t(rows[k])] = predicted[k];
+    }
   }
   rep.forward_samples = rep.n;
   rep.clean_accuracy = accuracy_of(std::vector<bool>(size_t(rep.n), false), clean_ok);
 
   std::vector<bool> worst(size_t(rep.n), false);  // fooled by some attack
+  if (options.keep_adversarial) rep.adversarial = x.clone();  // the clean input until an attack decides
   for (const auto& spec : attacks) {
     EvalProgress where;
     where.attack = spec.name;
@@ -100,12 +134,30 @@ EvalReport evaluate(Module& model, const Tensor& x, const Tensor& labels, const 
       if (clean_ok[size_t(i)] && !(options.ensemble && worst[size_t(i)])) rows.push_back(i);
     std::vector<bool> fooled(size_t(rep.n), false);
     where.total = int64_t(rows.size());
-    AttackReport ar =
-        run_attack(model, spec, x, labels, rows, options.batch_size, num_classes, fooled, options.progress, where);
+    std::vector<SampleResult> samples;
+    SampleSinks sinks;
+    if (options.per_sample) {
+      // Not attacked: wrong on clean input (its clean prediction stands), or in ensemble mode fooled by
+      // an earlier stage (that stage's result stands).
+      samples.resize(size_t(rep.n));
+      for (size_t i = 0; i < samples.size(); ++i) {
+        if (options.ensemble && worst[i]) {
+          samples[i] = rep.attacks.back().samples[i];
+          samples[i].attacked = false;
+        } else {
+          samples[i].prediction = rep.clean_predictions[i];
+        }
+      }
+      sinks.results = &samples;
+    }
+    if (options.keep_adversarial) sinks.examples = &rep.adversarial, sinks.decided = &worst;
+    AttackReport ar = run_attack(model, spec, x, labels, rows, options.batch_size, num_classes, fooled,
+                                 options.progress, where, sinks);
     for (size_t i = 0; i < worst.size(); ++i) worst[i] = worst[i] || fooled[i];
     ar.accuracy = accuracy_of(options.ensemble ? worst : fooled, clean_ok);
+    ar.samples = std::move(samples);
     rep.forward_samples += ar.forward_samples;
-    rep.attacks.push_back(ar);
+    rep.attacks.push_back(std::move(ar));
   }
   rep.robust_accuracy = accuracy_of(worst, clean_ok);
   rep.robust.resize(size_t(rep.n));

@@ -22,6 +22,17 @@ struct AttackSpec {
   AttackOptions options;
 };
 
+// One sample under one attack, kept when EvalOptions::per_sample asks for it. In ensemble mode the entry
+// is cumulative: a sample fooled by an earlier stage is not attacked again and keeps that stage's
+// `fooled`, `prediction` and `norm`, so each stage's entries give its (cumulative) accuracy and the last
+// stage's the robust accuracy.
+struct SampleResult {
+  bool attacked = false;    // this attack ran on it (clean-correct and, in ensemble mode, still standing)
+  bool fooled = false;      // its example is no longer classified as its label (never when wrong on clean input)
+  int64_t prediction = -1;  // the class of its adversarial example (the clean prediction when it has none)
+  double norm = 0;          // ||x_adv - x|| of that example in the attack's norm (0 when it has none)
+};
+
 struct AttackReport {
   std::string name;
   AttackOptions options;     // as the attack ran: make_attack's norm and the attack's own defaults filled in
@@ -32,6 +43,8 @@ struct AttackReport {
   // Targeted attacks: the share of the attacked samples classified as their target afterwards (none when
   // the attack is untargeted, picks its own targets, or had no sample to attack).
   std::optional<double> target_success;
+  // EvalOptions::per_sample only: one entry per sample of x (empty otherwise).
+  std::vector<SampleResult> samples;
 };
 
 struct EvalReport {
@@ -47,6 +60,13 @@ struct EvalReport {
   int64_t sanity_samples = 0;
   double sanity_seconds = 0;
   std::vector<bool> robust;           // per sample: correct on clean input and under every attack
+  // EvalOptions::per_sample only: the clean prediction of every sample (empty otherwise).
+  std::vector<int64_t> clean_predictions;
+  // EvalOptions::keep_adversarial only (undefined otherwise): x's shape and dtype, per sample the example
+  // that decides its worst case: that of the first attack (in list order) that fooled it, else that of
+  // the last attack that ran on it, else (wrong on clean input, or no attack) the clean input itself. So
+  // the accuracy on these examples is robust_accuracy.
+  Tensor adversarial;
 };
 
 // Where an evaluation stands, after each batch of an attack: `attack` (its name) is stage `stage` of
@@ -68,6 +88,11 @@ struct EvalOptions {
   bool sanity_checks = false;
   // Called after every batch of every attack (never changes the results); empty: nothing is reported.
   std::function<void(const EvalProgress&)> progress;
+  // Per-sample results (AttackReport::samples, EvalReport::clean_predictions): a few numbers per sample
+  // and attack, and one more classification of each attacked batch when the attack does not need it anyway.
+  bool per_sample = false;
+  // The final adversarial examples (EvalReport::adversarial): one more copy of x.
+  bool keep_adversarial = false;
 };
 
 // x float [N, ...] in [0,1], labels int64 [N]. Deterministic for fixed options and seeds.

@@ -1,16 +1,20 @@
 // advgrad attack --model NAME --weights FILE | --model FILE.onnx [--weights FILE] --attack NAME --eps E --out grid.png [...]
-// Attacks the first few samples of a split and shows the result: a PNG grid with the clean images, the
-// adversarial images and the perturbation (magnified), and the predictions before and after per image.
+// Attacks the first few samples of a split (or those of --indices, or --random N of them) and shows the
+// result: a PNG grid with the clean images, the adversarial images and the perturbation (magnified), and
+// the predictions before and after per image.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "advgrad/cli/commands.h"
 #include "advgrad/cli/common.h"
 #include "advgrad/core/error.h"
+#include "advgrad/core/generator.h"
 #include "advgrad/data/image_write.h"
 #include "advgrad/data/labelled_grid.h"
 
@@ -22,6 +26,9 @@ struct AttackCmdArgs {
   AttackArgs attack;
   std::string out;
   int64_t scale = 4;
+  std::string indices;  // --indices 3,17,42: these rows of the split
+  int64_t random = 0;   // --random N: N rows drawn with --seed
+  NormalizationArgs normalization;  // --mean, --std
 };
 
 // The perturbation of each sample, scaled so that its largest |delta| reaches 0 or 1 around a gray 0.5
@@ -41,6 +48,64 @@ Tensor perturbation_image(const Tensor& x, const Tensor& x_adv, std::vector<doub
   return from_vector(vis, x.shape());
 }
 
+// --indices "3,17,42": the rows, checked as written (plain whole numbers, none repeated); the range is
+// checked against the split once it is loaded. Returns the problem, or "" when the text is fine.
+std::string parse_indices(const std::string& text, std::vector<int64_t>& rows) {
+  rows.clear();
+  if (text.empty() || text.back() == ',') return "must be a comma-separated list of sample indices, got '" + text + "'";
+  std::set<int64_t> seen;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    const bool digits = !item.empty() && item.size() <= 15 &&
+                        std::all_of(item.begin(), item.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits) return "'" + item + "' is not a sample index (a whole number >= 0) in '" + text + "'";
+    const int64_t row = std::stoll(item);
+    if (!seen.insert(row).second) return "index " + item + " is listed twice in '" + text + "'";
+    rows.push_back(row);
+  }
+  return "";
+}
+
+// Philox stream of --random's choice: apart from the attacks' own streams of the same --seed.
+constexpr uint64_t kRandomRowsStream = 0x726f7773;  // "rows"
+
+// N distinct rows of a split of `size`, uniformly (a partial Fisher-Yates shuffle keyed by seed and
+// position), in increasing order.
+std::vector<int64_t> random_rows(int64_t n, int64_t size, uint64_t seed) {
+  std::vector<int64_t> all(static_cast<size_t>(size));
+  for (int64_t i = 0; i < size; ++i) all[size_t(i)] = i;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t j = i + int64_t(Generator::below(seed, kRandomRowsStream, uint64_t(i), uint64_t(size - i)));
+    std::swap(all[size_t(i)], all[size_t(j)]);
+  }
+  std::vector<int64_t> rows(all.begin(), all.begin() + n);
+  std::sort(rows.begin(), rows.end());
+  return rows;
+}
+
+// The rows to attack: --indices, --random N, or the first --limit.
+std::vector<int64_t> chosen_rows(const AttackCmdArgs& args, const Dataset& split) {
+  if (!args.indices.empty()) {
+    std::vector<int64_t> rows;
+    parse_indices(args.indices, rows);  // its text was checked when parsed
+    for (int64_t row : rows)
+      if (row >= split.size())
+        throw CLI::ValidationError("--indices", "index " + std::to_string(row) + " is beyond the " +
+                                                    std::to_string(split.size()) + " samples of " + split.source +
+                                                    " (" + args.md.split + ": 0 to " + std::to_string(split.size() - 1) + ")");
+    return rows;
+  }
+  if (args.random > 0) {
+    if (args.random > split.size())
+      throw CLI::ValidationError("--random", std::to_string(args.random) + " samples asked for, but " + split.source +
+                                                 " (" + args.md.split + ") has " + std::to_string(split.size()));
+    return random_rows(args.random, split.size(), args.attack.seed);
+  }
+  std::vector<int64_t> rows;
+  for (int64_t i = 0; i < std::min(args.md.limit, split.size()); ++i) rows.push_back(i);
+  return rows;
+}
+
 std::string class_name(const Samples& s, int64_t label) {
   if (label >= 0 && label < int64_t(s.data.class_names.size())) return s.data.class_names[size_t(label)];
   return std::to_string(label);
@@ -54,10 +119,12 @@ void run(const AttackCmdArgs& args, const CLI::App& cmd) {
   if (specs.size() != 1)
     throw CLI::ValidationError("--attack", "the attack command runs one attack, got '" + args.attack.attack + "'");
   const AttackSpec& spec = specs.front();
-  if (args.md.limit < 1) throw ValueError("--limit: the attack command needs at least 1 sample, got 0");
+  const bool chosen = !args.indices.empty() || args.random > 0;
+  if (!chosen && args.md.limit < 1) throw ValueError("--limit: the attack command needs at least 1 sample, got 0");
   apply_threads(args.attack);
   LoadedModel loaded = load_model(args.md);
-  const Samples s = load_samples(args.md, loaded);
+  apply_normalization(args.normalization, loaded);
+  const Samples s = load_samples(args.md, loaded, [&](const Dataset& split) { return chosen_rows(args, split); });
   Module* model = loaded.module.get();
 
   auto attack = make_attack(spec.name, spec.options);
@@ -121,8 +188,8 @@ void run(const AttackCmdArgs& args, const CLI::App& cmd) {
       else if (after[i] != labels[i])
         note = "fooled";
     }
-    std::printf("%5zu  %-*s  %-*s  %-*s  ", i, w, class_name(s, labels[i]).c_str(), w, class_name(s, before[i]).c_str(),
-                w, class_name(s, after[i]).c_str());
+    std::printf("%5lld  %-*s  %-*s  %-*s  ", static_cast<long long>(s.rows[i]), w, class_name(s, labels[i]).c_str(),
+                w, class_name(s, before[i]).c_str(), w, class_name(s, after[i]).c_str());
     if (targeted) std::printf("%-*s  ", w, target_column.c_str());
     std::printf("%8s  %s\n", fixed(max_abs[i], 4).c_str(), note.c_str());
   }
@@ -150,6 +217,21 @@ void register_attack(CLI::App& app) {
   cmd->add_option("--scale", args->scale, "Integer upscaling of each image in the PNG")
       ->check(integer_in(1, 64))
       ->capture_default_str();
+  // Which samples: the first --limit (the default), or chosen by index or at random.
+  CLI::Option* indices =
+      cmd->add_option("--indices", args->indices,
+                      "Attack these samples of the split, e.g. 3,17,42 (instead of the first --limit)")
+          ->check(CLI::Validator(
+              [](std::string& text) {
+                std::vector<int64_t> rows;
+                return parse_indices(text, rows);
+              },
+              "I,J,..."));
+  CLI::Option* random = cmd->add_option("--random", args->random, "Attack N samples of the split drawn at random with --seed")
+                            ->check(integer_in(1, AttackLimits::max_samples));
+  indices->excludes(random);
+  for (CLI::Option* choice : {indices, random}) choice->excludes(cmd->get_option("--limit"));
+  add_normalization_options(*cmd, args->normalization);
   cmd->callback([args, cmd] { run(*args, *cmd); });
 }
 

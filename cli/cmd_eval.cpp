@@ -3,10 +3,13 @@
 // comma-separated list of attacks (each on every clean-correct sample; robust = the per-sample worst case)
 // or the AutoAttack-like ensemble preset (each attack on the samples all earlier ones failed on). The
 // policies (targets of --targeted, how results combine, when sanity checks apply) are evaluate()'s.
+// Outputs to reuse (cli/eval_outputs.h): --per-sample FILE.csv|.jsonl, --save-adv FILE.safetensors; and
+// --adv-from FILE.safetensors, a transfer evaluation on such a file instead of attacks.
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +18,7 @@
 #include "advgrad/attacks/evaluate.h"
 #include "advgrad/cli/commands.h"
 #include "advgrad/cli/common.h"
+#include "advgrad/cli/eval_outputs.h"
 #include "advgrad/cli/progress.h"
 #include "advgrad/core/cpu_features.h"
 
@@ -29,6 +33,10 @@ struct EvalArgs {
   bool no_sanity_checks = false;  // the old opt-out, kept: the checks are off by default now
   bool json = false;
   bool quiet = false;
+  NormalizationArgs normalization;  // --mean, --std
+  std::string per_sample;  // --per-sample FILE.csv|.jsonl
+  std::string save_adv;    // --save-adv FILE.safetensors
+  std::string adv_from;    // --adv-from FILE.safetensors: a transfer evaluation instead of attacks
 };
 
 std::string mode_of(const EvalArgs& args) { return is_ensemble(args.attack) ? "ensemble" : "independent"; }
@@ -125,16 +133,96 @@ void print_table(const EvalArgs& args, const Samples& s, const EvalReport& rep) 
   for (const auto& w : rep.warnings) std::printf("warning: %s\n", w.c_str());
 }
 
+// Correctly classified samples of x (batched, no graph).
+int64_t correct_count(Module& model, const Tensor& x, const Tensor& y, int64_t batch) {
+  int64_t correct = 0;
+  for (int64_t b = 0; b < x.size(0); b += batch) {
+    const int64_t e = std::min(x.size(0), b + batch);
+    const Tensor predicted = argmax(predict(model, slice(x, 0, b, e)), 1);
+    correct += int64_t(sum(eq(predicted, slice(y, 0, b, e))).item());
+  }
+  return correct;
+}
+
+// --adv-from: the model on examples crafted against another model (or itself), and, when the file
+// carries each example's row of the split, on the original samples of those rows.
+void run_transfer(const EvalArgs& args) {
+  apply_threads(args.attack);
+  LoadedModel model = load_model(args.md);
+  apply_normalization(args.normalization, model);
+  const AdversarialSet set = load_adversarial(args.adv_from, model, "--adv-from");
+  const int64_t n = set.x.size(0);
+  std::optional<Samples> originals;
+  if (!set.indices.empty()) {
+    originals = load_samples(args.md, model, [&](const Dataset& split) {
+      for (size_t k = 0; k < set.indices.size(); ++k)
+        if (set.indices[k] >= split.size())
+          throw CLI::ValidationError("--adv-from", args.adv_from + ": index " + std::to_string(set.indices[k]) +
+                                                       " of example " + std::to_string(k) + " is beyond the " +
+                                                       std::to_string(split.size()) + " samples of " + split.source +
+                                                       " (" + args.md.split + ")");
+      return set.indices;
+    });
+    // The same samples as when they were crafted: otherwise the file is of another dataset or split.
+    const std::vector<int64_t> ours = originals->y.to_vector<int64_t>(), theirs = set.labels.to_vector<int64_t>();
+    for (size_t k = 0; k < ours.size(); ++k)
+      if (ours[k] != theirs[k])
+        throw CLI::ValidationError("--adv-from", args.adv_from + ": example " + std::to_string(k) + " (index " +
+                                                     std::to_string(set.indices[k]) + ") has label " +
+                                                     std::to_string(theirs[k]) + ", but that sample of " +
+                                                     originals->data.source + " (" + args.md.split + ") has " +
+                                                     std::to_string(ours[k]) + ": made on another dataset or split?");
+  }
+  const double adv_acc = double(correct_count(*model.module, set.x, set.labels, args.batch)) / double(n);
+  std::optional<double> clean_acc;
+  if (originals) clean_acc = double(correct_count(*model.module, originals->x, originals->y, args.batch)) / double(n);
+  auto meta = [&](const std::string& key) {
+    auto it = set.metadata.find(key);
+    return it == set.metadata.end() ? std::string() : it->second;
+  };
+  if (args.json) {
+    nlohmann::ordered_json j;
+    j["model"] = args.md.model;
+    j["weights"] = args.md.weights;
+    j["adv_from"] = args.adv_from;
+    j["n"] = n;
+    j["adv_acc"] = adv_acc;
+    j["clean_acc"] = clean_acc ? nlohmann::ordered_json(*clean_acc) : nlohmann::ordered_json(nullptr);
+    j["crafted"] = set.metadata;  // how the file says the examples were made
+    std::cout << j.dump() << "\n";
+    return;
+  }
+  std::printf("model      %s (weights %s)\n", args.md.model.c_str(),
+              args.md.weights.empty() ? "in the file" : args.md.weights.c_str());
+  std::printf("examples   %s: %lld", args.adv_from.c_str(), static_cast<long long>(n));
+  if (!meta("attack").empty())
+    std::printf(", crafted with %s at eps %s against %s (weights %s)", meta("attack").c_str(), meta("eps").c_str(),
+                meta("model").c_str(), meta("weights").empty() ? "in the file" : meta("weights").c_str());
+  std::printf("\n\naccuracy on the examples  %s\n", fixed(adv_acc, 4).c_str());
+  if (clean_acc)
+    std::printf("clean accuracy            %s  (the %lld original samples, %s %s)\n", fixed(*clean_acc, 4).c_str(),
+                static_cast<long long>(n), originals->data.source.c_str(), args.md.split.c_str());
+  else
+    std::printf("clean accuracy            - (the file has no indices of the original samples)\n");
+}
+
 void run(const EvalArgs& args, const CLI::App& cmd) {
+  if (!args.adv_from.empty()) return run_transfer(args);
+  // --attack and --eps are required unless --adv-from replaces them.
+  for (const char* option : {"--attack", "--eps"})
+    if (cmd.count(option) == 0) throw CLI::ValidationError(option, "is required (or --adv-from FILE)");
   const std::vector<AttackSpec> specs = attack_specs(args.attack, cmd);  // bad attack options fail first
   apply_threads(args.attack);
   LoadedModel model = load_model(args.md);
+  apply_normalization(args.normalization, model);
   const Samples s = load_samples(args.md, model);
 
   EvalOptions eo;
   eo.batch_size = args.batch;
   eo.ensemble = is_ensemble(args.attack);
   eo.sanity_checks = args.sanity_checks && !args.no_sanity_checks;  // evaluate() skips them where they would not compare
+  eo.per_sample = !args.per_sample.empty();
+  eo.keep_adversarial = !args.save_adv.empty();
   // Progress on stderr per attack (stage k/N of a preset): samples attacked, robust so far, rate, ETA.
   Progress progress(args.quiet);
   std::string current;
@@ -148,10 +236,24 @@ void run(const EvalArgs& args, const CLI::App& cmd) {
   const EvalReport report = evaluate(*model.module, s.x, s.y, specs, eo);
   progress.finish();
   std::fflush(stderr);  // the progress lines come before the results
-  if (args.json)
+  // The files first: a failure to write them is then the only output (one error line).
+  if (eo.per_sample) write_per_sample(args.per_sample, s, report);
+  if (eo.keep_adversarial)
+    save_adversarial(args.save_adv, s, report,
+                     {{"model", args.md.model}, {"weights", args.md.weights}, {"attack", args.attack.attack},
+                      {"eps", number_text(args.attack.eps)}, {"data", s.data.source}, {"split", args.md.split},
+                      {"robust_acc", fixed(report.robust_accuracy, 6)}});
+  if (args.json) {
     print_json(args, s, report);
-  else
-    print_table(args, s, report);
+    return;
+  }
+  print_table(args, s, report);
+  if (eo.per_sample)
+    std::printf("wrote %s: one row per sample (index, label, clean prediction; per attack: attacked, fooled, "
+                "prediction, norm)\n", args.per_sample.c_str());
+  if (eo.keep_adversarial)
+    std::printf("wrote %s: x_adv, labels, indices of %lld samples (eval --adv-from reads it)\n", args.save_adv.c_str(),
+                static_cast<long long>(report.n));
 }
 
 }  // namespace
@@ -172,6 +274,25 @@ void register_eval(CLI::App& app) {
       ->excludes(checks);
   cmd->add_flag("--json", args->json, "Print one JSON object instead of a table");
   cmd->add_flag("--quiet", args->quiet, "No progress on stderr (results only)");
+  add_normalization_options(*cmd, args->normalization);
+  CLI::Option* per_sample =
+      cmd->add_option("--per-sample", args->per_sample,
+                      "Write one row per sample (index, label, clean prediction; per attack: attacked, fooled, "
+                      "adversarial prediction, perturbation norm) as CSV or JSON lines, by the extension")
+          ->check(per_sample_path());
+  CLI::Option* save_adv =
+      cmd->add_option("--save-adv", args->save_adv,
+                      "Write per sample the adversarial example that decides its worst case (the clean image "
+                      "when it is wrong on clean input), its label and index, as .safetensors (for --adv-from)");
+  // Transfer: no attack runs, so --attack and --eps are not required (run() asks for them otherwise).
+  CLI::Option* adv_from =
+      cmd->add_option("--adv-from", args->adv_from,
+                      "Evaluate on the examples of a --save-adv file (crafted against another model, say) "
+                      "instead of attacking: accuracy on them, and on their original samples");
+  for (const char* option : {"--attack", "--eps"}) cmd->get_option(option)->required(false);
+  for (CLI::Option* other : {cmd->get_option("--attack"), cmd->get_option("--eps"), cmd->get_option("--limit"),
+                             per_sample, save_adv, checks})
+    adv_from->excludes(other);
   cmd->footer(attacks_help(/*with_ensemble=*/true) + "\n" + models_help());
   cmd->callback([args, cmd] { run(*args, *cmd); });
 }

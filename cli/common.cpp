@@ -18,6 +18,7 @@
 #include "advgrad/core/parallel.h"
 #include "advgrad/data/load_dataset.h"
 #include "advgrad/data/mnist.h"
+#include "advgrad/nn/normalize.h"
 #include "advgrad/nn/serialize.h"
 #ifdef ADVGRAD_HAVE_ONNX
 #include "advgrad/onnx/load_onnx.h"
@@ -133,11 +134,17 @@ void refuse_pytorch_pickle(const std::string& weights_file) {
   if (!std::filesystem::is_regular_file(weights_file, ec)) return;
   std::FILE* f = std::fopen(weights_file.c_str(), "rb");
   if (!f) return;  // read_safetensors_header names the file and the reason
-  unsigned char magic[4] = {0, 0, 0, 0};
+  unsigned char magic[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
   const size_t got = std::fread(magic, 1, sizeof magic, f);
   std::fclose(f);
+  // A safetensors file whose 8-byte header length happens to start 0x80 0x02 (a 640-byte header) is
+  // still safetensors: its length fits the file and its header opens with '{'.
+  uint64_t header_length = 0;
+  for (int k = 7; k >= 0; --k) header_length = (header_length << 8) | magic[k];
+  const uint64_t size = uint64_t(std::filesystem::file_size(weights_file, ec));
+  const bool safetensors = got == sizeof magic && !ec && magic[8] == '{' && header_length <= size - 8;
   const bool zip = got >= 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4;
-  const bool pickle = got >= 2 && magic[0] == 0x80 && magic[1] == 0x02;
+  const bool pickle = !safetensors && got >= 2 && magic[0] == 0x80 && magic[1] == 0x02;
   if (zip || pickle)
     throw ValueError(weights_file + ": this is a PyTorch pickle (" + (zip ? "zip archive" : "legacy pickle") +
                      "), not safetensors: convert it with scripts/pt_to_safetensors.py");
@@ -261,12 +268,21 @@ bool check_sample_shape(const LoadedModel& model, const Dataset& data, bool allo
 }
 
 Samples load_samples(const ModelDataArgs& args, LoadedModel& model) {
+  return load_samples(args, model, [&](const Dataset& split) {
+    const int64_t n = args.limit > 0 ? std::min(args.limit, split.size()) : split.size();
+    std::vector<int64_t> rows(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) rows[size_t(i)] = i;
+    return rows;
+  });
+}
+
+Samples load_samples(const ModelDataArgs& args, LoadedModel& model, const RowPicker& pick) {
   Samples s;
   s.data = load_dataset(args.data_dir, args.split);
   const bool reshaped = check_sample_shape(model, s.data, /*allow_unit_reshape=*/true);
-  const int64_t n = args.limit > 0 ? std::min(args.limit, s.data.size()) : s.data.size();
-  std::vector<int64_t> rows(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) rows[size_t(i)] = i;
+  s.rows = pick(s.data);
+  const std::vector<int64_t>& rows = s.rows;
+  const int64_t n = int64_t(rows.size());
   s.x = s.data.images_float(rows);
   s.y = s.data.labels_tensor(rows);
   if (reshaped) {
@@ -286,6 +302,68 @@ Samples load_samples(const ModelDataArgs& args, LoadedModel& model) {
                                              " classes, but " + s.data.source + " (" + s.data.kind + ") has " +
                                              std::to_string(s.data.num_classes));
   return s;
+}
+
+// ---- input normalisation ----
+
+namespace {
+
+// "0.4914,0.4822,0.4465" -> its values (value_list_check has checked the text).
+std::vector<double> value_list(const std::string& text) {
+  std::vector<double> values;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) values.push_back(std::strtod(item.c_str(), nullptr));
+  return values;
+}
+
+CLI::Validator value_list_check(const CLI::Validator& item_check) {
+  return CLI::Validator(
+      [item_check](std::string& text) -> std::string {
+        if (text.empty() || text.back() == ',') return "must be a comma-separated list of numbers, got '" + text + "'";
+        std::stringstream in(text);
+        for (std::string item; std::getline(in, item, ',');) {
+          const std::string problem = item_check(item);
+          if (!problem.empty()) return "each value " + problem + " (in '" + text + "')";
+        }
+        return "";
+      },
+      "LIST");
+}
+
+}  // namespace
+
+void add_normalization_options(CLI::App& cmd, NormalizationArgs& args) {
+  constexpr double kMaxValue = 1e6;  // far beyond any pixel statistic
+  CLI::Option* mean = cmd.add_option("--mean", args.mean,
+                                     "The model normalises its input: per-channel means in [0,1] pixel units, "
+                                     "comma-separated (one value: every channel), e.g. 0.4914,0.4822,0.4465")
+                          ->check(value_list_check(number_in(-kMaxValue, kMaxValue)));
+  CLI::Option* stdev = cmd.add_option("--std", args.std,
+                                    "... and the per-channel standard deviations (> 0): the model sees "
+                                    "(x - mean) / std while attacks and eps stay in [0,1] pixels; weights load unchanged")
+                         ->check(value_list_check(number_in(0, kMaxValue, /*lo_open=*/true)));
+  mean->needs(stdev);
+  stdev->needs(mean);
+}
+
+void apply_normalization(const NormalizationArgs& args, LoadedModel& model) {
+  if (args.mean.empty() && args.std.empty()) return;
+  const std::vector<double> mean = value_list(args.mean), stdev = value_list(args.std);
+  const int64_t channels = model.sample_shape.empty() ? -1 : model.sample_shape[0];  // -1: a symbolic ONNX dim
+  for (const auto& [option, values] : {std::pair{"--mean", &mean}, std::pair{"--std", &stdev}}) {
+    const int64_t given = int64_t(values->size());
+    if (given != 1 && given != channels)
+      throw CLI::ValidationError(option, std::to_string(given) + " values for model '" + model.name + "', which takes " +
+                                             model.input_text + ": give " +
+                                             (channels > 1   ? std::to_string(channels) + " (one per channel) or 1 (for all)"
+                                              : channels == 1 ? std::string("1 (it has one channel)")
+                                                              : std::string("1 (its channel count is not fixed)")));
+  }
+  if (mean.size() != stdev.size())
+    throw CLI::ValidationError("--std", std::to_string(stdev.size()) + " values, but --mean has " +
+                                            std::to_string(mean.size()));
+  model.module = std::make_shared<InputNormalized>(model.module, mean, stdev);
+  model.module->eval();
 }
 
 // ---- attacks ----

@@ -2,6 +2,7 @@
 // and small output helpers.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -92,9 +93,25 @@ bool check_sample_shape(const LoadedModel& model, const Dataset& data, bool allo
 struct Samples {
   Dataset data;  // the whole split (class names, kind, source)
   Tensor x, y;   // x in the model's sample shape
+  std::vector<int64_t> rows;  // the split's row of each sample (its index in the test set, say)
   int64_t n() const { return y.size(0); }
 };
 Samples load_samples(const ModelDataArgs& args, LoadedModel& model);
+// The same for the rows `pick` chooses once the split is loaded (it sees the split, so it can check
+// indices against its size and throw a usage error naming its option); --limit is not applied.
+using RowPicker = std::function<std::vector<int64_t>(const Dataset& split)>;
+Samples load_samples(const ModelDataArgs& args, LoadedModel& model, const RowPicker& pick);
+
+// --mean/--std: a model trained on normalised inputs, wrapped in InputNormalized (nn/normalize.h) so
+// that attacks work in [0,1] pixels and its weights load unchanged.
+struct NormalizationArgs {
+  std::string mean, std;  // comma-separated, one value per channel or one for all; empty: not given
+};
+// Adds --mean and --std (each needs the other; values checked as they are parsed).
+void add_normalization_options(CLI::App& cmd, NormalizationArgs& args);
+// Wraps model.module when --mean/--std were given. A count that is neither 1 nor the model's channel
+// count (dim 0 of its sample shape) is a usage error (CLI::ValidationError, exit status 2).
+void apply_normalization(const NormalizationArgs& args, LoadedModel& model);
 
 // ---- attacks ----
 

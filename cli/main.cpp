@@ -25,6 +25,7 @@
   X(attack)                     \
   X(train)                      \
   X(inspect)                    \
+  X(models)                     \
   X(export)                     \
   X(demo)
 

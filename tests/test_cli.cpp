@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -855,3 +857,453 @@ TEST_CASE("help texts say that --model takes a FILE.onnx") {
   CHECK(r.out.find("inspect") != std::string::npos);
 }
 #endif  // ADVGRAD_HAVE_ONNX
+
+// ---------------------------------------------------------------- outputs people reuse (#16): eval
+// --per-sample / --save-adv / --adv-from, attack --indices / --random, --mean/--std, advgrad models
+
+namespace {
+
+// A small_cnn trained naturally for two epochs on 4096 Fashion-MNIST images (a few seconds), so that most
+// samples are classified correctly and the attacks have something to fool. Trained once per test run.
+std::string trained_small_cnn() {
+  static TempDir dir;
+  static std::string weights;
+  if (weights.empty()) {
+    Run t = run_cli("train --model small_cnn --method natural --epochs 2 --batch 32 --limit 4096 --val-size 64 "
+                    "--test-limit 16 --lr 0.05 --quiet --out '" + (dir / "run") + "'");
+    INFO("stderr: ", t.err);
+    REQUIRE(t.status == 0);
+    weights = dir / "run/model.safetensors";
+  }
+  return weights;
+}
+
+// A CSV file as a header and rows of fields (the per-sample files hold numbers only: no quoting).
+struct Csv {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  size_t column(const std::string& name) const {
+    const auto it = std::find(header.begin(), header.end(), name);
+    REQUIRE_MESSAGE(it != header.end(), "no column ", name);
+    return size_t(it - header.begin());
+  }
+  double number(size_t row, const std::string& name) const { return std::stod(rows[row][column(name)]); }
+};
+
+std::vector<std::string> split_commas(const std::string& line) {
+  std::vector<std::string> fields;
+  std::stringstream in(line);
+  for (std::string f; std::getline(in, f, ',');) fields.push_back(f);
+  return fields;
+}
+
+Csv read_csv(const std::string& path) {
+  Csv csv;
+  const auto lines = lines_of(read_text(path));
+  REQUIRE(!lines.empty());
+  csv.header = split_commas(lines[0]);
+  for (size_t i = 1; i < lines.size(); ++i) {
+    csv.rows.push_back(split_commas(lines[i]));
+    REQUIRE(csv.rows.back().size() == csv.header.size());
+  }
+  return csv;
+}
+
+// The sample rows of `advgrad attack`'s table: the lines after the header whose first field is a number.
+std::vector<std::string> attack_table_rows(const std::string& out) {
+  std::vector<std::string> rows;
+  const auto lines = lines_of(out);
+  for (size_t i = 3; i < lines.size(); ++i) {
+    std::stringstream in(lines[i]);
+    long long index = -1;
+    if (!(in >> index)) break;
+    rows.push_back(lines[i]);
+  }
+  return rows;
+}
+
+long long first_number(const std::string& line) { return std::stoll(line); }
+
+}  // namespace
+
+TEST_CASE("eval --per-sample: a row per sample whose flags give the printed accuracies, norms within eps") {
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  const std::string w = trained_small_cnn();
+  const std::string eval = "eval --quiet --model small_cnn --weights '" + w + "' --limit 20 --json ";
+  {
+    // One attack, CSV.
+    Run r = run_cli(eval + "--attack pgd --eps 0.05 --steps 5 --per-sample '" + (dir / "pgd.csv") + "'");
+    INFO("stderr: ", r.err);
+    REQUIRE(r.status == 0);
+    const json j = json::parse(r.out);
+    const Csv csv = read_csv(dir / "pgd.csv");
+    CHECK(csv.header == std::vector<std::string>{"index", "label", "clean_prediction", "pgd_attacked", "pgd_fooled",
+                                                  "pgd_prediction", "pgd_norm"});
+    REQUIRE(csv.rows.size() == 20);
+    int clean = 0, robust = 0, fooled = 0;
+    for (size_t i = 0; i < csv.rows.size(); ++i) {
+      CAPTURE(i);
+      CHECK(csv.number(i, "index") == double(i));  // the first 20 of the test set
+      const bool right = csv.number(i, "clean_prediction") == csv.number(i, "label");
+      const bool f = csv.number(i, "pgd_fooled") == 1;
+      clean += right;
+      robust += right && !f;
+      fooled += f;
+      CHECK(csv.number(i, "pgd_attacked") == double(right));  // clean-correct samples only are attacked
+      CHECK(csv.number(i, "pgd_norm") <= 0.05 + 1e-6);
+      if (f) CHECK(csv.number(i, "pgd_prediction") != csv.number(i, "label"));
+      if (!f && right) CHECK(csv.number(i, "pgd_prediction") == csv.number(i, "label"));
+      if (!right) CHECK(csv.number(i, "pgd_norm") == 0);
+    }
+    CHECK(clean == doctest::Approx(j["clean_acc"].get<double>() * 20));
+    CHECK(robust == doctest::Approx(j["robust_acc"].get<double>() * 20));
+    CHECK(robust == doctest::Approx(j["attacks"][0]["acc"].get<double>() * 20));
+    CHECK(clean >= 12);   // a trained model (about 70% here): the flags are about many samples
+    CHECK(fooled >= 1);   // and PGD fools some of them
+  }
+  {
+    // Two attacks of different norms, JSON lines: each attack's own flags give its accuracy, the worst
+    // case over both the robust accuracy; each norm is the attack's own.
+    Run r = run_cli(eval + "--attack fgsm,pgd-l2 --eps 0.3 --steps 3 --per-sample '" + (dir / "two.jsonl") + "'");
+    INFO("stderr: ", r.err);
+    REQUIRE(r.status == 0);
+    const json j = json::parse(r.out);
+    const auto lines = lines_of(read_text(dir / "two.jsonl"));
+    REQUIRE(lines.size() == 20);
+    int fgsm_ok = 0, l2_ok = 0, both_ok = 0;
+    double largest_linf_as_l2 = 0;
+    for (const std::string& line : lines) {
+      const json s = json::parse(line);
+      const bool right = s["clean_prediction"] == s["label"];
+      const json &fg = s["attacks"]["fgsm"], &l2 = s["attacks"]["pgd-l2"];
+      fgsm_ok += right && !fg["fooled"].get<bool>();
+      l2_ok += right && !l2["fooled"].get<bool>();
+      both_ok += right && !fg["fooled"].get<bool>() && !l2["fooled"].get<bool>();
+      CHECK(fg["norm"].get<double>() <= 0.3 + 1e-6);
+      CHECK(l2["norm"].get<double>() <= 0.3 + 1e-6);
+      largest_linf_as_l2 = std::max(largest_linf_as_l2, fg["norm"].get<double>());
+    }
+    CHECK(fgsm_ok == doctest::Approx(j["attacks"][0]["acc"].get<double>() * 20));
+    CHECK(l2_ok == doctest::Approx(j["attacks"][1]["acc"].get<double>() * 20));
+    CHECK(both_ok == doctest::Approx(j["robust_acc"].get<double>() * 20));
+    CHECK(largest_linf_as_l2 > 0.29);  // FGSM's L-inf norm is eps (its L2 norm would be far larger)
+  }
+  {
+    // A preset: cumulative stages. A sample fooled by APGD-CE is not attacked by APGD-T and stays fooled
+    // there; the last stage's flags give the robust accuracy.
+    Run r = run_cli(eval + "--attack autoattack-fast --eps 0.05 --effort 0.03 --per-sample '" + (dir / "aa.csv") + "'");
+    INFO("stderr: ", r.err);
+    REQUIRE(r.status == 0);
+    const json j = json::parse(r.out);
+    const Csv csv = read_csv(dir / "aa.csv");
+    REQUIRE(csv.rows.size() == 20);
+    int robust = 0, stage_one = 0;
+    for (size_t i = 0; i < csv.rows.size(); ++i) {
+      CAPTURE(i);
+      const bool right = csv.number(i, "clean_prediction") == csv.number(i, "label");
+      if (csv.number(i, "apgd-ce_fooled") == 1) {
+        ++stage_one;
+        CHECK(csv.number(i, "apgd-t_attacked") == 0);
+        CHECK(csv.number(i, "apgd-t_fooled") == 1);
+        CHECK(csv.number(i, "apgd-t_prediction") == csv.number(i, "apgd-ce_prediction"));
+        CHECK(csv.number(i, "apgd-t_norm") == csv.number(i, "apgd-ce_norm"));
+      }
+      robust += right && csv.number(i, "apgd-t_fooled") == 0;
+    }
+    CHECK(stage_one >= 1);
+    CHECK(stage_one == doctest::Approx((j["clean_acc"].get<double>() - j["attacks"][0]["acc"].get<double>()) * 20));
+    CHECK(robust == doctest::Approx(j["robust_acc"].get<double>() * 20));
+  }
+  // The format is the extension's: anything else is a bad command line, before any work.
+  Run bad = run_cli(eval + "--attack pgd --eps 0.05 --per-sample '" + (dir / "out.txt") + "'");
+  check_one_error_line(bad, "--per-sample");
+  CHECK(bad.status == 2);
+  CHECK(bad.err.find(".csv or .jsonl") != std::string::npos);
+}
+
+TEST_CASE("eval --save-adv / --adv-from: the saved examples give the robust accuracy back; hostile files exit 2") {
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  const std::string w = trained_small_cnn();
+  const std::string adv = dir / "adv.safetensors";
+  Run made = run_cli("eval --quiet --model small_cnn --weights '" + w + "' --attack pgd --eps 0.05 --steps 5 --limit 20 "
+                     "--json --save-adv '" + adv + "'");
+  INFO("stderr: ", made.err);
+  REQUIRE(made.status == 0);
+  const json m = json::parse(made.out);
+  {
+    const SafetensorsFile f = load_safetensors(adv);
+    REQUIRE(f.tensors.count("x_adv") == 1);
+    CHECK(f.tensors.at("x_adv").shape() == Shape{20, 1, 28, 28});
+    CHECK(f.tensors.at("labels").shape() == Shape{20});
+    std::vector<int64_t> first20(20);
+    for (int64_t i = 0; i < 20; ++i) first20[size_t(i)] = i;
+    CHECK(f.tensors.at("indices").to_vector<int64_t>() == first20);
+    CHECK(f.metadata.at("attack") == "pgd");
+  }
+  // Model A on the examples crafted against it: their accuracy is the robust accuracy printed for the
+  // attack, and the original samples' the clean accuracy.
+  Run back = run_cli("eval --model small_cnn --weights '" + w + "' --adv-from '" + adv + "' --json");
+  INFO("stderr: ", back.err);
+  REQUIRE(back.status == 0);
+  const json b = json::parse(back.out);
+  CHECK(b["n"] == 20);
+  CHECK(b["adv_acc"].get<double>() == doctest::Approx(m["attacks"][0]["acc"].get<double>()));
+  CHECK(b["adv_acc"].get<double>() == doctest::Approx(m["robust_acc"].get<double>()));
+  CHECK(b["clean_acc"].get<double>() == doctest::Approx(m["clean_acc"].get<double>()));
+  CHECK(b["adv_acc"].get<double>() < b["clean_acc"].get<double>());  // PGD fooled some: not the clean images
+  // Transfer to another model (freshly initialised weights): it runs and reports both numbers.
+  const std::string other = save_weights(dir, "small_cnn", "other.safetensors");
+  Run transfer = run_cli("eval --model small_cnn --weights '" + other + "' --adv-from '" + adv + "'");
+  INFO("stderr: ", transfer.err);
+  REQUIRE(transfer.status == 0);
+  CHECK(transfer.out.find("accuracy on the examples") != std::string::npos);
+  CHECK(transfer.out.find("crafted with pgd at eps 0.05 against small_cnn") != std::string::npos);
+
+  // Hostile files: each one error line naming the file, status 2.
+  const Tensor x = zeros({2, 1, 28, 28}), labels = from_vector(std::vector<int64_t>{9, 2});
+  auto file = [&](const std::string& name, const StateDict& tensors) {
+    save_safetensors(dir / name, tensors);
+    return dir / name;
+  };
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {file("no_labels.safetensors", {{"x_adv", x}}), "no tensor 'labels'"},
+      {file("extra.safetensors", {{"x_adv", x}, {"labels", labels}, {"weights", x}}), "unexpected tensor 'weights'"},
+      {file("float_labels.safetensors", {{"x_adv", x}, {"labels", from_vector(std::vector<float>{9, 2})}}), "not int64 [2]"},
+      {file("counts.safetensors", {{"x_adv", x}, {"labels", from_vector(std::vector<int64_t>{9, 2, 1})}}), "not int64 [2]"},
+      {file("shape.safetensors", {{"x_adv", zeros({2, 3, 32, 32})}, {"labels", labels}}), "takes [1,28,28]"},
+      {file("int_images.safetensors", {{"x_adv", zeros({2, 1, 28, 28}, DType::I64)}, {"labels", labels}}), "not float32"},
+      {file("range.safetensors", {{"x_adv", full({2, 1, 28, 28}, 1.5)}, {"labels", labels}}), "outside the [0,1] pixel range"},
+      {file("label10.safetensors", {{"x_adv", x}, {"labels", from_vector(std::vector<int64_t>{10, 2})}}), "outside [0, 10)"},
+      {file("twice.safetensors", {{"x_adv", x}, {"labels", labels}, {"indices", from_vector(std::vector<int64_t>{4, 4})}}),
+       "appears twice"},
+      {file("beyond.safetensors", {{"x_adv", x}, {"labels", labels}, {"indices", from_vector(std::vector<int64_t>{0, 10000})}}),
+       "beyond the 10000 samples"},
+      // Test sample 0 is an ankle boot (9), sample 1 a pullover (2): labels 2, 9 are another dataset's.
+      {file("mismatch.safetensors", {{"x_adv", x}, {"labels", from_vector(std::vector<int64_t>{2, 9})},
+                                     {"indices", from_vector(std::vector<int64_t>{0, 1})}}),
+       "made on another dataset or split"},
+  };
+  for (const auto& [path, problem] : cases) {
+    INFO(path);
+    Run r = run_cli("eval --model small_cnn --weights '" + w + "' --adv-from '" + path + "'");
+    check_one_error_line(r, path);
+    CHECK(r.err.find(problem) != std::string::npos);
+    CHECK(r.status == 2);
+  }
+  {
+    std::ofstream(dir / "garbage.safetensors", std::ios::binary) << std::string("\xff\xff\xff\xff\xff\xff\xff\x7f", 8) << "xx";
+    Run r = run_cli("eval --model small_cnn --weights '" + w + "' --adv-from '" + (dir / "garbage.safetensors") + "'");
+    check_one_error_line(r, dir / "garbage.safetensors");
+    CHECK(r.status == 2);
+  }
+  // The examples as they are, labels in range, no indices: accuracy only (the originals are unknown).
+  Run plain = run_cli("eval --model small_cnn --weights '" + w + "' --adv-from '" +
+                      file("plain.safetensors", {{"x_adv", x}, {"labels", labels}}) + "' --json");
+  INFO("stderr: ", plain.err);
+  REQUIRE(plain.status == 0);
+  CHECK(json::parse(plain.out)["clean_acc"].is_null());
+  // --adv-from replaces the attack: giving both is a bad command line.
+  Run both = run_cli("eval --model small_cnn --weights '" + w + "' --adv-from '" + adv + "' --attack pgd --eps 0.1");
+  check_one_error_line(both, "--adv-from");
+  CHECK(both.status == 2);
+}
+
+TEST_CASE("attack --indices / --random: which test samples are attacked and pictured; bad choices exit 2") {
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  const std::string w = trained_small_cnn();
+  const std::string attack = "attack --model small_cnn --weights '" + w + "' --attack fgsm --eps 0.1 --scale 1 --out '" +
+                             (dir / "g.png") + "' ";
+  Run chosen = run_cli(attack + "--indices 3,17,42");
+  INFO("stderr: ", chosen.err);
+  REQUIRE(chosen.status == 0);
+  int width = 0, height = 0, channels = 0;
+  unsigned char* png = stbi_load((dir / "g.png").c_str(), &width, &height, &channels, 3);
+  REQUIRE(png != nullptr);
+  stbi_image_free(png);
+  Run first = run_cli(attack + "--limit 43");
+  INFO("stderr: ", first.err);
+  REQUIRE(first.status == 0);
+  const auto rows = attack_table_rows(chosen.out), all = attack_table_rows(first.out);
+  REQUIRE(rows.size() == 3);
+  REQUIRE(all.size() == 43);
+  // Each chosen sample's line (index, label, predictions, max |d|, note) is that sample's in the first 43.
+  CHECK(rows[0] == all[3]);
+  CHECK(rows[1] == all[17]);
+  CHECK(rows[2] == all[42]);
+  CHECK(chosen.out.find("/3 clean") != std::string::npos);
+  int width43 = 0, height43 = 0;  // the picture of the 43-sample run
+  png = stbi_load((dir / "g.png").c_str(), &width43, &height43, &channels, 3);
+  REQUIRE(png != nullptr);
+  stbi_image_free(png);
+  CHECK(width * 5 < width43);  // 3 columns, not 43 (a column's width follows its class names)
+
+  // --random N with --seed: N distinct samples in increasing order, the same for the same seed.
+  auto indices_of = [](const Run& r) {
+    std::vector<long long> v;
+    for (const std::string& line : attack_table_rows(r.out)) v.push_back(first_number(line));
+    return v;
+  };
+  Run r1 = run_cli(attack + "--random 6 --seed 5"), r2 = run_cli(attack + "--random 6 --seed 5"),
+      r3 = run_cli(attack + "--random 6 --seed 6");
+  INFO("stderr: ", r1.err);
+  REQUIRE(r1.status == 0);
+  REQUIRE(r3.status == 0);
+  const auto a = indices_of(r1), c = indices_of(r3);
+  REQUIRE(a.size() == 6);
+  CHECK(std::is_sorted(a.begin(), a.end()));
+  CHECK(std::adjacent_find(a.begin(), a.end()) == a.end());
+  CHECK(a.front() >= 0);
+  CHECK(a.back() < 10000);
+  CHECK(a != std::vector<long long>{0, 1, 2, 3, 4, 5});
+  CHECK(indices_of(r2) == a);
+  CHECK(c != a);
+
+  // Bad choices: one error line naming the option, status 2.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"--indices 3,x", "'x' is not a sample index"},
+      {"--indices=-1", "'-1' is not a sample index"},
+      {"--indices 3,17,3", "index 3 is listed twice"},
+      {"--indices 3,", "comma-separated list"},
+      {"--indices 10000", "beyond the 10000 samples"},
+      {"--random 0", "--random"},
+      {"--random 10001", "10001 samples asked for"},
+      {"--indices 3 --random 2", "excludes"},
+      {"--indices 3 --limit 4", "excludes"},
+  };
+  for (const auto& [options, message] : bad) {
+    INFO(options);
+    Run r = run_cli(attack + options);
+    check_one_error_line(r, message);
+    CHECK(r.status == 2);
+  }
+}
+
+TEST_CASE("--mean/--std: a model with normalisation folded into its weights predicts as the unfolded one wrapped") {
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  // The lstm's first layer is linear in the input, W x + b, so (x - m) / s folds into it by hand:
+  // W' = W / s, b' = b - (m / s) * (row sums of W).
+  const double m = 0.5, s = 0.1;
+  Generator gen(7);
+  const StateDict original = make_model("lstm", gen)->state_dict();
+  StateDict folded;
+  for (const auto& [name, t] : original) folded[name] = t.clone();
+  {
+    const Tensor& W = original.at("lstm.weight_ih_l0");  // [512, 28]
+    const std::vector<float> wv = W.to_vector<float>(), bv = original.at("lstm.bias_ih_l0").to_vector<float>();
+    const int64_t rows = W.size(0), cols = W.size(1);
+    std::vector<float> w2(wv.size()), b2(bv.size());
+    for (int64_t r = 0; r < rows; ++r) {
+      double row_sum = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        row_sum += wv[size_t(r * cols + c)];
+        w2[size_t(r * cols + c)] = float(wv[size_t(r * cols + c)] / s);
+      }
+      b2[size_t(r)] = float(bv[size_t(r)] - m / s * row_sum);
+    }
+    folded["lstm.weight_ih_l0"] = from_vector(w2, W.shape());
+    folded["lstm.bias_ih_l0"] = from_vector(b2, {rows});
+  }
+  save_safetensors(dir / "original.safetensors", original);
+  save_safetensors(dir / "folded.safetensors", folded);
+  auto clean_predictions = [&](const std::string& weights, const std::string& options) {
+    const std::string file = dir / "p.csv";
+    Run r = run_cli("eval --quiet --model lstm --weights '" + weights + "' --attack fgsm --eps 0.01 --limit 40 "
+                    "--per-sample '" + file + "' " + options);
+    INFO("stderr: ", r.err);
+    REQUIRE(r.status == 0);
+    const Csv csv = read_csv(file);
+    std::vector<std::string> p;
+    for (size_t i = 0; i < csv.rows.size(); ++i) p.push_back(csv.rows[i][csv.column("clean_prediction")]);
+    return p;
+  };
+  const auto wrapped = clean_predictions(dir / "original.safetensors", "--mean 0.5 --std 0.1");
+  const auto by_hand = clean_predictions(dir / "folded.safetensors", "");
+  const auto unwrapped = clean_predictions(dir / "original.safetensors", "");
+  REQUIRE(wrapped.size() == 40);
+  CHECK(wrapped == by_hand);
+  CHECK(unwrapped != by_hand);  // the normalisation matters for this fixture
+  CHECK(std::set<std::string>(wrapped.begin(), wrapped.end()).size() >= 2);  // not one class for everything
+
+  // The attack command takes them too; counts other than 1 or the channel count are bad command lines.
+  const std::string w = save_weights(dir, "small_cnn", "w.safetensors");
+  Run ok = run_cli("attack --model small_cnn --weights '" + w + "' --attack fgsm --eps 0.1 --limit 2 --scale 1 --mean 0.2860 "
+                   "--std 0.3530 --out '" + (dir / "g.png") + "'");
+  INFO("stderr: ", ok.err);
+  CHECK(ok.status == 0);
+  const std::string eval = "eval --model small_cnn --weights '" + w + "' --attack fgsm --eps 0.1 --limit 2 ";
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"--mean 0.1,0.2 --std 0.3", "--mean: 2 values for model 'small_cnn', which takes [1,28,28]: give 1"},
+      {"--mean 0.1 --std 0.3,0.3,0.3", "--std: 3 values"},
+      {"--mean 0.1", "--std"},
+      {"--mean 0.1 --std 0", "--std"},
+      {"--mean 0.1 --std x", "--std"},
+      {"--mean 0.1, --std 0.2", "comma-separated list"},
+  };
+  for (const auto& [options, message] : bad) {
+    INFO(options);
+    Run r = run_cli(eval + options);
+    check_one_error_line(r, message);
+    CHECK(r.status == 2);
+  }
+}
+
+TEST_CASE("models: the zoo with input shapes, parameter counts of the built models, their PyTorch definitions") {
+  Run r = run_cli("models --json");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.status == 0);
+  const json j = json::parse(r.out);
+  REQUIRE(j.size() == model_zoo().size());
+  std::map<std::string, json> by_name;
+  for (const auto& e : j) by_name[e["name"]] = e;
+  // Counted by hand from the layers (weights + biases).
+  const int64_t small_cnn = (16 * 1 * 5 * 5 + 16) + (32 * 16 * 5 * 5 + 32) + (1568 * 100 + 100) + (100 * 10 + 10);
+  const int64_t lstm = 4 * 128 * 28 + 4 * 128 * 128 + 2 * 4 * 128 + (128 * 10 + 10);
+  CHECK(by_name.at("small_cnn")["parameters"] == small_cnn);
+  CHECK(by_name.at("lstm")["parameters"] == lstm);
+  CHECK(by_name.at("cifar_resnet")["input_shape"] == json::array({3, 32, 32}));
+  CHECK(by_name.at("small_cnn")["classes"] == 10);
+  // Every model names its PyTorch definition, and the file in the repository has it.
+  const std::string zoo = read_text(std::string(ADVGRAD_TEST_DATA) + "/../../bench/peer/torch_zoo.py");
+  REQUIRE(!zoo.empty());
+  for (const auto& e : j) {
+    INFO(e.dump());
+    REQUIRE(e["pytorch_file"] == "bench/peer/torch_zoo.py");
+    const std::string def = e["pytorch_definition"];
+    const std::string declared = def.rfind("class ", 0) == 0 ? def.substr(0, def.find_first_of(" (", 6)) + "("
+                                                             : "def " + def.substr(0, def.find('(') + 1);
+    CHECK(zoo.find(declared) != std::string::npos);
+  }
+  Run table = run_cli("models");
+  REQUIRE(table.status == 0);
+  CHECK(table.out.find("bench/peer/torch_zoo.py") != std::string::npos);
+  bool found = false;
+  for (const std::string& line : lines_of(table.out))
+    found = found || (line.rfind("small_cnn ", 0) == 0 && line.find("[1,28,28]") != std::string::npos &&
+                      line.find(std::to_string(small_cnn)) != std::string::npos);
+  CHECK(found);
+  Run help = run_cli("--help");
+  CHECK(help.out.find("models") != std::string::npos);
+}
+
+TEST_CASE("weights: a safetensors file whose header is 640 bytes long (it starts 0x80 0x02) is not taken for a pickle") {
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  Generator gen(7);
+  const StateDict weights = make_model("small_cnn", gen)->state_dict();
+  // Metadata padded until the little-endian header length starts with the bytes of a protocol-2 pickle.
+  const std::string path = dir / "w.safetensors";
+  bool made = false;
+  for (size_t pad = 0; pad < 1024 && !made; ++pad) {
+    save_safetensors(path, weights, {{"pad", std::string(pad, 'x')}});
+    const std::string head = read_text(path).substr(0, 2);
+    made = head == std::string("\x80\x02", 2);
+  }
+  REQUIRE(made);
+  Run r = run_cli("eval --quiet --model small_cnn --weights '" + path + "' --attack fgsm --eps 0.1 --limit 2");
+  INFO("stderr: ", r.err);
+  CHECK(r.status == 0);
+}

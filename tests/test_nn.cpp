@@ -438,3 +438,63 @@ TEST_CASE("Module::to converts parameters in place; reference device gives the s
   CHECK(handle.dtype() == DType::F64);
   CHECK(allclose(m->forward(x.to(DType::F64)).to(DType::F32), cpu_logits, 1e-4, 1e-5));
 }
+
+#include "advgrad/nn/normalize.h"
+
+TEST_CASE("InputNormalized: inner((x - mean) / std) per channel, the inner model's keys and tensors, gradients") {
+  Generator g(3);
+  auto inner = std::make_shared<Sequential>();
+  inner->push_back(std::make_shared<Linear>(3, 2, g));
+  inner->push_back(std::make_shared<Dropout>(0.5, 1));
+  InputNormalized model(inner, {0.1, 0.2, 0.3}, {0.5, 1.0, 2.0});
+  // The forward by hand on one sample: (0.6, 0.2, 1.3) -> (1.0, 0.0, 0.5), then W z + b.
+  model.eval();
+  const Tensor x = from_vector(std::vector<float>{0.6f, 0.2f, 1.3f}, {1, 3});
+  const auto& linear = dynamic_cast<Linear&>((*inner)[0]);
+  const std::vector<float> w = linear.weight.to_vector<float>(), b = linear.bias.to_vector<float>();
+  const std::vector<float> out = model.forward(x).to_vector<float>();
+  REQUIRE(out.size() == 2);
+  for (size_t o = 0; o < 2; ++o) CHECK(out[o] == doctest::Approx(w[o * 3] * 1.0 + w[o * 3 + 2] * 0.5 + b[o]).epsilon(1e-6));
+  CHECK_FALSE(inner->is_training());  // eval() reached the inner model (Dropout off: same result twice)
+  CHECK(model.forward(x).to_vector<float>() == out);
+
+  // The state dict is the inner model's, key for key and tensor for tensor: a file of the inner model
+  // loads into the wrapper and changes the inner model.
+  const StateDict own = model.state_dict(), theirs = inner->state_dict();
+  REQUIRE(own.size() == theirs.size());
+  for (const auto& [key, t] : theirs) {
+    REQUIRE(own.count(key) == 1);
+    CHECK(&own.at(key).impl() == &t.impl());  // the same tensor, not a copy
+  }
+  StateDict zeroed;
+  for (const auto& [key, t] : theirs) zeroed[key] = zeros_like(t);
+  model.load_state_dict(zeroed);
+  CHECK(linear.weight.to_vector<float>() == std::vector<float>(6, 0.0f));
+  CHECK(model.num_parameters() == inner->num_parameters());
+
+  // One value stands for every channel; other counts and a std <= 0 are refused.
+  InputNormalized all(inner, {0.5}, {0.25});
+  CHECK(all.forward(full({2, 3}, 0.75)).shape() == Shape{2, 2});
+  CHECK_THROWS_AS(InputNormalized(inner, {0.1, 0.2}, {0.5}), ValueError);
+  CHECK_THROWS_AS(InputNormalized(inner, {0.1}, {0.0}), ValueError);
+  CHECK_THROWS_AS(InputNormalized(nullptr, {0.1}, {0.5}), ValueError);
+  InputNormalized two(inner, {0.1, 0.2}, {0.5, 0.5});
+  CHECK_THROWS_AS(two.forward(x), ShapeError);
+
+  // Gradients flow through the normalisation to the input (float64 finite differences) and to the
+  // inner model's parameters.
+  Generator g2(4);
+  auto cnn = std::make_shared<Sequential>();
+  cnn->push_back(std::make_shared<Conv2d>(Conv2dOptions(2, 2, 3).padding(1), g2));
+  InputNormalized wrapped(cnn, {0.3, 0.6}, {0.2, 0.7});
+  wrapped.eval();
+  wrapped.to(DType::F64);
+  CHECK(cnn->state_dict().begin()->second.dtype() == DType::F64);  // to() converted the shared tensors
+  const auto r = gradcheck([&](const std::vector<Tensor>& in) { return wrapped.forward(in[0]); },
+                           {rand({1, 2, 3, 3}, g2, DType::F64)});
+  CHECK_MESSAGE(r.ok, r.to_string());
+  wrapped.zero_grad();
+  Tensor loss = sum(wrapped.forward(rand({1, 2, 3, 3}, g2, DType::F64)));
+  backward(loss);
+  for (const auto& [name, p] : cnn->named_parameters()) CHECK_MESSAGE(p.grad().defined(), name);
+}
