@@ -16,7 +16,9 @@ configure: setup
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# Chromium is for the report_browser test only: without it (not root, no network) that test is skipped.
 test: build
+	@scripts/setup.sh --browser || echo "advgrad: no chromium: the report_browser test will be skipped"
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # The single-threaded build (no OpenMP) must pass the same tests.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "advgrad/autograd/ops.h"
@@ -74,21 +75,76 @@ Tensor project_onto_hyperplane_in_box(const Tensor& points, const Tensor& w_in, 
 
 FABTargeted::FABTargeted(AttackOptions options) : Attack(std::move(options)) {}
 
-void FABTargeted::validate(const Tensor& x) const {
-  Attack::validate(x);
-  if (opt_.target_classes < 1)
-    throw ValueError(name() + ": target classes must be >= 1, got " + std::to_string(opt_.target_classes));
-  if (!(opt_.fab_alpha_max >= 0 && opt_.fab_alpha_max <= 1))
-    throw ValueError(name() + ": alpha_max must be in [0, 1]");
-  if (!(opt_.fab_eta >= 1)) throw ValueError(name() + ": eta (overshoot) must be >= 1");
-  if (!(opt_.fab_beta > 0 && opt_.fab_beta <= 1)) throw ValueError(name() + ": beta must be in (0, 1]");
+namespace {
+
+// The checks FAB and FAB-T share.
+void validate_fab_options(const AttackOptions& o, const std::string& name) {
+  if (!(o.fab_alpha_max >= 0 && o.fab_alpha_max <= 1)) throw ValueError(name + ": alpha_max must be in [0, 1]");
+  if (!(o.fab_eta >= 1)) throw ValueError(name + ": eta (overshoot) must be >= 1");
+  if (!(o.fab_beta > 0 && o.fab_beta <= 1)) throw ValueError(name + ": beta must be in (0, 1]");
 }
 
-FABTargeted::Run FABTargeted::fab(Module& model, const Tensor& x, const Tensor& labels, const Tensor& targets,
-                                  bool random_start, Generator& gen, AttackResult& counters) const {
+// The linearised boundary a step projects onto: {z : <w, z> = b} per row (float64 [n, D] and [n]).
+struct Hyperplane {
+  Tensor w, b;
+};
+// The boundary at the iterate x1 (float64 [n, D]); `input` is x1 as the model takes it.
+using BoundaryAt = std::function<Hyperplane(const Tensor& x1, const Tensor& input)>;
+
+// f = z_target - z_label, linearised at x1: f(x1) + <grad f(x1), z - x1> = 0, i.e. <w, z> = <w, x1> - f(x1).
+BoundaryAt boundary_toward(Module& model, const Tensor& labels, const Tensor& targets, AttackResult& counters) {
+  return [&model, labels, targets, &counters](const Tensor& x1, const Tensor& input) {
+    const int64_t n = x1.size(0);
+    const LogitObjective target_minus_label = [&](const Tensor& logits) {
+      return reshape(gather(logits, 1, reshape(targets, {n, 1})) - gather(logits, 1, reshape(labels, {n, 1})), {n});
+    };
+    LossGradient lg = objective_gradient(model, input, target_minus_label);
+    counters.forward_samples += n, counters.gradient_samples += n;
+    Tensor w = reshape(lg.grad.to(DType::F64), {n, x1.size(1)});
+    return Hyperplane{w, sum(w * x1, {1}) - lg.per_sample_loss.to(DType::F64)};
+  };
+}
+
+// The boundary of the class j != label whose linearisation is closest to x1: the smallest
+// |f_j(x1)| / ||grad f_j(x1)||_dual (dual norm: L1 for L-inf, L2 for L2), with f_j = z_j - z_label. The
+// batch is replicated C - 1 times, copy k aiming at class (label + k) mod C, so one backward pass gives
+// every difference's gradient.
+BoundaryAt closest_boundary(Module& model, const Tensor& labels, int64_t classes, Norm norm, AttackResult& counters) {
+  return [&model, labels, classes, norm, &counters](const Tensor& x1, const Tensor& input) {
+    const int64_t n = x1.size(0), D = x1.size(1), K = classes - 1;
+    const Tensor C = full({}, double(classes), DType::I64, labels.device());
+    std::vector<Tensor> copies, other;
+    for (int64_t k = 1; k <= K; ++k) {
+      Tensor j = add(labels, full({}, double(k), DType::I64, labels.device()));
+      other.push_back(sub(j, mul(ge(j, C), C)));  // (label + k) mod C
+      copies.push_back(input);
+    }
+    const Tensor classes_of = concat(other, 0), labels_of = concat(std::vector<Tensor>(size_t(K), labels), 0);
+    const LogitObjective difference = [&](const Tensor& logits) {
+      return reshape(gather(logits, 1, reshape(classes_of, {K * n, 1})) -
+                         gather(logits, 1, reshape(labels_of, {K * n, 1})), {K * n});
+    };
+    LossGradient lg = objective_gradient(model, concat(copies, 0), difference);
+    counters.forward_samples += K * n, counters.gradient_samples += K * n;
+    const Tensor f = reshape(lg.per_sample_loss.to(DType::F64), {K, n});
+    const Tensor g = reshape(lg.grad.to(DType::F64), {K, n, D});
+    const Tensor dual = norm == Norm::Linf ? sum(abs(g), {2}) : sqrt(sum(square(g), {2}));
+    const Tensor distance = abs(f) / add(dual, 1e-12);                    // [K, n]
+    const Tensor nearest = argmax(neg(distance), 0);                      // [n], the first smallest
+    const Tensor pick = eq(reshape(arange(K, DType::I64, labels.device()), {K, 1}), reshape(nearest, {1, n}))
+                            .to(DType::F64);                              // [K, n] one-hot over k
+    const Tensor w = sum(g * reshape(pick, {K, n, 1}), {0});
+    const Tensor fj = sum(f * pick, {0});
+    return Hyperplane{w, sum(w * x1, {1}) - fj};
+  };
+}
+
+// One FAB run: `steps` iterations projecting onto the boundary that `boundary` gives at each iterate.
+FABRun run_fab(const AttackOptions& opt, Module& model, const Tensor& x, const Tensor& labels,
+               const BoundaryAt& boundary, bool random_start, Generator& gen, AttackResult& counters) {
   const int64_t n = x.size(0), D = x.numel() / std::max<int64_t>(n, 1);
-  const Norm norm = opt_.norm;
-  const double eps = opt_.eps;
+  const Norm norm = opt.norm;
+  const double eps = opt.eps;
   NoGradGuard no_grad;
   const Tensor x0 = reshape(x.dense().to(DType::F64), {n, D});
   auto as_input = [&](const Tensor& flat) { return reshape(flat, x.shape()).to(x.dtype()); };
@@ -105,24 +161,16 @@ FABTargeted::Run FABTargeted::fab(Module& model, const Tensor& x, const Tensor& 
   x1 = as_flat(as_input(x1));  // every iterate is a point the model can see (x's dtype)
 
   Tensor best = x0, best_distance = full({n}, kInfinity, DType::F64, x.device());
-  const LogitObjective target_minus_label = [&](const Tensor& logits) {
-    // f(z) = z_target - z_label: the boundary between the two classes is f = 0.
-    return reshape(gather(logits, 1, reshape(targets, {n, 1})) - gather(logits, 1, reshape(labels, {n, 1})), {n});
-  };
   const Tensor tiny = full({n}, 1e-8, DType::F64, x.device());
-  for (int k = 0; k < opt_.steps; ++k) {
-    // The linearised boundary at x1: f(x1) + <grad f(x1), z - x1> = 0, i.e. <w, z> = <w, x1> - f(x1).
-    LossGradient lg = objective_gradient(model, as_input(x1), target_minus_label);
-    counters.forward_samples += n, counters.gradient_samples += n;
-    Tensor w = as_flat(lg.grad);
-    Tensor b = sum(w * x1, {1}) - lg.per_sample_loss.to(DType::F64);
+  for (int k = 0; k < opt.steps; ++k) {
+    const Hyperplane h = boundary(x1, as_input(x1));
     // Project the iterate and the clean point onto it (within the box), in one batch.
-    Tensor d = project_onto_hyperplane_in_box(concat({x1, x0}, 0), concat({w, w}, 0), concat({b, b}, 0), norm);
+    Tensor d = project_onto_hyperplane_in_box(concat({x1, x0}, 0), concat({h.w, h.w}, 0), concat({h.b, h.b}, 0), norm);
     Tensor d_iterate = slice(d, 0, 0, n), d_clean = slice(d, 0, n, 2 * n);
     // alpha: how much of the clean point's projection to take, a1 / (a1 + a2) capped at alpha_max.
     Tensor a1 = maximum(row_norm(d_iterate, norm), tiny), a2 = maximum(row_norm(d_clean, norm), tiny);
-    Tensor alpha = column(minimum(a1 / (a1 + a2), full({n}, opt_.fab_alpha_max, DType::F64, x.device())));
-    Tensor next = (x1 + d_iterate * opt_.fab_eta) * (1.0 - alpha) + (x0 + d_clean * opt_.fab_eta) * alpha;
+    Tensor alpha = column(minimum(a1 / (a1 + a2), full({n}, opt.fab_alpha_max, DType::F64, x.device())));
+    Tensor next = (x1 + d_iterate * opt.fab_eta) * (1.0 - alpha) + (x0 + d_clean * opt.fab_eta) * alpha;
     x1 = as_flat(as_input(clamp(next, 0.0, 1.0)));
 
     // An adversarial iterate is kept if it is the closest so far, then pulled back toward x0 by beta.
@@ -133,9 +181,34 @@ FABTargeted::Run FABTargeted::fab(Module& model, const Tensor& x, const Tensor& 
     Tensor closer = adversarial * lt(distance, best_distance);
     best = where(column(closer), x1, best);
     best_distance = where(closer, distance, best_distance);
-    x1 = where(column(adversarial), as_flat(as_input(x0 + (x1 - x0) * opt_.fab_beta)), x1);
+    x1 = where(column(adversarial), as_flat(as_input(x0 + (x1 - x0) * opt.fab_beta)), x1);
   }
   return {as_input(best), best_distance};
+}
+
+// Writes the rows of `run` that lie within eps into out (rows `rows` of it) and marks them in `done`.
+void keep_within_eps(const FABRun& run, double eps, const std::vector<int64_t>& rows, Tensor& out, Tensor& done) {
+  Tensor within = le(run.distance, full({int64_t(rows.size())}, eps, DType::F64, out.device()));
+  const std::vector<int64_t> found = nonzero_indices(within);
+  std::vector<int64_t> dst;
+  for (int64_t k : found) dst.push_back(rows[size_t(k)]);
+  if (dst.empty()) return;
+  put_rows(out, dst, take_rows(run.x_adv, found));
+  put_rows(done, dst, full({int64_t(dst.size())}, 1.0, DType::F64, out.device()));
+}
+
+}  // namespace
+
+void FABTargeted::validate(const Tensor& x) const {
+  Attack::validate(x);
+  if (opt_.target_classes < 1)
+    throw ValueError(name() + ": target classes must be >= 1, got " + std::to_string(opt_.target_classes));
+  validate_fab_options(opt_, name());
+}
+
+FABTargeted::Run FABTargeted::fab(Module& model, const Tensor& x, const Tensor& labels, const Tensor& targets,
+                                  bool random_start, Generator& gen, AttackResult& counters) const {
+  return run_fab(opt_, model, x, labels, boundary_toward(model, labels, targets, counters), random_start, gen, counters);
 }
 
 Tensor FABTargeted::attack_once(Module& model, const Tensor& x, const Tensor& labels, const Tensor&, Generator& gen,
@@ -158,15 +231,35 @@ Tensor FABTargeted::attack_once(Module& model, const Tensor& x, const Tensor& la
     Tensor xs = take_rows(x, standing), ls = take_rows(labels, standing);
     Tensor ts = take_rows(by_rank[size_t(r)], standing);
     Generator g = gen.fork(gen.stream() * 1000 + uint64_t(r));
-    Run run = fab(model, xs, ls, ts, random_start, g, counters);
-    Tensor within = le(run.distance, full({int64_t(standing.size())}, opt_.eps, DType::F64, x.device()));
-    const std::vector<int64_t> found = nonzero_indices(within);
-    std::vector<int64_t> dst;
-    for (int64_t k : found) dst.push_back(standing[size_t(k)]);
-    if (dst.empty()) continue;
-    put_rows(out, dst, take_rows(run.x_adv, found));
-    put_rows(done, dst, full({int64_t(dst.size())}, 1.0, DType::F64, x.device()));
+    keep_within_eps(fab(model, xs, ls, ts, random_start, g, counters), opt_.eps, standing, out, done);
   }
+  return out;
+}
+
+FAB::FAB(AttackOptions options) : Attack(std::move(options)) {}
+
+void FAB::validate(const Tensor& x) const {
+  Attack::validate(x);
+  validate_fab_options(opt_, name());
+}
+
+Tensor FAB::attack_once(Module& model, const Tensor& x, const Tensor& labels, const Tensor&, Generator& gen,
+                        AttackResult& counters) {
+  const int64_t N = x.size(0);
+  Tensor logits = predict(model, x);
+  counters.forward_samples += N;
+  const int64_t C = logits.size(1);
+  if (C < 2) throw ValueError(name() + ": needs at least 2 classes, the model has " + std::to_string(C));
+  const bool random_start = gen.stream() > 0;  // restart 0 starts at the clean point, as FAB-T
+  NoGradGuard no_grad;
+  Tensor out = x.dense().clone();
+  Tensor done = zeros({N}, DType::F64, x.device());
+  Generator g = gen.fork(gen.stream() * 1000);
+  std::vector<int64_t> all(static_cast<size_t>(N));
+  for (int64_t i = 0; i < N; ++i) all[size_t(i)] = i;
+  keep_within_eps(run_fab(opt_, model, x, labels, closest_boundary(model, labels, C, opt_.norm, counters), random_start,
+                          g, counters),
+                  opt_.eps, all, out, done);
   return out;
 }
 

@@ -34,6 +34,11 @@ std::unique_ptr<Attack> fab_targeted(const AttackOptions& options) {
   o.targeted = false;  // picks its own targets; success = misclassified within eps
   return std::make_unique<FABTargeted>(o);
 }
+std::unique_ptr<Attack> fab_untargeted(const AttackOptions& options) {
+  AttackOptions o = options;
+  o.targeted = false;  // untargeted by definition: success = misclassified within eps
+  return std::make_unique<FAB>(o);
+}
 std::unique_ptr<Attack> square_attack(const AttackOptions& options) {
   AttackOptions o = options;
   o.loss = AttackLoss::CWMargin, o.random_start = true;
@@ -64,6 +69,10 @@ const std::vector<AttackEntry>& attack_registry() {
        [](const AttackOptions& o) { return apgd_with(o, AttackLoss::DLR, "apgd-dlr"); }},
       {"apgd-t", Norm::Linf, "APGD-T (Croce & Hein 2020): targeted DLR toward each top other class in turn",
        "9 target classes; picks its own targets", &apgd_targeted},
+      {"fab", Norm::Linf, "FAB (Croce & Hein 2020): minimum-norm steps toward the closest linearised boundary of any class",
+       "alpha_max 0.1, eta 1.05, beta 0.9; C - 1 gradients a step; restarts after the first from eps/2", &fab_untargeted},
+      {"fab-l2", Norm::L2, "FAB (Croce & Hein 2020), L2",
+       "alpha_max 0.1, eta 1.05, beta 0.9; C - 1 gradients a step; restarts after the first from eps/2", &fab_untargeted},
       {"fab-t", Norm::Linf, "FAB-T (Croce & Hein 2020): minimum-norm boundary projections toward each top other class",
        "9 target classes, alpha_max 0.1, eta 1.05, beta 0.9; restarts after the first from eps/2", &fab_targeted},
       {"fab-t-l2", Norm::L2, "FAB-T (Croce & Hein 2020), L2",

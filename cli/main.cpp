@@ -24,6 +24,7 @@
   X(eval)                       \
   X(attack)                     \
   X(train)                      \
+  X(report)                     \
   X(inspect)                    \
   X(models)                     \
   X(export)                     \

@@ -274,8 +274,8 @@ TEST_CASE("restarts and ensembles attack only the samples still standing; early 
 }
 
 TEST_CASE("the attack table: each name builds its attack with its norm and its defaults resolved once") {
-  const std::vector<std::string> want = {"fgsm",   "fgsm-rs", "bim",   "pgd",      "pgd-l2", "mifgsm",   "apgd-ce",
-                                         "apgd-dlr", "apgd-t", "fab-t", "fab-t-l2", "square", "trades-kl"};
+  const std::vector<std::string> want = {"fgsm",   "fgsm-rs", "bim", "pgd",    "pgd-l2",   "mifgsm", "apgd-ce", "apgd-dlr",
+                                         "apgd-t", "fab",     "fab-l2", "fab-t", "fab-t-l2", "square", "trades-kl"};
   CHECK(attack_names() == want);
   REQUIRE(attack_registry().size() == want.size());
   AttackOptions o;
@@ -287,7 +287,7 @@ TEST_CASE("the attack table: each name builds its attack with its norm and its d
     CHECK_FALSE(entry.defaults.empty());
     auto attack = make_attack(entry.name, o);
     CHECK(attack->name() == entry.name);
-    const bool l2 = entry.name == "pgd-l2" || entry.name == "fab-t-l2";
+    const bool l2 = entry.name == "pgd-l2" || entry.name == "fab-l2" || entry.name == "fab-t-l2";
     CHECK(attack->options().norm == (l2 ? Norm::L2 : Norm::Linf));
   }
   // options() is what runs: the paper defaults, filled in by each attack, by hand here.
@@ -315,13 +315,14 @@ TEST_CASE("the attack table: each name builds its attack with its norm and its d
   targeted.targeted = true;
   CHECK_FALSE(make_attack("apgd-t", targeted)->options().targeted);  // picks its own targets
   CHECK_FALSE(make_attack("fab-t", targeted)->options().targeted);   // so does FAB-T
+  CHECK_FALSE(make_attack("fab", targeted)->options().targeted);     // and FAB, untargeted by definition
   CHECK(make_attack("square", o)->options().loss == AttackLoss::CWMargin);
   try {
     attack_entry("deepfool");
     FAIL("expected ValueError");
   } catch (const ValueError& e) {
     CHECK(std::string(e.what()) ==
-          "unknown attack 'deepfool' (known: fgsm, fgsm-rs, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr, apgd-t, fab-t, fab-t-l2, square, trades-kl)");
+          "unknown attack 'deepfool' (known: fgsm, fgsm-rs, bim, pgd, pgd-l2, mifgsm, apgd-ce, apgd-dlr, apgd-t, fab, fab-l2, fab-t, fab-t-l2, square, trades-kl)");
   }
 }
 
@@ -633,4 +634,91 @@ TEST_CASE("FAB-T finds adversarial examples with smaller perturbations than PGD;
   CHECK(r9.gradient_samples < 9 * 30 * n);
   CHECK(r9.accuracy() <= r1.accuracy());
   CHECK(bitwise_equal(make_attack("fab-t", o)->run(*m, x, y).x_adv, make_attack("fab-t", o)->run(*m, x, y).x_adv));
+}
+
+TEST_CASE("FAB (untargeted) aims at the closest boundary over all classes, not at the runner-up class") {
+  // A linear model on two pixels at x0 = (0.5, 0.5), label 0: class 2 is the runner-up (logit -0.05 vs
+  // -1) but its boundary is 0.25 away (f_2 = 0.2 (x_2 - 0.5) - 0.05), while class 1's is 0.1 away
+  // (f_1 = 10 (x_1 - 0.5) - 1). The smallest L-inf perturbation that changes the prediction is 0.1.
+  Generator g(1);
+  auto lin = std::make_shared<Linear>(2, 3, g);
+  {
+    NoGradGuard no_grad;
+    lin->weight.copy_(from_vector(std::vector<double>{0, 0, 10, 0, 0, 0.2}, {3, 2}));
+    lin->bias.copy_(from_vector(std::vector<double>{0, -6, -0.15}, {3}));
+  }
+  Tensor x = full({1, 2}, 0.5), y = zeros({1}, DType::I64);
+  REQUIRE(argmax(predict(*lin, x), 1).to_vector<int64_t>()[0] == 0);
+  AttackOptions o;
+  o.eps = 0.15, o.steps = 20;
+  AttackResult fab = make_attack("fab", o)->run(*lin, x, y);
+  REQUIRE(fab.fooled[0]);
+  const auto adv = fab.x_adv.to_vector<double>();
+  const double distance = std::max(std::abs(adv[0] - 0.5), std::abs(adv[1] - 0.5));
+  MESSAGE("FAB's L-inf distance: ", distance, " (minimum 0.1)");
+  CHECK(distance >= 0.1 - 1e-6);
+  CHECK(distance <= 0.1 * 1.01);
+  CHECK(argmax(predict(*lin, fab.x_adv), 1).to_vector<int64_t>()[0] == 1);
+  // FAB-T with one target aims at the runner-up, class 2, whose boundary lies beyond eps.
+  o.target_classes = 1;
+  CHECK_FALSE(make_attack("fab-t", o)->run(*lin, x, y).fooled[0]);
+  // L2: the same geometry (one pixel per boundary), the same minimum.
+  o.eps = 0.15;
+  AttackResult l2 = make_attack("fab-l2", o)->run(*lin, x, y);
+  REQUIRE(l2.fooled[0]);
+  const auto a2 = l2.x_adv.to_vector<double>();
+  const double d2 = std::sqrt((a2[0] - 0.5) * (a2[0] - 0.5) + (a2[1] - 0.5) * (a2[1] - 0.5));
+  CHECK(d2 >= 0.1 - 1e-6);
+  CHECK(d2 <= 0.1 * 1.01);
+  // The distance to a boundary is measured in the dual norm: class 1's boundary (f_1 = 5 (x_1 + x_2 - 1) - 1)
+  // is 0.1 away in L-inf (both pixels move) but 0.141 in L2; class 2's (f_2 = 10 (x_2 - 0.5) - 1.2) is 0.12
+  // away in both. So FAB goes to class 1 in L-inf (0.1) and to class 2 in L2 (0.12).
+  {
+    NoGradGuard no_grad;
+    lin->weight.copy_(from_vector(std::vector<double>{0, 0, 5, 5, 0, 10}, {3, 2}));
+    lin->bias.copy_(from_vector(std::vector<double>{0, -6, -6.2}, {3}));
+  }
+  auto linf_distance = [](const std::vector<double>& a) { return std::max(std::abs(a[0] - 0.5), std::abs(a[1] - 0.5)); };
+  auto l2_distance = [](const std::vector<double>& a) { return std::hypot(a[0] - 0.5, a[1] - 0.5); };
+  AttackResult dual_inf = make_attack("fab", o)->run(*lin, x, y);
+  AttackResult dual_2 = make_attack("fab-l2", o)->run(*lin, x, y);
+  REQUIRE(dual_inf.fooled[0]);
+  REQUIRE(dual_2.fooled[0]);
+  CHECK(linf_distance(dual_inf.x_adv.to_vector<double>()) == doctest::Approx(0.1).epsilon(0.01));
+  CHECK(argmax(predict(*lin, dual_inf.x_adv), 1).to_vector<int64_t>()[0] == 1);
+  CHECK(l2_distance(dual_2.x_adv.to_vector<double>()) == doctest::Approx(0.12).epsilon(0.01));
+  CHECK(argmax(predict(*lin, dual_2.x_adv), 1).to_vector<int64_t>()[0] == 2);
+}
+
+TEST_CASE("FAB (untargeted): inside the box and the ball, C - 1 gradients a step, deterministic, L-inf and L2") {
+  Generator g(42);
+  auto m = tiny_cnn(g);
+  const int64_t n = 24;
+  Tensor x = test_inputs(n, g), y = predicted_labels(*m, x);
+  AttackOptions o;
+  o.eps = 0.3, o.steps = 30, o.seed = 5;
+  o.targeted = true;  // ignored, as for FAB-T: success is misclassification
+  auto fab = make_attack("fab", o);
+  CHECK_FALSE(fab->options().targeted);
+  AttackResult r = fab->run(*m, x, y);
+  check_contract(x, r, o.eps, Norm::Linf);
+  CHECK(r.accuracy() <= 0.5);
+  CHECK(r.gradient_samples == 30 * 9 * n);  // 10 classes: 9 logit differences per step, one restart
+  const auto pred = argmax(predict(*m, r.x_adv), 1).to_vector<int64_t>(), labels = y.to_vector<int64_t>();
+  for (size_t i = 0; i < size_t(n); ++i) CHECK(r.fooled[i] == (pred[i] != labels[i]));
+  CHECK(bitwise_equal(make_attack("fab", o)->run(*m, x, y).x_adv, r.x_adv));
+  AttackOptions l2 = o;
+  l2.eps = 2.0;
+  AttackResult r2 = make_attack("fab-l2", l2)->run(*m, x, y);
+  check_contract(x, r2, l2.eps, Norm::L2);
+  CHECK(r2.accuracy() <= 0.5);
+  // A second restart starts at a random point and runs only on the samples still standing.
+  AttackOptions small = o;
+  small.eps = 0.03, small.restarts = 2;
+  AttackResult two = make_attack("fab", small)->run(*m, x, y);
+  small.restarts = 1;
+  AttackResult one = make_attack("fab", small)->run(*m, x, y);
+  REQUIRE(one.accuracy() > 0);
+  CHECK(two.accuracy() <= one.accuracy());
+  CHECK(two.gradient_samples > one.gradient_samples);
 }

@@ -1,8 +1,9 @@
-// PGD and FAB-T against PyTorch: the same model, batch and settings as PyTorch's reference loops give the
+// PGD, FAB-T and FAB against PyTorch: the same model, batch and settings as PyTorch's reference loops give the
 // same adversarial examples (tests/golden/make_attack_fixtures.py, make_fab_fixtures.py).
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <string>
 
 #include "advgrad/attacks/attack.h"
 #include "advgrad/nn/models.h"
@@ -39,12 +40,16 @@ TEST_CASE("PGD without random start matches PyTorch's reference loop") {
   CHECK(r.accuracy() == doctest::Approx(std::stod(f.metadata.at("robust_acc"))));
 }
 
-TEST_CASE("FAB-T matches a PyTorch FAB-T on the same model and batch") {
-  // tests/golden/make_fab_fixtures.py: the model and batch of the PGD fixture above, FAB-T in PyTorch with
-  // its own (sort-based) hyperplane projection.
+namespace {
+
+// tests/golden/make_fab_fixtures.py: the model and batch of the PGD fixture above, FAB-T or FAB in PyTorch
+// with its own (sort-based) hyperplane projection. Robust accuracy, every per-sample verdict and, where
+// both found a point, its distance agree (the iterates are rounded to float32 on both sides; gradients
+// are summed in another order).
+void check_fab_against_pytorch(const std::string& attack, const std::string& fixture) {
   const std::string dir = std::string(ADVGRAD_TEST_DATA) + "/golden/";
   SafetensorsFile base = load_safetensors(dir + "attack_pgd_small_cnn.safetensors");
-  SafetensorsFile f = load_safetensors(dir + "attack_fab_small_cnn.safetensors");
+  SafetensorsFile f = load_safetensors(dir + fixture);
   Generator g(0);
   auto model = make_model("small_cnn", g);
   StateDict weights;
@@ -56,14 +61,12 @@ TEST_CASE("FAB-T matches a PyTorch FAB-T on the same model and batch") {
   AttackOptions o;
   o.eps = std::stod(f.metadata.at("eps"));
   o.steps = std::stoi(f.metadata.at("steps"));
-  o.target_classes = std::stoi(f.metadata.at("targets"));
-  AttackResult r = make_attack("fab-t", o)->run(*model, x, y);
+  if (f.metadata.count("targets")) o.target_classes = std::stoi(f.metadata.at("targets"));
+  AttackResult r = make_attack(attack, o)->run(*model, x, y);
   const double torch_robust = std::stod(f.metadata.at("robust_acc"));
-  MESSAGE("robust accuracy: advgrad ", r.accuracy(), ", PyTorch ", torch_robust);
+  MESSAGE(attack, " robust accuracy: advgrad ", r.accuracy(), ", PyTorch ", torch_robust);
   CHECK(r.accuracy() == doctest::Approx(torch_robust));
 
-  // Per sample: the same verdict, and where both found a point, the same distance to float rounding
-  // (the iterates are rounded to float32 on both sides; gradients are summed in another order).
   const auto fooled = f.tensors.at("fooled").to_vector<int64_t>();
   const auto distance = f.tensors.at("distance").to_vector<double>();
   const auto got = r.x_adv.to_vector<double>(), xv = x.to_vector<double>();
@@ -80,4 +83,14 @@ TEST_CASE("FAB-T matches a PyTorch FAB-T on the same model and batch") {
   MESSAGE("same verdict on ", same, " of ", fooled.size(), " samples; largest distance difference ", worst);
   CHECK(same == int64_t(fooled.size()));
   CHECK(worst <= 1e-5);
+}
+
+}  // namespace
+
+TEST_CASE("FAB-T matches a PyTorch FAB-T on the same model and batch") {
+  check_fab_against_pytorch("fab-t", "attack_fab_small_cnn.safetensors");
+}
+
+TEST_CASE("FAB (untargeted, the closest boundary each step) matches a PyTorch FAB on the same model and batch") {
+  check_fab_against_pytorch("fab", "attack_fab_untargeted_small_cnn.safetensors");
 }

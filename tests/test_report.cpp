@@ -1,8 +1,11 @@
-// Pictures for people: the bitmap font (data/bitmap_font.h) and the labelled adversarial grid.
+// Pictures for people: the bitmap font (data/bitmap_font.h), the labelled adversarial grid; and what the run
+// report embeds them with (data/base64.h, data/html_text.h).
 #include <doctest/doctest.h>
 
 #include "advgrad/core/error.h"
+#include "advgrad/data/base64.h"
 #include "advgrad/data/bitmap_font.h"
+#include "advgrad/data/html_text.h"
 
 using namespace advgrad;
 
@@ -139,4 +142,36 @@ TEST_CASE("make_labelled_grid: frames say fooled (red), already wrong (gray), st
   CHECK(sample_outcome(3, 3, 5) == SampleOutcome::Fooled);
   in.labels.pop_back();
   CHECK_THROWS_AS(make_labelled_grid(in), ValueError);
+}
+
+TEST_CASE("base64_encode: the RFC 4648 test vectors, and bytes with the high bit set") {
+  auto encode = [](const std::string& s) { return base64_encode(reinterpret_cast<const uint8_t*>(s.data()), s.size()); };
+  CHECK(encode("") == "");
+  CHECK(encode("f") == "Zg==");
+  CHECK(encode("fo") == "Zm8=");
+  CHECK(encode("foo") == "Zm9v");
+  CHECK(encode("foob") == "Zm9vYg==");
+  CHECK(encode("fooba") == "Zm9vYmE=");
+  CHECK(encode("foobar") == "Zm9vYmFy");
+  CHECK(base64_encode(std::vector<uint8_t>{0xFF, 0xFE, 0xFD}) == "//79");  // 111111 111111 111011 111101
+  CHECK(base64_encode(std::vector<uint8_t>{0x00, 0x10, 0x83}) == "ABCD");
+}
+
+TEST_CASE("html_escape: markup characters become entities; broken UTF-8 and control bytes become U+FFFD") {
+  const std::string fffd = "\xEF\xBF\xBD";
+  CHECK(html_escape("<script>alert('x') & \"y\"</script>") ==
+        "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;");
+  CHECK(html_escape("plain text, tab\tand\nnewline") == "plain text, tab\tand\nnewline");
+  CHECK(html_escape("&amp;") == "&amp;amp;");  // escaped again: the text is shown as it is
+  // Well-formed UTF-8 passes: 2, 3 and 4 bytes (é, €, U+1F600).
+  CHECK(html_escape("\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") == "\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  CHECK(html_escape("a\xFF" "b") == "a" + fffd + "b");                    // never a UTF-8 byte
+  CHECK(html_escape("\xC3") == fffd);                                     // truncated at the end
+  CHECK(html_escape("\xC3<") == fffd + "&lt;");                           // truncated before markup
+  CHECK(html_escape("\xC0\xAF") == fffd + fffd);                          // overlong '/'
+  CHECK(html_escape("\xE0\x80\xAF") == fffd + fffd + fffd);               // overlong, 3 bytes
+  CHECK(html_escape("\xED\xA0\x80") == fffd + fffd + fffd);               // a UTF-16 surrogate
+  CHECK(html_escape("\xF4\x90\x80\x80") == fffd + fffd + fffd + fffd);    // above U+10FFFF
+  CHECK(html_escape("\x80x") == fffd + "x");                              // a stray continuation byte
+  CHECK(html_escape(std::string("a\0b\x01\x1F\x7F", 6)) == "a" + fffd + "b" + fffd + fffd + fffd);
 }

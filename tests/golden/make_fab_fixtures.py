@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Golden fixture for tests/test_attacks_golden.cpp: FAB-T (Croce & Hein, ICML 2020) written in PyTorch.
+"""Golden fixtures for tests/test_attacks_golden.cpp: FAB-T and FAB (Croce & Hein, ICML 2020) written in PyTorch.
 
 Regenerate (needs Debian's python3-torch; the file is committed, the C++ test needs no Python):
 
@@ -14,6 +14,8 @@ adversarial iterate), first restart from the clean point. The projection is comp
 of advgrad: by sorting each row's breakpoints and walking the piecewise-linear progress function.
 Writes tests/data/golden/attack_fab_small_cnn.safetensors: x_adv, distance (float64, +inf where no
 adversarial point was found), fooled (I64: misclassified within eps), and metadata.
+The untargeted FAB (each step toward the class whose linearised boundary is closest, |f_j| / ||grad f_j||_1,
+one autograd gradient per class) writes attack_fab_untargeted_small_cnn.safetensors, the same fields.
 """
 import argparse
 import os
@@ -59,6 +61,29 @@ def project_linf(t, w, b):
     return torch.sign(w) * d
 
 
+def fab_steps(model, xs, ys, x0s, steps, boundary, alpha_max, eta, beta):
+    """`steps` FAB iterations from the clean points x0s (float64 [m, D]); boundary(x1) gives the linearised
+    hyperplane (w [m, D], b [m]) at the iterate. Returns the closest adversarial points and their distances."""
+    m = x0s.shape[0]
+    x1 = x0s.clone()
+    best, best_d = x0s.clone(), torch.full((m,), float("inf"), dtype=torch.float64)
+    for _ in range(steps):
+        w, b = boundary(x1)
+        with torch.no_grad():
+            d = project_linf(torch.cat([x1, x0s]), torch.cat([w, w]), torch.cat([b, b]))
+            d1, d2 = d[:m], d[m:]
+            a1 = d1.abs().amax(1).clamp_min(1e-8)
+            a2 = d2.abs().amax(1).clamp_min(1e-8)
+            alpha = torch.clamp(a1 / (a1 + a2), max=alpha_max)[:, None]
+            x1 = ((x1 + eta * d1) * (1 - alpha) + (x0s + eta * d2) * alpha).clamp(0, 1).float().double()
+            adv = model(x1.float().reshape(xs.shape)).argmax(1) != ys
+            dist = (x1 - x0s).abs().amax(1)
+            closer = adv & (dist < best_d)
+            best[closer], best_d[closer] = x1[closer], dist[closer]
+            x1 = torch.where(adv[:, None], (x0s + (x1 - x0s) * beta).float().double(), x1)
+    return best, best_d
+
+
 def fab_targeted(model, x, y, eps, steps, targets, alpha_max=0.1, eta=1.05, beta=0.9):
     n = x.shape[0]
     x0 = x.reshape(n, -1).double()
@@ -73,32 +98,53 @@ def fab_targeted(model, x, y, eps, steps, targets, alpha_max=0.1, eta=1.05, beta
             break
         xs, ys, ts, x0s = x[idx], y[idx], ranked[idx, r], x0[idx]
         m = len(idx)
-        x1 = x0s.clone()
-        best, best_d = x0s.clone(), torch.full((m,), float("inf"), dtype=torch.float64)
-        for _ in range(steps):
+
+        def toward_target(x1):
             z = x1.float().reshape(xs.shape).requires_grad_()
             logits = model(z)
             f = logits.gather(1, ts[:, None])[:, 0] - logits.gather(1, ys[:, None])[:, 0]
             (g,) = torch.autograd.grad(f.sum(), z)
-            with torch.no_grad():
-                w = g.reshape(m, -1).double()
-                b = (w * x1).sum(1) - f.double()
-                d = project_linf(torch.cat([x1, x0s]), torch.cat([w, w]), torch.cat([b, b]))
-                d1, d2 = d[:m], d[m:]
-                a1 = d1.abs().amax(1).clamp_min(1e-8)
-                a2 = d2.abs().amax(1).clamp_min(1e-8)
-                alpha = torch.clamp(a1 / (a1 + a2), max=alpha_max)[:, None]
-                x1 = ((x1 + eta * d1) * (1 - alpha) + (x0s + eta * d2) * alpha).clamp(0, 1).float().double()
-                adv = model(x1.float().reshape(xs.shape)).argmax(1) != ys
-                dist = (x1 - x0s).abs().amax(1)
-                closer = adv & (dist < best_d)
-                best[closer], best_d[closer] = x1[closer], dist[closer]
-                x1 = torch.where(adv[:, None], (x0s + (x1 - x0s) * beta).float().double(), x1)
+            w = g.reshape(m, -1).double()
+            return w, (w * x1).sum(1) - f.detach().double()
+
+        best, best_d = fab_steps(model, xs, ys, x0s, steps, toward_target, alpha_max, eta, beta)
         found = best_d <= eps
         out[idx[found]] = best[found].float().reshape(-1, *x.shape[1:])
         distances[idx[found]] = best_d[found]
         done[idx[found]] = True
     return out, distances, done
+
+
+def fab_untargeted(model, x, y, eps, steps, alpha_max=0.1, eta=1.05, beta=0.9):
+    """The paper's FAB: each step aims at the class whose linearised boundary is closest,
+    |f_j| / ||grad f_j||_1 over j != y (f_j = z_j - z_y); one gradient per class, by autograd per class."""
+    n = x.shape[0]
+    x0 = x.reshape(n, -1).double()
+    rows = torch.arange(n)
+
+    def closest(x1):
+        z = x1.float().reshape(x.shape).requires_grad_()
+        logits = model(z)
+        classes = logits.shape[1]
+        fs, gs = [], []
+        for j in range(classes):
+            f = logits[:, j] - logits.gather(1, y[:, None])[:, 0]
+            (g,) = torch.autograd.grad(f.sum(), z, retain_graph=j + 1 < classes)
+            fs.append(f.detach().double())
+            gs.append(g.reshape(n, -1).double())
+        F, G = torch.stack(fs, 1), torch.stack(gs, 1)  # [n, C], [n, C, D]
+        dist = F.abs() / (1e-12 + G.abs().sum(2))
+        dist[rows, y] = float("inf")
+        j = dist.argmin(1)
+        w, f = G[rows, j], F[rows, j]
+        return w, (w * x1).sum(1) - f
+
+    best, best_d = fab_steps(model, x, y, x0, steps, closest, alpha_max, eta, beta)
+    found = best_d <= eps
+    out = x.clone()
+    out[found] = best[found].float().reshape(-1, *x.shape[1:])
+    distances = torch.where(found, best_d, torch.full_like(best_d, float("inf")))
+    return out, distances, found
 
 
 def main():
@@ -125,6 +171,17 @@ def main():
     write_safetensors(out, {"x_adv": x_adv, "distance": distance, "fooled": fooled.long()},
                       {"eps": repr(eps), "steps": str(steps), "targets": str(targets),
                        "robust_acc": repr(robust), "torch": torch.__version__})
+    print("wrote %s (robust accuracy %.4f)" % (os.path.normpath(out), robust), file=sys.stderr)
+
+    # The untargeted FAB on the same model and batch, at a larger eps (it aims at one boundary per step).
+    eps_u = 0.02
+    x_adv, distance, fooled = fab_untargeted(model, x, y, eps_u, steps)
+    with torch.no_grad():
+        assert ((model(x_adv).argmax(1) != y) == fooled).all()
+    robust = 1.0 - fooled.double().mean().item()
+    out = os.path.join(out_dir, "attack_fab_untargeted_small_cnn.safetensors")
+    write_safetensors(out, {"x_adv": x_adv, "distance": distance, "fooled": fooled.long()},
+                      {"eps": repr(eps_u), "steps": str(steps), "robust_acc": repr(robust), "torch": torch.__version__})
     print("wrote %s (robust accuracy %.4f)" % (os.path.normpath(out), robust), file=sys.stderr)
 
 
