@@ -1031,7 +1031,8 @@ TEST_CASE("train --eps: fractions such as 8/255, and an eps above 0.5 refused wi
   CHECK(frac.out.find("eps 8/255:") != std::string::npos);  // the summary's heading
   CHECK(read_text(dir / "run/curves.svg").find("eps 8/255<") != std::string::npos);
 
-  Run large = run_cli("train --eps 0.6 --out '" + (dir / "large") + "'");
+  // No data at --data: an eps that slipped past the check fails at once on the path instead of training.
+  Run large = run_cli("train --eps 0.6 --data '" + (dir / "no_data") + "' --out '" + (dir / "large") + "'");
   check_one_error_line(large, "--eps");
   CHECK(large.status == 2);
   CHECK(large.err.find("above 0.5") != std::string::npos);
