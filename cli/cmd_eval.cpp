@@ -225,14 +225,7 @@ void run(const EvalArgs& args, const CLI::App& cmd) {
   eo.keep_adversarial = !args.save_adv.empty();
   // Progress on stderr per attack (stage k/N of a preset): samples attacked, robust so far, rate, ETA.
   Progress progress(args.quiet);
-  std::string current;
-  eo.progress = [&](const EvalProgress& p) {
-    const std::string label = p.attack + " (" + std::to_string(p.stage) + "/" + std::to_string(p.stages) + ")";
-    if (label != current) progress.finish(), current = label;
-    const double rate = p.seconds > 0 ? double(p.done) / p.seconds : 0;
-    progress.update(p.done, p.total, rate, label, "samples",
-                    "robust " + std::to_string(p.robust) + " of " + std::to_string(p.done));
-  };
+  eo.progress = attack_progress(progress);
   const EvalReport report = evaluate(*model.module, s.x, s.y, specs, eo);
   progress.finish();
   std::fflush(stderr);  // the progress lines come before the results

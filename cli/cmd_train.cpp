@@ -2,6 +2,8 @@
 // training with per-epoch metrics, checkpoints, resume, and the run outputs of train/run_files.h. A zoo model
 // starts from its initialisation; an ONNX model from the weights in its file (fine-tuning).
 #include <cstdio>
+#include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <optional>
@@ -19,6 +21,7 @@
 #include "advgrad/data/load_dataset.h"
 #include "advgrad/data/mnist.h"
 #include "advgrad/train/methods/method.h"
+#include "advgrad/train/run_files.h"
 #include "advgrad/train/trainer.h"
 
 namespace advgrad::cli {
@@ -28,6 +31,7 @@ namespace {
 struct TrainArgs {
   TrainConfig config;
   std::string resume;
+  bool allow_large_eps = false;  // --allow-large-eps: an eps above 0.5 is trained with instead of refused
 };
 
 // --model: a zoo name or a path ending in .onnx (read when the run starts).
@@ -53,7 +57,10 @@ void add_train_options(CLI::App& cmd, TrainConfig& c) {
   for (const MethodInfo& m : method_registry()) methods += "\n  " + m.name + ": " + m.description;
   cmd.add_option("--method", c.method, "Training method:" + methods)
       ->check(CLI::IsMember(training_methods()))->capture_default_str();
-  cmd.add_option("--eps", c.eps, "L-inf radius of the training attack")->check(number_in(0, 1))->capture_default_str();
+  cmd.add_option("--eps", c.eps, "L-inf radius of the training attack in [0,1] pixel units, a decimal or a fraction such as 8/255")
+      ->transform(fraction_to_decimal())
+      ->check(number_in(0, 1))
+      ->capture_default_str();
   cmd.add_option("--steps", c.steps, "Attack steps (pgd, trades; step 2.5 eps/steps) or replays (free)")
       ->check(integer_in(1, L::max_steps))->capture_default_str();
   cmd.add_option("--epochs", c.epochs, "Epochs")->check(integer_in(1, L::max_epochs))->capture_default_str();
@@ -114,23 +121,62 @@ void print_epoch(const EpochMetrics& m) {
   std::fflush(stdout);
 }
 
-TrainSummary run_training(Trainer& trainer, const std::string& resume, bool quiet) {
-  Progress progress(quiet);
-  trainer.on_progress = [&](int64_t done, int64_t total, double rate) { progress.update(done, total, rate); };
+namespace {
+// What the steps' running accuracy is of, for the bar: "adv acc", "clean acc", "mixed acc".
+std::string accuracy_label(const std::string& of) {
+  if (of == "adversarial") return "adv acc";
+  return (of.empty() ? std::string("train") : of) + " acc";
+}
+}  // namespace
+
+// `announce`, when not empty, is printed on stdout once the first step has run (a run that fails on its
+// data prints nothing but its error line).
+TrainSummary run_training(Trainer& trainer, const std::string& resume, bool quiet, std::string announce) {
+  // Progress on stderr: the epoch's steps with the running loss and accuracy and the whole run's ETA,
+  // then the final evaluation on the test split as `advgrad eval` shows it (one bar per attack).
+  Progress progress(quiet), test_progress(quiet);
+  auto announce_once = [&] {
+    if (quiet || announce.empty()) return;
+    std::printf("%s\n", announce.c_str());
+    std::fflush(stdout);
+    announce.clear();
+  };
+  trainer.on_progress = [&](const TrainProgress& p) {
+    announce_once();  // before the bar is drawn
+    ProgressLine line;
+    line.done = p.step, line.total = p.steps, line.samples_per_s = p.samples_per_s;
+    line.label = "epoch " + std::to_string(p.epoch) + "/" + std::to_string(p.epochs);
+    line.extra = "loss " + fixed(p.loss, 4) + "  " + accuracy_label(p.accuracy_of) + " " + fixed(p.accuracy, 3);
+    line.eta_seconds = p.eta_seconds, line.eta_label = "run ETA";
+    progress.update(line);
+  };
   trainer.on_epoch = [&](const EpochMetrics& m) {
     progress.finish();
+    announce_once();  // (quiet runs report no steps)
+    std::fflush(stderr);  // the bar's end before the epoch's line
     if (!quiet) print_epoch(m);
   };
-  return trainer.run(resume);
+  trainer.on_test_progress = attack_progress(test_progress, "test ");
+  TrainSummary s = trainer.run(resume);
+  test_progress.finish();
+  std::fflush(stderr);  // the progress lines come before the results
+  return s;
+}
+
+TrainSummary run_training(Trainer& trainer, const std::string& resume, bool quiet) {  // cmd_demo.cpp's
+  return run_training(trainer, resume, quiet, "");
 }
 
 void print_summary(const TrainSummary& s, const TrainConfig& c) {
-  // --test-limit 0, or one above the test set's size, evaluated the whole test set.
-  const bool full = c.test_limit == 0 || c.test_limit > s.test_samples;
+  const bool full = s.test_samples == s.test_split_samples;
   const std::string which = full ? "the full test set (" + std::to_string(s.test_samples) + " samples)"
                                  : "the first " + std::to_string(s.test_samples) + " test samples";
-  std::printf("\n%s on %s, eps %g:\n", c.model.c_str(), which.c_str(), c.eps);
-  std::printf("  clean %.4f   FGSM %.4f   PGD-%d %.4f\n", s.clean_acc, s.fgsm_acc, c.final_pgd_steps, s.pgd_acc);
+  if (s.test_samples == 0) {  // stopped by --stop-after (the run evaluates at its end), or no test split
+    std::printf("\n%s, eps %s: no final evaluation\n", c.model.c_str(), eps_text(c.eps).c_str());
+  } else {
+    std::printf("\n%s on %s, eps %s:\n", c.model.c_str(), which.c_str(), eps_text(c.eps).c_str());
+    std::printf("  clean %.4f   FGSM %.4f   PGD-%d %.4f\n", s.clean_acc, s.fgsm_acc, c.final_pgd_steps, s.pgd_acc);
+  }
   std::printf("  %.1f s, %d thread(s), seed %llu, parameters sha256 %s\n", s.seconds, s.threads,
               (unsigned long long)s.seed, s.param_sha256.c_str());
   if (!s.stop_reason.empty()) std::printf("  stopped: %s\n", s.stop_reason.c_str());
@@ -158,7 +204,7 @@ std::string recorded_model(const std::string& run_dir) {
 
 // A run of an ONNX model: the Trainer gets the loaded model as an object (make_training around it); a
 // resumed one reloads the file its config.json names, then the checkpoint's weights replace the file's.
-TrainSummary train_onnx_model(TrainConfig config, const std::string& resume) {
+TrainSummary train_onnx_model(TrainConfig config, const std::string& resume, const std::string& announce) {
   if (!resume.empty()) {
     const std::optional<TrainConfig> in_dir = recorded_recipe(resume);
     if (!in_dir) throw IOError(resume + ": not a training run directory (no config.json)");
@@ -174,7 +220,7 @@ TrainSummary train_onnx_model(TrainConfig config, const std::string& resume) {
   TrainingParts parts = make_training(config, model.module);
   check_sample_shape(model, parts.train);  // the trainer feeds the dataset's samples as they are
   Trainer trainer(std::move(parts));
-  TrainSummary s = run_training(trainer, resume, config.quiet);
+  TrainSummary s = run_training(trainer, resume, config.quiet, announce);
   if (!config.quiet) print_summary(s, config);
   return s;
 }
@@ -185,17 +231,36 @@ void register_train(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   CLI::App* cmd = app.add_subcommand("train", "Train a zoo model, or fine-tune an ONNX model, naturally or adversarially");
   add_train_options(*cmd, args->config);
+  cmd->add_flag("--allow-large-eps", args->allow_large_eps,
+                "Accept an eps above 0.5 (refused by default: it is almost always a radius in 0..255 units)");
   cmd->footer(models_help());
   cmd->add_option("--resume", args->resume, "Continue the run in this directory from its last checkpoint");
   cmd->callback([args] {
-    // A resumed run's model is the one its directory records, whatever --model says.
-    if (is_onnx_path(args->resume.empty() ? args->config.model : recorded_model(args->resume))) {
-      train_onnx_model(args->config, args->resume);
-      return;
+    TrainConfig& c = args->config;
+    refuse_large_linf_eps("--eps", c.eps, args->allow_large_eps, "the training and evaluation attacks");
+    // Without --out a new run gets a directory of its own under ./runs/, and says which.
+    std::string made_dir, announce;
+    const bool had_runs = std::filesystem::exists("runs");
+    if (args->resume.empty() && c.out.empty()) {
+      c.validate();  // a bad recipe leaves no directory behind
+      made_dir = c.out = create_new_run_directory("runs", default_run_name(c.model, c.method, std::time(nullptr)));
+      announce = "no --out given: the run goes to " + c.out;
     }
-    Trainer trainer(args->config);
-    TrainSummary s = run_training(trainer, args->resume, args->config.quiet);
-    if (!args->config.quiet) print_summary(s, trainer.config());
+    try {
+      // A resumed run's model is the one its directory records, whatever --model says.
+      if (is_onnx_path(args->resume.empty() ? c.model : recorded_model(args->resume))) {
+        train_onnx_model(c, args->resume, announce);
+        return;
+      }
+      Trainer trainer(c);
+      TrainSummary s = run_training(trainer, args->resume, c.quiet, announce);
+      if (!c.quiet) print_summary(s, trainer.config());
+    } catch (...) {
+      std::error_code ec;
+      if (!made_dir.empty()) std::filesystem::remove(made_dir, ec);  // only while still empty
+      if (!made_dir.empty() && !had_runs) std::filesystem::remove("runs", ec);  // the same
+      throw;
+    }
   });
 }
 

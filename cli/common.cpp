@@ -490,16 +490,18 @@ namespace {
 }
 
 void check_eps(const AttackArgs& args, const std::vector<AttackSpec>& specs) {
-  if (args.allow_large_eps || args.eps <= kLargeLinfEps) return;
   for (const AttackSpec& spec : specs) {
     const Norm norm = spec.options.norm == Norm::Linf ? attack_entry(spec.name).norm : spec.options.norm;
-    if (norm == Norm::Linf)
-      bad_option("--eps", number_text(args.eps) + " is above " + number_text(kLargeLinfEps) + " for L-inf attack '" +
-                              spec.name + "': eps is in [0,1] pixel units: " + eps_hint(args.eps) +
-                              " (--allow-large-eps to run it anyway)");
+    if (norm == Norm::Linf) refuse_large_linf_eps("--eps", args.eps, args.allow_large_eps, "L-inf attack '" + spec.name + "'");
   }
 }
 }  // namespace
+
+void refuse_large_linf_eps(const std::string& option, double eps, bool allow_large, const std::string& what) {
+  if (allow_large || eps <= kLargeLinfEps) return;
+  bad_option(option, number_text(eps) + " is above " + number_text(kLargeLinfEps) + " for " + what +
+                         ": eps is in [0,1] pixel units: " + eps_hint(eps) + " (--allow-large-eps to run it anyway)");
+}
 
 std::vector<AttackSpec> attack_specs(const AttackArgs& args, const CLI::App& cmd) {
   if (is_ensemble(args)) {

@@ -142,6 +142,10 @@ void add_attack_options(CLI::App& cmd, AttackArgs& args, const std::string& atta
 // (CLI::ValidationError, exit status 2).
 std::vector<AttackSpec> attack_specs(const AttackArgs& args, const CLI::App& cmd);
 bool is_ensemble(const AttackArgs& args);
+// The large-eps refusal attack_specs applies, for any L-inf radius: above 0.5 in [0,1] pixel units it is a
+// usage error naming `option`, with a hint ("did you mean 8/255?"), unless `allow_large`. `what` says
+// what the radius is for ("L-inf attack 'pgd'", "adversarial training").
+void refuse_large_linf_eps(const std::string& option, double eps, bool allow_large, const std::string& what);
 
 // Applies --threads (set_num_threads) when it was given.
 void apply_threads(const AttackArgs& args);

@@ -1307,3 +1307,194 @@ TEST_CASE("weights: a safetensors file whose header is 640 bytes long (it starts
   INFO("stderr: ", r.err);
   CHECK(r.status == 0);
 }
+
+// ---------------------------------------------------------------- train: progress, outputs, run files (#16)
+
+namespace {
+
+// A small, quick training recipe (one thread, 64 samples, 16 test samples); append --epochs etc.
+std::string tiny_train(const std::string& method = "pgd", int batch = 16, int test_limit = 16) {
+  return "train --model small_cnn --method " + method + " --steps 1 --batch " + std::to_string(batch) +
+         " --limit 64 --val-size 32 --test-limit " + std::to_string(test_limit) + " --threads 1";
+}
+
+// A Fashion-MNIST directory whose training split is Debian's (linked) and whose test split has
+// `test_samples` images of our own, so that "the full test set" is cheap to evaluate.
+std::string tiny_test_split_dir(const TempDir& dir, uint32_t test_samples) {
+  const fs::path root = fs::path(dir / "fashion_tiny");
+  fs::create_directories(root);
+  for (const char* name : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"})
+    fs::create_symlink(fs::path(default_fashion_mnist_dir()) / name, root / name);
+  auto be32 = [](uint32_t v) {
+    return std::string{char(v >> 24), char(v >> 16 & 0xff), char(v >> 8 & 0xff), char(v & 0xff)};
+  };
+  std::string images = std::string("\0\0\x08\x03", 4) + be32(test_samples) + be32(28) + be32(28);
+  std::string labels = std::string("\0\0\x08\x01", 4) + be32(test_samples);
+  for (uint32_t i = 0; i < test_samples; ++i) {
+    images += std::string(28 * 28, char(10 * i));
+    labels += char(i % 10);
+  }
+  std::ofstream(root / "t10k-images-idx3-ubyte", std::ios::binary) << images;
+  std::ofstream(root / "t10k-labels-idx1-ubyte", std::ios::binary) << labels;
+  return root.string();
+}
+
+}  // namespace
+
+TEST_CASE("train: progress on stderr (epoch k/N, running loss and accuracy, run ETA, the test evaluation), "
+          "a line per 10% when piped, silent with --quiet") {
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  // 64 samples in batches of 8: 8 steps per epoch, so every step reaches a new 10% (8 lines an epoch).
+  // 100 test samples: enough that some are right on clean input (only those are attacked and reported).
+  const std::string run = tiny_train("pgd", 8, 100) + " --epochs 2 --out '" + (dir / "run") + "'";
+  Run r = run_cli(run);
+  INFO("stdout: ", r.out, "\nstderr: ", r.err);
+  REQUIRE(r.status == 0);
+  const auto lines = lines_of(r.err);
+  REQUIRE(!lines.empty());
+  int epoch1 = 0, epoch2 = 0, test_fgsm = 0, test_pgd = 0;
+  for (const std::string& line : lines) {
+    const bool training = line.find("epoch ") != std::string::npos;
+    epoch1 += line.find("epoch 1/2") != std::string::npos;
+    epoch2 += line.find("epoch 2/2") != std::string::npos;
+    test_fgsm += line.find("test fgsm (1/2)") != std::string::npos;
+    test_pgd += line.find("test pgd (2/2)") != std::string::npos;
+    if (training) {
+      CHECK(line.find("loss ") != std::string::npos);
+      CHECK(line.find("adv acc ") != std::string::npos);  // PGD training: the steps' adversarial accuracy
+      CHECK(line.find("run ETA ") != std::string::npos);
+    }
+    CHECK(line.find("%  0/") == std::string::npos);  // no line before the first step or sample
+    CHECK(line.find("ETA 0 s") == std::string::npos);
+  }
+  CHECK(epoch1 == 8);
+  CHECK(epoch2 == 8);
+  CHECK(test_fgsm >= 1);
+  CHECK(test_pgd >= 1);
+  CHECK(lines[0].find("epoch 1/2") != std::string::npos);
+  // Results on stdout: the epoch table and the summary, none of the progress.
+  CHECK(r.out.find("epoch  1") != std::string::npos);
+  CHECK(r.out.find("PGD-20") != std::string::npos);
+  CHECK(r.out.find("samples/s") == std::string::npos);
+
+  Run quiet = run_cli(tiny_train() + " --epochs 1 --quiet --out '" + (dir / "quiet") + "'");
+  REQUIRE(quiet.status == 0);
+  CHECK(quiet.err.empty());
+  CHECK(quiet.out.empty());
+}
+
+TEST_CASE("train without --out writes to runs/<model>-<method>-<time>/ and says so; config.json records "
+          "the data directory, version and build") {
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  const std::string in_dir = "cd '" + dir.path.string() + "' &&";
+  Run r = run_cli_env(in_dir, tiny_train("natural") + " --epochs 1");
+  INFO("stdout: ", r.out, "\nstderr: ", r.err);
+  REQUIRE(r.status == 0);
+  std::vector<std::string> runs;
+  for (const auto& e : fs::directory_iterator(dir.path / "runs")) runs.push_back(e.path().filename().string());
+  REQUIRE(runs.size() == 1);
+  const std::string& name = runs[0];
+  // small_cnn-natural-YYYYmmdd-HHMMSS
+  const std::string prefix = "small_cnn-natural-";
+  REQUIRE(name.size() == prefix.size() + 15);
+  CHECK(name.compare(0, prefix.size(), prefix) == 0);
+  for (size_t i = prefix.size(); i < name.size(); ++i) {
+    INFO(name);
+    CHECK((i == prefix.size() + 8 ? name[i] == '-' : name[i] >= '0' && name[i] <= '9'));
+  }
+  const std::string run_dir = "runs/" + name;
+  CHECK(r.out.find("the run goes to " + run_dir) != std::string::npos);
+  CHECK(r.out.find("outputs in " + run_dir) != std::string::npos);
+  CHECK(fs::exists(dir.path / run_dir / "summary.json"));
+
+  const json config = json::parse(read_text((dir.path / run_dir / "config.json").string()));
+  CHECK(config["data"] == default_fashion_mnist_dir());  // the default directory it found, not ""
+  Run version = run_cli("--version");  // the command's own version text: "advgrad X.Y.Z"
+  REQUIRE(config["advgrad_version"].is_string());
+  CHECK("advgrad " + config["advgrad_version"].get<std::string>() + "\n" == version.out);
+  const json& build = config["build"];
+  REQUIRE(build.is_object());
+  CHECK(build["compiler"].is_string());
+  CHECK(!build["compiler"].get<std::string>().empty());
+  CHECK(build["build_type"].is_string());
+  CHECK((build["cpu_build"] == "native" || build["cpu_build"] == "portable"));
+  CHECK(build["openmp"].is_boolean());
+  const json summary = json::parse(read_text((dir.path / run_dir / "summary.json").string()));
+  CHECK(config["cpu_path"].is_string());
+  CHECK(config["cpu_path"] == summary["cpu_path"]);
+}
+
+TEST_CASE("train --data DIR: config.json records it; the summary says 'the full test set' or 'the first N'") {
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  const std::string data = tiny_test_split_dir(dir, 20);
+  const std::string base = "train --model small_cnn --method natural --epochs 1 --batch 32 --limit 64 --val-size 32 "
+                           "--threads 1 --data '" + data + "'";
+  Run all = run_cli(base + " --test-limit 0 --out '" + (dir / "all") + "'");
+  INFO("stdout: ", all.out, "\nstderr: ", all.err);
+  REQUIRE(all.status == 0);
+  CHECK(all.out.find("on the full test set (20 samples)") != std::string::npos);
+  CHECK(json::parse(read_text(dir / "all/config.json"))["data"] == data);
+  const json summary = json::parse(read_text(dir / "all/summary.json"));
+  CHECK(summary["test_samples"] == 20);
+  CHECK(summary["test_split_samples"] == 20);
+  // A limit equal to the test split's size is the full test set too; a smaller one is not.
+  Run equal = run_cli(base + " --test-limit 20 --out '" + (dir / "equal") + "'");
+  REQUIRE(equal.status == 0);
+  CHECK(equal.out.find("on the full test set (20 samples)") != std::string::npos);
+  Run first = run_cli(base + " --test-limit 5 --out '" + (dir / "first") + "'");
+  REQUIRE(first.status == 0);
+  CHECK(first.out.find("on the first 5 test samples") != std::string::npos);
+}
+
+TEST_CASE("train: curves.svg names its axes, prints eps as 0.1 and plots a short run's loss per step") {
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  const std::string run = dir / "run";
+  Run r = run_cli(tiny_train() + " --epochs 1 --eps 0.1 --quiet --out '" + run + "'");  // 4 steps
+  INFO("stderr: ", r.err);
+  REQUIRE(r.status == 0);
+  const std::string svg = read_text(run + "/curves.svg");
+  INFO(svg);
+  CHECK(svg.find(">epoch</text>") != std::string::npos);
+  CHECK(svg.find(">loss</text>") != std::string::npos);
+  CHECK(svg.find(">accuracy</text>") != std::string::npos);
+  CHECK(svg.find("small_cnn pgd eps 0.1<") != std::string::npos);
+  // One point per step, from the step losses metrics.jsonl now records.
+  const size_t at = svg.find("class=\"step-loss\"");
+  REQUIRE(at != std::string::npos);
+  const size_t from = svg.find("points=\"", at) + 8;
+  const std::string points = svg.substr(from, svg.find('"', from) - from);
+  CHECK(std::count(points.begin(), points.end(), ',') == 4);
+  const json m = json::parse(lines_of(read_text(run + "/metrics.jsonl")).at(0));
+  REQUIRE(m["step_losses"].is_array());
+  CHECK(m["step_losses"].size() == 4);
+}
+
+TEST_CASE("train --eps: fractions such as 8/255, and an eps above 0.5 refused with a hint unless --allow-large-eps") {
+  if (!have_fashion_mnist()) return;
+  TempDir dir;
+  Run frac = run_cli(tiny_train() + " --epochs 1 --eps 8/255 --out '" + (dir / "run") + "'");
+  INFO("stdout: ", frac.out, "\nstderr: ", frac.err);
+  REQUIRE(frac.status == 0);
+  CHECK(json::parse(read_text(dir / "run/config.json"))["eps"].get<double>() == 8.0 / 255);
+  CHECK(frac.out.find("eps 8/255:") != std::string::npos);  // the summary's heading
+  CHECK(read_text(dir / "run/curves.svg").find("eps 8/255<") != std::string::npos);
+
+  // No data at --data: an eps that slipped past the check fails at once on the path instead of training.
+  Run large = run_cli("train --eps 0.6 --data '" + (dir / "no_data") + "' --out '" + (dir / "large") + "'");
+  check_one_error_line(large, "--eps");
+  CHECK(large.status == 2);
+  CHECK(large.err.find("above 0.5") != std::string::npos);
+  CHECK(large.err.find("--allow-large-eps") != std::string::npos);
+  CHECK(!fs::exists(dir / "large"));
+  // With --allow-large-eps the eps passes; this run then stops at its missing --resume directory.
+  Run allowed = run_cli("train --eps 0.6 --allow-large-eps --resume '" + (dir / "missing") + "'");
+  check_one_error_line(allowed, "no such run directory");
+  CHECK(allowed.status == 1);
+  Run bad = run_cli("train --eps 8/0");
+  check_one_error_line(bad, "--eps");
+  CHECK(bad.status == 2);
+}

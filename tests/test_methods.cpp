@@ -245,7 +245,7 @@ TEST_CASE("EMA after k optimizer steps equals the closed form of the recorded we
     w.push_back(now);
   };
   record();
-  trainer->on_progress = [&](int64_t, int64_t, double) { record(); };
+  trainer->on_progress = [&](const TrainProgress&) { record(); };
   trainer->run();
   const size_t k = w.size() - 1;
   REQUIRE(k == 3);  // 96 samples in batches of 32

@@ -4,7 +4,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -169,8 +172,11 @@ TEST_CASE("run outputs: config, metrics per epoch, curves, picture, weights, sum
   }
   CHECK(lines == 2);
   CHECK(read_text(c.out + "/curves.svg").find("<svg") == 0);
+  // config.json records the data directory the run used: here the default one, which c left unnamed.
   TrainConfig again = TrainConfig::from_json(read_text(c.out + "/config.json"), "config.json");
-  CHECK(again.to_json() == c.to_json());
+  TrainConfig used = c;
+  used.data = default_fashion_mnist_dir();
+  CHECK(again.to_json() == used.to_json());
   fs::remove_all(c.out);
 }
 
@@ -507,7 +513,9 @@ TEST_CASE("make_training's objects in a Trainer run exactly as Trainer(TrainConf
   CHECK(s.pgd_acc == from_config.pgd_acc);
   // make_training's parts carry their recipe, so config.json and checkpoints record it whole (steps,
   // beta, lr, ...), not only what TrainerOptions know.
-  CHECK(from_objects.config().to_json() == c.to_json());
+  TrainConfig used = c;
+  used.data = default_fashion_mnist_dir();  // recorded as the directory found
+  CHECK(from_objects.config().to_json() == used.to_json());
   TrainingParts by_hand = make_training(c);
   by_hand.recipe.reset();  // parts assembled by hand: the files record the options' part only
   Trainer hand_made(std::move(by_hand));
@@ -516,4 +524,95 @@ TEST_CASE("make_training's objects in a Trainer run exactly as Trainer(TrainConf
   TrainConfig no_model = c;
   no_model.model = "";
   CHECK_THROWS_WITH_AS(make_training(no_model), doctest::Contains("'model'"), ValueError);
+}
+
+// ---------------------------------------------------------------- progress, run names, curves (#16)
+
+TEST_CASE("run_eta_seconds: the rest of the epoch, then the remaining epochs of this invocation") {
+  // No epoch finished yet: 10 s for a quarter of the epoch promises 30 s more and 40 s per later epoch.
+  CHECK(run_eta_seconds(10, 0.25, 0, 0, 2) == doctest::Approx(30 + 2 * 40));
+  // After finished epochs of 50 s (5 s of them validation): the rest of this one's steps at its own
+  // rate, its validation, then 3 epochs of 50 s.
+  CHECK(run_eta_seconds(10, 0.5, 50, 5, 3) == doctest::Approx(10 + 5 + 3 * 50));
+  // The last step of the last epoch: nothing left to train.
+  CHECK(run_eta_seconds(20, 1.0, 0, 0, 0) == doctest::Approx(0));
+  CHECK(run_eta_seconds(20, 1.0, 50, 5, -1) == doctest::Approx(5));  // never a negative epoch count
+}
+
+TEST_CASE("eps_text: short decimals as they are, multiples of 1/255 as fractions") {
+  CHECK(eps_text(0.1) == "0.1");
+  CHECK(eps_text(0.5) == "0.5");
+  CHECK(eps_text(0.2) == "0.2");  // 51/255, but it has a short decimal form
+  CHECK(eps_text(0.0314) == "0.0314");
+  CHECK(eps_text(8.0 / 255) == "8/255");
+  CHECK(eps_text(2.0 / 255) == "2/255");
+  CHECK(eps_text(0) == "0");
+  CHECK(eps_text(0.123456789) == "0.123457");  // neither short nor a multiple of 1/255: %g
+}
+
+TEST_CASE("run directories without --out: <model>-<method>-<local time>, then -2, -3 when taken") {
+  const char* tz = std::getenv("TZ");
+  const std::string saved = tz ? tz : "";
+  ::setenv("TZ", "UTC", 1);
+  ::tzset();
+  const std::time_t t = std::time_t(365) * 86400 + 3600 + 60 + 1;  // 1971-01-01 01:01:01 UTC
+  CHECK(default_run_name("small_cnn", "pgd", t) == "small_cnn-pgd-19710101-010101");
+  CHECK(default_run_name("models/my net.onnx", "trades", t) == "my_net-trades-19710101-010101");
+  if (tz) ::setenv("TZ", saved.c_str(), 1);
+  else ::unsetenv("TZ");
+  ::tzset();
+
+  const std::string parent = temp_dir("run_names") + "/runs";  // created by the first call
+  CHECK(create_new_run_directory(parent, "x") == parent + "/x");
+  CHECK(create_new_run_directory(parent, "x") == parent + "/x-2");
+  write_text(parent + "/x-3", "a file, not a run directory");
+  CHECK(create_new_run_directory(parent, "x") == parent + "/x-4");
+  CHECK(fs::is_directory(parent + "/x-4"));
+  CHECK(fs::is_regular_file(parent + "/x-3"));  // left alone
+  fs::remove_all(fs::path(parent).parent_path());
+}
+
+TEST_CASE("metrics lines: step_losses round-trip, and bad ones name the field") {
+  EpochMetrics m;
+  m.epoch = 1, m.method = "pgd", m.train_loss = 1.5, m.step_losses = {2.25f, 1.0f, 0.5f};
+  const EpochMetrics back = metrics_from_json(metrics_json(m), "metrics.jsonl");
+  CHECK(back.step_losses == m.step_losses);
+  EpochMetrics none = m;
+  none.step_losses.clear();
+  CHECK(metrics_json(none).find("step_losses") == std::string::npos);  // older readers see what they knew
+  auto with = [&](const std::string& value) {
+    auto j = nlohmann::json::parse(metrics_json(m));
+    j["step_losses"] = nlohmann::json::parse(value);
+    return j.dump();
+  };
+  for (const char* bad : {"\"x\"", "[1, -1]", "[1, \"2\"]", "[1e300]", "{}"}) {
+    INFO(bad);
+    CHECK(io_error_of([&] { metrics_from_json(with(bad), "m.jsonl"); }).find("'step_losses'") != std::string::npos);
+  }
+}
+
+TEST_CASE("curves.svg: axis names, and the per-step loss for runs of at most 3 epochs") {
+  auto epoch = [](int e, std::vector<float> steps) {
+    EpochMetrics m;
+    m.epoch = e, m.method = "pgd", m.train_loss = 1.0, m.val_clean_acc = 0.5, m.val_pgd_acc = 0.25;
+    m.step_losses = std::move(steps);
+    return m;
+  };
+  const std::string one = curves_svg({epoch(1, {3.0f, 2.0f, 1.5f})}, "small_cnn pgd eps 0.1");
+  for (const char* text : {">epoch</text>", ">loss</text>", ">accuracy</text>", ">small_cnn pgd eps 0.1</text>"}) {
+    INFO(text);
+    CHECK(one.find(text) != std::string::npos);
+  }
+  const size_t at = one.find("class=\"step-loss\"");
+  REQUIRE(at != std::string::npos);
+  const size_t from = one.find("points=\"", at) + 8;
+  const std::string points = one.substr(from, one.find('"', from) - from);
+  CHECK(std::count(points.begin(), points.end(), ',') == 3);
+  // The loss axis reaches the highest step loss (3), not only the epoch mean (1): its top label says 3.
+  CHECK(one.find("text-anchor=\"end\">3.00</text>") != std::string::npos);
+  std::vector<EpochMetrics> four;
+  for (int e = 1; e <= 4; ++e) four.push_back(epoch(e, {1.0f, 1.0f}));
+  CHECK(curves_svg(four, "t").find("step-loss") == std::string::npos);
+  CHECK(curves_svg({epoch(1, {})}, "t").find("step-loss") == std::string::npos);  // metrics from before
+  CHECK(curves_svg({epoch(1, {1.0f})}, "a <b> & c").find(">a &lt;b&gt; &amp; c<") != std::string::npos);
 }

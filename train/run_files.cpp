@@ -4,9 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -18,6 +21,7 @@
 #include "advgrad/data/file_io.h"
 #include "advgrad/nn/models.h"
 #include "advgrad/nn/serialize.h"
+#include "advgrad/train/build_info.h"
 #ifdef ADVGRAD_HAVE_ONNX
 #include "advgrad/onnx/save_onnx.h"
 #endif
@@ -45,12 +49,40 @@ std::string metrics_json(const EpochMetrics& m) {
   j["train_adv_acc_of"] = m.train_adv_acc_of, j["train_clean_acc_of"] = m.train_clean_acc_of;
   if (m.ema_val_pgd_acc >= 0) j["ema_val_clean_acc"] = m.ema_val_clean_acc, j["ema_val_pgd_acc"] = m.ema_val_pgd_acc;
   if (!m.best_from.empty()) j["best_from"] = m.best_from;
+  if (!m.step_losses.empty()) {
+    // Six significant digits (plenty for a plot): a float widened to double would print 17.
+    nlohmann::ordered_json losses = nlohmann::ordered_json::array();
+    for (float v : m.step_losses) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.6g", double(v));
+      losses.push_back(std::strtod(buf, nullptr));
+    }
+    j["step_losses"] = losses;
+  }
   return j.dump();
 }
 
 namespace {
 
 namespace jf = json_fields;
+
+// step_losses: an array of finite losses >= 0, one per step (at most kMaxStepLosses).
+constexpr size_t kMaxStepLosses = size_t(1) << 24;
+std::vector<float> step_losses_from(const nlohmann::json& j, const std::string& source) {
+  const nlohmann::json& a = j.at("step_losses");
+  if (!a.is_array() || a.size() > kMaxStepLosses)
+    throw IOError(source + ": field 'step_losses' must be an array of at most " + std::to_string(kMaxStepLosses) +
+                  " losses, got " + jf::shown(a));
+  std::vector<float> out;
+  out.reserve(a.size());
+  for (const auto& v : a) {
+    const double d = v.is_number() ? v.get<double>() : NAN;
+    if (!(std::isfinite(d) && d >= 0 && d <= double(std::numeric_limits<float>::max())))
+      throw IOError(source + ": field 'step_losses' must hold finite losses >= 0, got " + jf::shown(v));
+    out.push_back(float(d));
+  }
+  return out;
+}
 
 EpochMetrics metrics_from(const nlohmann::json& j, const std::string& source) {
   if (!j.is_object()) throw IOError(source + ": a metrics line is not a JSON object");
@@ -79,6 +111,7 @@ EpochMetrics metrics_from(const nlohmann::json& j, const std::string& source) {
     if (m.best_from != "model" && m.best_from != "ema")
       throw IOError(source + ": field 'best_from' must be \"model\" or \"ema\", got " + jf::shown(j.at("best_from")));
   }
+  if (j.contains("step_losses")) m.step_losses = step_losses_from(j, source);  // added later (issue 16)
   return m;
 }
 
@@ -183,26 +216,100 @@ std::string summary_json(const TrainSummary& s, const TrainConfig& c) {
   j["model"] = c.model, j["method"] = c.method, j["eps"] = c.eps;
   j["clean_acc"] = s.clean_acc, j["fgsm_acc"] = s.fgsm_acc, j["pgd20_acc"] = s.pgd_acc;
   j["pgd_steps"] = c.final_pgd_steps, j["test_samples"] = s.test_samples;
+  j["test_split_samples"] = s.test_split_samples;  // added in issue 16: test_samples equal to it = the full test set
   j["seconds"] = s.seconds, j["param_sha256"] = s.param_sha256, j["threads"] = s.threads, j["seed"] = s.seed;
   j["epochs_done"] = s.epochs_done, j["finished"] = s.finished, j["stop_reason"] = s.stop_reason;
   j["cpu_path"] = cpu_path_name(cpu_path());  // which kernels ran: results are bit-reproducible per path
   return j.dump(2) + "\n";
 }
 
+std::string config_json(const TrainConfig& c) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(c.to_json());
+  // How the run was made, after the recipe (TrainConfig::from_json reads the recipe and ignores these).
+  const BuildInfo& b = build_info();
+  j["advgrad_version"] = b.version;
+  j["build"] = {{"compiler", b.compiler},
+                {"build_type", b.build_type},
+                {"cpu_build", b.native ? "native" : "portable"},
+                {"openmp", b.openmp}};
+  j["cpu_path"] = cpu_path_name(cpu_path());
+  return j.dump(2) + "\n";
+}
+
+std::string default_run_name(const std::string& model, const std::string& method, std::time_t when) {
+  // An ONNX model by its file's stem; anything but letters, digits, '.', '_' and '-' becomes '_'.
+  std::string stem = fs::path(model).stem().string();
+  if (stem.empty()) stem = "model";
+  std::string name = stem + "-" + method + "-";
+  for (char& ch : name)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '-') ch = '_';
+  std::tm local{};
+  localtime_r(&when, &local);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &local);
+  return name + stamp;
+}
+
+std::string create_new_run_directory(const std::string& parent, const std::string& name) {
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) throw IOError(parent + ": cannot create the runs directory: " + ec.message());
+  // create_directory is false for a directory that exists: the first free name wins, also between two
+  // runs started in the same second.
+  for (int k = 1; k <= 10000; ++k) {
+    const std::string dir = (fs::path(parent) / (k == 1 ? name : name + "-" + std::to_string(k))).string();
+    if (fs::create_directory(dir, ec)) return dir;
+    if (ec && !fs::exists(dir)) throw IOError(dir + ": cannot create the run directory: " + ec.message());  // a file of that name: next
+  }
+  throw IOError((fs::path(parent) / name).string() + ": 10000 run directories of this name exist already");
+}
+
+namespace {
+// Text for an SVG element's content: &, < and > escaped.
+std::string xml_text(const std::string& s) {
+  std::string out;
+  for (char ch : s) out += ch == '&' ? "&amp;" : ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : std::string(1, ch);
+  return out;
+}
+}  // namespace
+
+std::string eps_text(double eps) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%.4g", eps);
+  if (std::strtod(buf, nullptr) == eps) return buf;  // 0.1, 0.3, 0.0314
+  const double k = std::round(eps * 255);
+  if (k >= 1 && k <= 255 && std::fabs(k / 255 - eps) <= 1e-12) {
+    std::snprintf(buf, sizeof buf, "%.0f/255", k);  // 8/255: what --eps 8/255 gave
+    return buf;
+  }
+  std::snprintf(buf, sizeof buf, "%g", eps);
+  return buf;
+}
+
 std::string curves_svg(const std::vector<EpochMetrics>& h, const std::string& title) {
   const double W = 640, H = 360, left = 60, right = 60, top = 40, bottom = 50;
   const double pw = W - left - right, ph = H - top - bottom;
   const size_t n = h.size();
+  // A short run also shows every step's loss: epoch e's steps lie between e - 1 and e on the epoch axis,
+  // which then starts at 0; otherwise it runs from epoch 1 to n.
+  bool steps = n > 0 && n <= kStepLossEpochs;
+  for (const auto& m : h) steps = steps && !m.step_losses.empty();
   double max_loss = 1e-9;
-  for (const auto& m : h) max_loss = std::max(max_loss, m.train_loss);
-  auto x_of = [&](size_t i) { return left + (n > 1 ? pw * double(i) / double(n - 1) : pw / 2); };
+  for (const auto& m : h) {
+    max_loss = std::max(max_loss, m.train_loss);
+    if (steps)
+      for (float v : m.step_losses) max_loss = std::max(max_loss, double(v));
+  }
+  const double lo = steps ? 0 : 1, hi = double(n);
+  auto x_at = [&](double epoch) { return hi > lo ? left + pw * (epoch - lo) / (hi - lo) : left + pw / 2; };
+  auto x_of = [&](size_t i) { return x_at(double(i + 1)); };  // where epoch i + 1's end-of-epoch values go
   auto y_loss = [&](double v) { return top + ph * (1 - v / max_loss); };
   auto y_acc = [&](double v) { return top + ph * (1 - v); };
   std::ostringstream o;
   o << std::fixed << std::setprecision(1);
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
     << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  o << "<text x=\"" << W / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">" << title << "</text>\n";
+  o << "<text x=\"" << W / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">" << xml_text(title) << "</text>\n";
   o << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
     << "\" fill=\"none\" stroke=\"#888\"/>\n";
   for (int k = 0; k <= 4; ++k) {  // accuracy grid on the right axis, loss labels on the left
@@ -213,22 +320,43 @@ std::string curves_svg(const std::vector<EpochMetrics>& h, const std::string& ti
     o << "<text x=\"" << left - 6 << "\" y=\"" << y + 4 << "\" text-anchor=\"end\">" << std::setprecision(2)
       << max_loss * (1 - k / 4.0) << std::setprecision(1) << "</text>\n";
   }
+  if (steps) o << "<text x=\"" << x_at(0) << "\" y=\"" << top + ph + 18 << "\" text-anchor=\"middle\">0</text>\n";
   for (size_t i = 0; i < n; ++i)
     o << "<text x=\"" << x_of(i) << "\" y=\"" << top + ph + 18 << "\" text-anchor=\"middle\">" << h[i].epoch
       << "</text>\n";
+  // The axes' names: epoch below, loss on the left, accuracy on the right (both turned upright).
   o << "<text x=\"" << left + pw / 2 << "\" y=\"" << H - 12 << "\" text-anchor=\"middle\">epoch</text>\n";
-  auto series = [&](const char* color, const char* label, int row, auto value, auto y_of) {
+  const double mid = top + ph / 2;
+  o << "<text x=\"16\" y=\"" << mid << "\" text-anchor=\"middle\" transform=\"rotate(-90 16 " << mid
+    << ")\">loss</text>\n";
+  o << "<text x=\"" << W - 10 << "\" y=\"" << mid << "\" text-anchor=\"middle\" transform=\"rotate(90 " << W - 10
+    << " " << mid << ")\">accuracy</text>\n";
+  auto legend = [&](const char* color, const char* label, int row) {
+    o << "<rect x=\"" << left + 10 << "\" y=\"" << top + 8 + 16 * row << "\" width=\"12\" height=\"4\" fill=\""
+      << color << "\"/><text x=\"" << left + 28 << "\" y=\"" << top + 14 + 16 * row << "\">" << label << "</text>\n";
+  };
+  int row = 0;
+  if (steps) {  // under the epoch curves
+    o << "<polyline class=\"step-loss\" fill=\"none\" stroke=\"#f4a6a6\" stroke-width=\"1\" points=\"";
+    for (size_t i = 0; i < n; ++i) {
+      const size_t s = h[i].step_losses.size();
+      for (size_t j = 0; j < s; ++j)
+        o << x_at(double(i) + double(j + 1) / double(s)) << "," << y_loss(h[i].step_losses[j]) << " ";
+    }
+    o << "\"/>\n";
+    legend("#f4a6a6", "train loss per step (left axis)", row++);
+  }
+  auto series = [&](const char* color, const char* label, auto value, auto y_of) {
     o << "<polyline fill=\"none\" stroke=\"" << color << "\" stroke-width=\"2\" points=\"";
     for (size_t i = 0; i < n; ++i) o << x_of(i) << "," << y_of(value(h[i])) << " ";
     o << "\"/>\n";
     for (size_t i = 0; i < n; ++i)
       o << "<circle cx=\"" << x_of(i) << "\" cy=\"" << y_of(value(h[i])) << "\" r=\"3\" fill=\"" << color << "\"/>\n";
-    o << "<rect x=\"" << left + 10 << "\" y=\"" << top + 8 + 16 * row << "\" width=\"12\" height=\"4\" fill=\""
-      << color << "\"/><text x=\"" << left + 28 << "\" y=\"" << top + 14 + 16 * row << "\">" << label << "</text>\n";
+    legend(color, label, row++);
   };
-  series("#d62728", "train loss (left axis)", 0, [](const EpochMetrics& m) { return m.train_loss; }, y_loss);
-  series("#1f77b4", "validation clean accuracy", 1, [](const EpochMetrics& m) { return m.val_clean_acc; }, y_acc);
-  series("#2ca02c", "validation PGD accuracy", 2, [](const EpochMetrics& m) { return m.val_pgd_acc; }, y_acc);
+  series("#d62728", "train loss, epoch mean (left axis)", [](const EpochMetrics& m) { return m.train_loss; }, y_loss);
+  series("#1f77b4", "validation clean accuracy", [](const EpochMetrics& m) { return m.val_clean_acc; }, y_acc);
+  series("#2ca02c", "validation PGD accuracy", [](const EpochMetrics& m) { return m.val_pgd_acc; }, y_acc);
   o << "</svg>\n";
   return o.str();
 }

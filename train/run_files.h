@@ -1,6 +1,7 @@
 // The files of a run directory that people open without this program: metrics.jsonl, curves.svg and
 // summary.json; and the checkpoint that lets a run resume. Writes are atomic (temporary file + rename).
 #pragma once
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -18,12 +19,26 @@ std::string metrics_json(const EpochMetrics& m);  // one line
 // IOError naming `source` and the field for a missing, mistyped or out-of-range value.
 EpochMetrics metrics_from_json(const std::string& line, const std::string& source);
 std::string summary_json(const TrainSummary& s, const TrainConfig& c);
-// Loss (left axis) and clean/robust validation accuracy (right axis) per epoch, as a standalone SVG.
+// config.json: the recipe (every TrainConfig field, as to_json) and how the run was made: advgrad_version,
+// build {compiler, build_type, cpu_build "native" or "portable", openmp} (train/build_info.h) and cpu_path.
+std::string config_json(const TrainConfig& c);
 // model.onnx (onnx/save_onnx.h) beside model.safetensors (nothing in a -DADVGRAD_ONNX=OFF build). A model whose forward has an op with no ONNX form
 // still has its safetensors, so that is a warning on stderr naming the reason, not a failed run.
 void write_model_onnx(Module& model, const Shape& sample_shape, const std::string& path);
 
+// Loss (left axis, "loss") and clean/robust validation accuracy (right axis, "accuracy") per epoch, as a
+// standalone SVG; a run of at most kStepLossEpochs epochs also plots every step's loss (step_losses).
+constexpr size_t kStepLossEpochs = 3;
 std::string curves_svg(const std::vector<EpochMetrics>& history, const std::string& title);
+// eps as people write it: "0.1", "0.0314", "8/255" (a multiple of 1/255 with no short decimal form).
+std::string eps_text(double eps);
+
+// Run directories of `advgrad train` without --out: "<model>-<method>-<YYYYmmdd-HHMMSS>" at local time
+// `when` (an ONNX model by its file's stem, characters other than [A-Za-z0-9._-] as '_'), and
+// parent/name created, or parent/name-2, -3, ... when it exists (a directory that existed is never
+// returned). IOError naming the directory when it cannot be created.
+std::string default_run_name(const std::string& model, const std::string& method, std::time_t when);
+std::string create_new_run_directory(const std::string& parent, const std::string& name);
 
 // A checkpoint: model and optimizer tensors, the best weights so far, plus the trainer's counters, history
 // and config. The trainer.json written last names the tensor files of its epoch, so a crash mid-write

@@ -49,6 +49,15 @@ int64_t training_steps(int64_t train_samples, int64_t batch, int epochs, int rep
   return (train_samples + batch - 1) / batch * epochs * replays_per_batch;
 }
 
+double run_eta_seconds(double epoch_elapsed, double epoch_fraction, double mean_epoch_seconds,
+                       double mean_validation_seconds, int epochs_after) {
+  const double f = std::clamp(epoch_fraction, 1e-9, 1.0);
+  const double rest_of_epoch = epoch_elapsed * (1 - f) / f;
+  const double after = double(std::max(epochs_after, 0));
+  if (mean_epoch_seconds <= 0) return rest_of_epoch + after * epoch_elapsed / f;
+  return rest_of_epoch + mean_validation_seconds + after * mean_epoch_seconds;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -177,6 +186,7 @@ TrainingParts make_training(const TrainConfig& cfg, std::shared_ptr<Module> mode
   o.stop_after_epochs(cfg.stop_after_epochs).quiet(cfg.quiet);
   if (cfg.co_fallback_pgd) o.co_fallback([mo] { return make_training_method("pgd", mo); });
   p.recipe = cfg;
+  p.recipe->data = dir;  // the directory the data came from, also when it was the default
   return p;
 }
 
@@ -244,6 +254,7 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
     }
     if (s.cfg.threads > 0) set_num_threads(s.cfg.threads);
     s.parts = make_training(s.cfg);
+    s.cfg = *s.parts.recipe;  // with the data directory found
   } else if (!resume_dir.empty() && s.cfg.out.empty()) {
     s.cfg.out = resume_dir;
   }
@@ -300,7 +311,7 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
   }
   if (!cfg.out.empty()) {
     fs::create_directories(cfg.out);
-    write_text_atomic(cfg.out + "/config.json", cfg.to_json() + "\n");
+    write_text_atomic(cfg.out + "/config.json", config_json(cfg));
   }
 
   TrainSummary summary;
@@ -313,12 +324,16 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
   const std::string where_kept = cfg.out.empty() ? "" : " in " + cfg.out + "/checkpoint";
 
   int epochs_this_run = 0;
+  // For the progress ETA: the last epoch this invocation runs, and the finished epochs' seconds.
+  const int last_epoch = o.stop_after_epochs() > 0 ? std::min(o.epochs(), s.ck.epochs_done + o.stop_after_epochs()) : o.epochs();
+  double finished_epoch_seconds = 0, finished_validation_seconds = 0;
   for (int epoch = s.ck.epochs_done; epoch < o.epochs(); ++epoch) {
     auto t_epoch = Clock::now();
     TrainingMethod& method = *p.method;
     const int replays = method.replays_per_batch();
     EpochMetrics m;
     m.epoch = epoch + 1, m.method = method.name();
+    m.step_losses.reserve(size_t(steps_per_epoch));
     double loss_sum = 0, adv_hits = 0;
     int64_t seen = 0;
     method.begin_epoch(epoch);
@@ -361,14 +376,30 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
 
         if (r == replays - 1) {  // what the step computed: its loss and the accuracy of its logits
           NoGradGuard ng;
-          loss_sum += out.loss.item() * double(B);
+          const double step_loss = out.loss.item();
+          loss_sum += step_loss * double(B);
+          m.step_losses.push_back(float(step_loss));
           adv_hits += accuracy_of(out.logits.detach(), y) * double(B);
           m.train_adv_acc_of = out.accuracy_of;
           seen += B;
         }
       }
-      if (on_progress && !o.quiet()) on_progress(i + 1, steps_per_epoch, double(seen) / std::max(1e-9, since(t_epoch)));
+      if (on_progress && !o.quiet()) {
+        TrainProgress tp;
+        tp.epoch = epoch + 1, tp.epochs = o.epochs(), tp.step = i + 1, tp.steps = steps_per_epoch;
+        tp.loss = loss_sum / double(std::max<int64_t>(seen, 1));
+        tp.accuracy = adv_hits / double(std::max<int64_t>(seen, 1));
+        tp.accuracy_of = m.train_adv_acc_of;
+        const double elapsed = since(t_epoch);
+        tp.samples_per_s = double(seen) / std::max(1e-9, elapsed);
+        const double mean_epoch = epochs_this_run > 0 ? finished_epoch_seconds / epochs_this_run : 0;
+        const double mean_validation = epochs_this_run > 0 ? finished_validation_seconds / epochs_this_run : 0;
+        tp.eta_seconds = run_eta_seconds(elapsed, double(i + 1) / double(steps_per_epoch), mean_epoch, mean_validation,
+                                         last_epoch - (epoch + 1));
+        on_progress(tp);
+      }
     }
+    const double training_seconds = since(t_epoch);
     m.train_loss = loss_sum / double(std::max<int64_t>(seen, 1));
     m.train_adv_acc = adv_hits / double(std::max<int64_t>(seen, 1));
     if (m.train_adv_acc_of == "clean") {  // the steps trained on clean inputs: their accuracy is the clean one
@@ -441,6 +472,7 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
     }
 
     m.seconds = since(t_epoch);
+    finished_epoch_seconds += m.seconds, finished_validation_seconds += m.seconds - training_seconds;
     s.ck.history.push_back(m);
     s.ck.epochs_done = epoch + 1;
     s.ck.random_state.clear();
@@ -460,7 +492,7 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
       write_text_atomic(cfg.out + "/metrics.jsonl", lines);
       write_text_atomic(cfg.out + "/curves.svg",
                         curves_svg(s.ck.history, (cfg.model.empty() ? "model" : cfg.model) + " " + cfg.method +
-                                                     " eps " + std::to_string(o.eps())));
+                                                     " eps " + eps_text(o.eps())));
     }
     if (on_epoch) on_epoch(m);
     if (stop) {
@@ -480,7 +512,7 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
   summary.epochs_done = s.ck.epochs_done;
   summary.finished = summary.stop_reason.empty();
   const int64_t n_test = o.test_limit() > 0 ? std::min(o.test_limit(), p.test.size()) : p.test.size();
-  summary.test_samples = n_test;
+  summary.test_samples = n_test, summary.test_split_samples = p.test.size();
   summary.param_sha256 = parameter_sha256(model);
   if (n_test == 0) {
     summary.seconds = since(t_start);
@@ -492,6 +524,7 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
   fo.eps = o.eps(), fo.seed = o.seed() + 11;
   EvalOptions eo;
   eo.batch_size = o.batch();  // as in validation: no new peak after training
+  if (!o.quiet()) eo.progress = on_test_progress;
   EvalReport er = evaluate(model, tx, ty, {{"fgsm", fo}, {"pgd", pgd_options(o.eps(), o.final_pgd_steps(), o.seed() + 13)}}, eo);
   summary.clean_acc = er.clean_accuracy;
   summary.fgsm_acc = er.attacks[0].accuracy;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "advgrad/attacks/evaluate.h"
 #include "advgrad/data/dataset.h"
 #include "advgrad/nn/module.h"
 #include "advgrad/nn/optim.h"
@@ -38,11 +39,34 @@ struct EpochMetrics {
   std::string train_adv_acc_of, train_clean_acc_of;
   double ema_val_clean_acc = -1, ema_val_pgd_acc = -1;  // the weight average on validation (-1: no EMA)
   std::string best_from;  // "model" or "ema" when this epoch's weights became the best, else ""
+  // The training loss of every optimizer step of the epoch (of the last replay for free), in order: one
+  // float per step, for curves.svg's per-step plot of short runs (empty in metrics written before).
+  std::vector<float> step_losses;
 };
+
+// Where training stands after a step (Trainer::on_progress).
+struct TrainProgress {
+  int epoch = 0, epochs = 0;      // the current epoch (1-based) of the run's
+  int64_t step = 0, steps = 0;    // steps done of this epoch's
+  double loss = 0, accuracy = 0;  // running means over the epoch's steps so far
+  std::string accuracy_of;        // the inputs the steps trained on: "adversarial", "clean" or "mixed"
+  double samples_per_s = 0;       // this epoch's rate
+  double eta_seconds = 0;         // the rest of this invocation's training (run_eta_seconds)
+};
+
+// The training time left: the rest of the current epoch's steps at its own rate; then, once an epoch of
+// this invocation has finished, the finished epochs' mean validation time and `epochs_after` epochs of
+// their mean length (validation included); before that, `epochs_after` epochs as long as the current
+// one's steps promise (its validation is not known yet).
+// `epoch_fraction` in (0, 1] is the share of the current epoch's steps done; `mean_epoch_seconds` <= 0
+// when no epoch has finished yet.
+double run_eta_seconds(double epoch_elapsed, double epoch_fraction, double mean_epoch_seconds,
+                       double mean_validation_seconds, int epochs_after);
 
 struct TrainSummary {
   double clean_acc = 0, fgsm_acc = 0, pgd_acc = 0;  // on the test split (pgd: PGD-final_pgd_steps)
-  int64_t test_samples = 0;
+  int64_t test_samples = 0;        // evaluated: the first test_samples of the test split
+  int64_t test_split_samples = 0;  // in the whole test split (test_samples == it: the full test set)
   double seconds = 0;        // training + final evaluation (this process)
   std::string param_sha256;  // of every state_dict tensor's bytes, in key order
   int threads = 1;
@@ -134,9 +158,11 @@ class Trainer {
   // resumes into its own objects (build them as for the original run).
   TrainSummary run(const std::string& resume_dir = "");
 
-  // Called after every epoch, and every few steps with (done, total) steps of the epoch.
+  // Called after every epoch; after every step (unless quiet); and, as EvalOptions::progress, during the
+  // final evaluation on the test split (unless quiet). None of them changes the results.
   std::function<void(const EpochMetrics&)> on_epoch;
-  std::function<void(int64_t done, int64_t total, double samples_per_s)> on_progress;
+  std::function<void(const TrainProgress&)> on_progress;
+  std::function<void(const EvalProgress&)> on_test_progress;
 
   Module& model();  // for a Trainer from a TrainConfig: once run() has built it
   // The recipe written to config.json and checkpoints (for a Trainer from objects: its options, with
