@@ -149,7 +149,8 @@ void run(const AttackCmdArgs& args, const CLI::App& cmd) {
   // Labelled: each column framed by its outcome (red fooled, gray already wrong, green still right) with
   // the label, the clean and the adversarial prediction written below it.
   const GridImage picture = make_labelled_grid({make_grid(concat({clean_images, adv_images, delta_image}, 0), grid),
-                                                grid.separator, s.n(), labels, before, after, s.data.class_names});
+                                                grid.separator, s.n(), labels, before, after, s.data.class_names,
+                                                text_scale_for(grid.scale)});
   write_png_image(args.out, picture);
 
   std::printf("%s on %s (%s %s), eps %g, %s\n\n", spec.name.c_str(), args.md.model.c_str(), s.data.kind.c_str(),

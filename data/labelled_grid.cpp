@@ -37,18 +37,22 @@ Layout layout(const LabelledGridInput& in) {
       l.grid.pixels.size() != static_cast<size_t>(l.grid.width * l.grid.height * l.grid.channels))
     throw ValueError("make_labelled_grid: the grid is not " + std::to_string(in.n) + " columns with separator " +
                      std::to_string(in.separator));
+  if (in.text_scale < 1 || in.text_scale > 16)
+    throw ValueError("make_labelled_grid: text scale must be in 1..16, got " + std::to_string(in.text_scale));
   int64_t text_w = 0;
   for (size_t i = 0; i < n; ++i) {
     l.lines.push_back({"y " + class_name(in.class_names, in.labels[i]),
                        "c " + class_name(in.class_names, in.clean_predictions[i]),
                        "a " + class_name(in.class_names, in.adversarial_predictions[i])});
-    for (const std::string& t : l.lines.back()) text_w = std::max(text_w, text_width(t));
+    for (const std::string& t : l.lines.back()) text_w = std::max(text_w, text_width(t, in.text_scale));
   }
-  l.column_w = std::max(l.cell_w + 2 * kFrameWidth, text_w + 2);
+  l.column_w = std::max(l.cell_w + 2 * kFrameWidth, text_w + 2 * in.text_scale);
   return l;
 }
 
 }  // namespace
+
+int64_t text_scale_for(int64_t image_scale) { return std::clamp<int64_t>((image_scale + 1) / 2, 1, 16); }
 
 SampleOutcome sample_outcome(int64_t label, int64_t clean_prediction, int64_t adversarial_prediction) {
   if (clean_prediction != label) return SampleOutcome::AlreadyWrong;
@@ -71,11 +75,11 @@ int64_t labelled_column_left(const LabelledGridInput& input, int64_t column) {
 
 GridImage make_labelled_grid(const LabelledGridInput& in) {
   const Layout l = layout(in);
-  const int64_t line_h = text_height() + 2;
+  const int64_t line_h = text_height(in.text_scale) + 2 * in.text_scale;
   GridImage out;
   out.channels = 3;
   out.width = in.n * l.column_w + (in.n - 1) * l.sep;
-  out.height = 2 * kFrameWidth + l.grid.height + 2 + 3 * line_h;
+  out.height = 2 * kFrameWidth + l.grid.height + 2 * in.text_scale + 3 * line_h;
   out.pixels.assign(static_cast<size_t>(out.width * out.height * 3), 255);
   for (int64_t i = 0; i < in.n; ++i) {
     const int64_t column_left = i * (l.column_w + l.sep);
@@ -98,7 +102,8 @@ GridImage make_labelled_grid(const LabelledGridInput& in) {
         if (!inside) put_pixel(out, x, y, colour);
       }
     for (int k = 0; k < 3; ++k)
-      draw_text(out, column_left + 1, y1 + 2 + k * line_h, l.lines[i][k], kTextColour);
+      draw_text(out, column_left + in.text_scale, y1 + 2 * in.text_scale + k * line_h, l.lines[i][k], kTextColour,
+                in.text_scale);
   }
   return out;
 }

@@ -23,7 +23,12 @@ struct LabelledGridInput {
   int64_t n = 0;                              // samples (columns)
   std::vector<int64_t> labels, clean_predictions, adversarial_predictions;  // n each
   std::vector<std::string> class_names;       // indexed by class; a missing name prints the number
+  int64_t text_scale = 1;                     // each font pixel as a text_scale square (1..16)
 };
+
+// The text scale that suits images upscaled `image_scale` times: about half of it (1 up to scale 2), so
+// names stay readable next to large images without widening the columns much.
+int64_t text_scale_for(int64_t image_scale);
 
 // An RGB image: the grid with each column moved into a cell wide enough for its text, a frame
 // of kFrameWidth pixels in outcome_colour around the column, and three text lines below it:

@@ -144,6 +144,37 @@ TEST_CASE("make_labelled_grid: frames say fooled (red), already wrong (gray), st
   CHECK_THROWS_AS(make_labelled_grid(in), ValueError);
 }
 
+TEST_CASE("make_labelled_grid: text_scale draws every font pixel as a square, and columns widen to fit") {
+  LabelledGridInput in;
+  in.n = 2;
+  in.separator = 2;
+  in.grid = blank(4, 2 * 4 + 2, 1);
+  std::fill(in.grid.pixels.begin(), in.grid.pixels.end(), 100);
+  in.labels = {0, 1};
+  in.clean_predictions = {0, 1};
+  in.adversarial_predictions = {1, 1};
+  in.class_names = {"Sandal", "Bag"};
+  auto ink = [](const GridImage& g) {  // black pixels: only the text is drawn in black
+    int64_t count = 0;
+    for (size_t i = 0; i + 2 < g.pixels.size(); i += 3) count += g.pixels[i] == 0 && g.pixels[i + 1] == 0 && g.pixels[i + 2] == 0;
+    return count;
+  };
+  const GridImage one = make_labelled_grid(in);
+  in.text_scale = 3;
+  const GridImage three = make_labelled_grid(in);
+  REQUIRE(ink(one) > 0);
+  CHECK(ink(three) == 9 * ink(one));  // nothing clipped, each font pixel a 3x3 square
+  // "y Sandal" is 8 characters: 8 * 6 - 1 = 47 font pixels wide, 141 at scale 3, in each of 2 columns.
+  CHECK(three.width >= 2 * 141);
+  CHECK(three.height >= 4 + 3 * 3 * 7);
+  CHECK(text_scale_for(1) == 1);
+  CHECK(text_scale_for(2) == 1);
+  CHECK(text_scale_for(3) == 2);
+  CHECK(text_scale_for(4) == 2);
+  in.text_scale = 0;
+  CHECK_THROWS_AS(make_labelled_grid(in), ValueError);
+}
+
 TEST_CASE("base64_encode: the RFC 4648 test vectors, and bytes with the high bit set") {
   auto encode = [](const std::string& s) { return base64_encode(reinterpret_cast<const uint8_t*>(s.data()), s.size()); };
   CHECK(encode("") == "");

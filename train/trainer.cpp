@@ -555,7 +555,7 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
     write_png_image(cfg.out + "/adversarial.png",
                     make_labelled_grid({make_grid(concat({cx, ax, delta}, 0).to(Device::CPU), go), go.separator,
                                         int64_t(rows.size()), cy.to_vector<int64_t>(), clean_pred, adv_pred,
-                                        p.test.class_names}));
+                                        p.test.class_names, text_scale_for(go.scale)}));
     write_text_atomic(cfg.out + "/summary.json", summary_json(summary, cfg));
   }
   return summary;
