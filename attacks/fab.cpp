@@ -106,35 +106,35 @@ BoundaryAt boundary_toward(Module& model, const Tensor& labels, const Tensor& ta
 }
 
 // The boundary of the class j != label whose linearisation is closest to x1: the smallest
-// |f_j(x1)| / ||grad f_j(x1)||_dual (dual norm: L1 for L-inf, L2 for L2), with f_j = z_j - z_label. The
-// batch is replicated C - 1 times, copy k aiming at class (label + k) mod C, so one backward pass gives
-// every difference's gradient.
+// |f_j(x1)| / ||grad f_j(x1)||_dual (dual norm: L1 for L-inf, L2 for L2), with f_j = z_j - z_label. One
+// backward pass per other class k, aiming at class (label + k) mod C, over the batch as it is: memory stays
+// that of one batch whatever the number of classes (a 1000-class model would otherwise need 999 copies).
 BoundaryAt closest_boundary(Module& model, const Tensor& labels, int64_t classes, Norm norm, AttackResult& counters) {
   return [&model, labels, classes, norm, &counters](const Tensor& x1, const Tensor& input) {
-    const int64_t n = x1.size(0), D = x1.size(1), K = classes - 1;
+    const int64_t n = x1.size(0);
     const Tensor C = full({}, double(classes), DType::I64, labels.device());
-    std::vector<Tensor> copies, other;
-    for (int64_t k = 1; k <= K; ++k) {
+    Tensor best_distance, w, fj;  // the nearest boundary so far (the first smallest wins ties)
+    for (int64_t k = 1; k < classes; ++k) {
       Tensor j = add(labels, full({}, double(k), DType::I64, labels.device()));
-      other.push_back(sub(j, mul(ge(j, C), C)));  // (label + k) mod C
-      copies.push_back(input);
+      const Tensor other = reshape(sub(j, mul(ge(j, C), C)), {n, 1});  // (label + k) mod C
+      const LogitObjective difference = [&](const Tensor& logits) {
+        return reshape(gather(logits, 1, other) - gather(logits, 1, reshape(labels, {n, 1})), {n});
+      };
+      LossGradient lg = objective_gradient(model, input, difference);
+      counters.forward_samples += n, counters.gradient_samples += n;
+      const Tensor f = lg.per_sample_loss.to(DType::F64);
+      const Tensor g = reshape(lg.grad.to(DType::F64), {n, x1.size(1)});
+      const Tensor dual = norm == Norm::Linf ? sum(abs(g), {1}) : sqrt(sum(square(g), {1}));
+      const Tensor distance = abs(f) / add(dual, 1e-12);  // [n]
+      if (k == 1) {
+        best_distance = distance, w = g, fj = f;
+        continue;
+      }
+      const Tensor nearer = lt(distance, best_distance);
+      best_distance = where(nearer, distance, best_distance);
+      w = where(reshape(nearer, {n, 1}), g, w);
+      fj = where(nearer, f, fj);
     }
-    const Tensor classes_of = concat(other, 0), labels_of = concat(std::vector<Tensor>(size_t(K), labels), 0);
-    const LogitObjective difference = [&](const Tensor& logits) {
-      return reshape(gather(logits, 1, reshape(classes_of, {K * n, 1})) -
-                         gather(logits, 1, reshape(labels_of, {K * n, 1})), {K * n});
-    };
-    LossGradient lg = objective_gradient(model, concat(copies, 0), difference);
-    counters.forward_samples += K * n, counters.gradient_samples += K * n;
-    const Tensor f = reshape(lg.per_sample_loss.to(DType::F64), {K, n});
-    const Tensor g = reshape(lg.grad.to(DType::F64), {K, n, D});
-    const Tensor dual = norm == Norm::Linf ? sum(abs(g), {2}) : sqrt(sum(square(g), {2}));
-    const Tensor distance = abs(f) / add(dual, 1e-12);                    // [K, n]
-    const Tensor nearest = argmax(neg(distance), 0);                      // [n], the first smallest
-    const Tensor pick = eq(reshape(arange(K, DType::I64, labels.device()), {K, 1}), reshape(nearest, {1, n}))
-                            .to(DType::F64);                              // [K, n] one-hot over k
-    const Tensor w = sum(g * reshape(pick, {K, n, 1}), {0});
-    const Tensor fj = sum(f * pick, {0});
     return Hyperplane{w, sum(w * x1, {1}) - fj};
   };
 }
