@@ -102,7 +102,7 @@ void add_train_options(CLI::App& cmd, TrainConfig& c) {
   cmd.add_option("--out", c.out, "Run directory for config, metrics, curves, pictures, weights, checkpoints");
   cmd.add_option("--stop-after", c.stop_after_epochs, "Stop after N epochs of this invocation (resume later)")
       ->check(integer_in(0, L::max_epochs));
-  cmd.add_flag("--quiet", c.quiet, "Print nothing but errors");
+  cmd.add_flag("--quiet", c.quiet, "Print nothing but errors (and, without --out, the run directory it made)");
 }
 
 }  // namespace
@@ -136,7 +136,7 @@ TrainSummary run_training(Trainer& trainer, const std::string& resume, bool quie
   // then the final evaluation on the test split as `advgrad eval` shows it (one bar per attack).
   Progress progress(quiet), test_progress(quiet);
   auto announce_once = [&] {
-    if (quiet || announce.empty()) return;
+    if (announce.empty()) return;  // also under --quiet: it is where the results are
     std::printf("%s\n", announce.c_str());
     std::fflush(stdout);
     announce.clear();

@@ -1424,6 +1424,15 @@ TEST_CASE("train without --out writes to runs/<model>-<method>-<time>/ and says 
   const json summary = json::parse(read_text((dir.path / run_dir / "summary.json").string()));
   CHECK(config["cpu_path"].is_string());
   CHECK(config["cpu_path"] == summary["cpu_path"]);
+
+  // --quiet still names the directory it made (the one line on stdout), or the run could not be found.
+  fs::remove_all(dir.path / "runs");
+  Run quiet = run_cli_env(in_dir, tiny_train("natural") + " --epochs 1 --quiet");
+  INFO("quiet stdout: ", quiet.out, "\nquiet stderr: ", quiet.err);
+  REQUIRE(quiet.status == 0);
+  CHECK(quiet.err.empty());
+  CHECK(std::count(quiet.out.begin(), quiet.out.end(), '\n') == 1);
+  CHECK(quiet.out.find("the run goes to runs/small_cnn-natural-") != std::string::npos);
 }
 
 TEST_CASE("train --data DIR: config.json records it; the summary says 'the full test set' or 'the first N'") {
