@@ -1480,6 +1480,18 @@ TEST_CASE("train: curves.svg names its axes, prints eps as 0.1 and plots a short
   const json m = json::parse(lines_of(read_text(run + "/metrics.jsonl")).at(0));
   REQUIRE(m["step_losses"].is_array());
   CHECK(m["step_losses"].size() == 4);
+
+  // A run of more epochs than curves.svg plots per step keeps no step losses (its checkpoint history,
+  // rewritten every epoch, would otherwise grow with every step).
+  const std::string longer = dir / "longer";
+  Run r4 = run_cli(tiny_train() + " --epochs 4 --eps 0.1 --quiet --out '" + longer + "'");
+  INFO("stderr: ", r4.err);
+  REQUIRE(r4.status == 0);
+  const std::vector<std::string> epochs = lines_of(read_text(longer + "/metrics.jsonl"));
+  CHECK(epochs.size() == 4);
+  for (const std::string& line : epochs) CHECK(!json::parse(line).contains("step_losses"));
+  CHECK(read_text(longer + "/checkpoint/trainer.json").find("step_losses") == std::string::npos);
+  CHECK(read_text(longer + "/curves.svg").find("class=\"step-loss\"") == std::string::npos);
 }
 
 TEST_CASE("train --eps: fractions such as 8/255, and an eps above 0.5 refused with a hint unless --allow-large-eps") {

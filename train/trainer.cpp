@@ -333,7 +333,10 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
     const int replays = method.replays_per_batch();
     EpochMetrics m;
     m.epoch = epoch + 1, m.method = method.name();
-    m.step_losses.reserve(size_t(steps_per_epoch));
+    // Every step's loss only where curves.svg plots it (short runs): a long run's history, rewritten into
+    // the checkpoint each epoch, would grow with every step.
+    const bool keep_step_losses = size_t(o.epochs()) <= kStepLossEpochs;
+    if (keep_step_losses) m.step_losses.reserve(size_t(steps_per_epoch));
     double loss_sum = 0, adv_hits = 0;
     int64_t seen = 0;
     method.begin_epoch(epoch);
@@ -378,7 +381,7 @@ TrainSummary Trainer::run(const std::string& resume_dir) {
           NoGradGuard ng;
           const double step_loss = out.loss.item();
           loss_sum += step_loss * double(B);
-          m.step_losses.push_back(float(step_loss));
+          if (keep_step_losses) m.step_losses.push_back(float(step_loss));
           adv_hits += accuracy_of(out.logits.detach(), y) * double(B);
           m.train_adv_acc_of = out.accuracy_of;
           seen += B;
