@@ -67,14 +67,23 @@ void comparison_table(std::ostringstream& o, const std::vector<RunRecord>& runs)
                 std::to_string(i + 1) + "\">" + html_escape(r.label) + "</a>",
             "class=\"text\"")
       << td(html_escape(r.model), "class=\"text\"") << td(html_escape(r.method), "class=\"text\"")
-      << td(number_text(r.eps)) << td(std::to_string(r.history.size())) << td(percent_text(r.clean_acc))
-      << td(percent_text(r.fgsm_acc)) << td(percent_text(r.pgd_acc) + " (" + pgd_name(r) + ")")
-      << td(std::to_string(r.test_samples)) << "</tr>\n";
+      << td(number_text(r.eps)) << td(std::to_string(r.history.size()));
+    if (r.finished)
+      o << td(percent_text(r.clean_acc)) << td(percent_text(r.fgsm_acc))
+        << td(percent_text(r.pgd_acc) + " (" + pgd_name(r) + ")") << td(std::to_string(r.test_samples));
+    else
+      o << "<td colspan=\"4\" class=\"text\">not finished: no final evaluation</td>";
+    o << "</tr>\n";
   }
   o << "</table>\n";
 }
 
 void final_table(std::ostringstream& o, const RunRecord& r, size_t k) {
+  if (!r.finished) {
+    o << "<p class=\"note\" data-run=\"" << k << "\">Not finished: no " << kSummaryFile
+      << " (stopped early with --stop-after, or still training), so no final evaluation.</p>\n";
+    return;
+  }
   o << "<table class=\"final\" data-run=\"" << k << "\">\n<tr><th>clean</th><th>FGSM</th><th>" << pgd_name(r)
     << "</th><th>test samples</th></tr>\n<tr>" << td(percent_text(r.clean_acc), "data-field=\"clean_acc\"")
     << td(percent_text(r.fgsm_acc), "data-field=\"fgsm_acc\"") << td(percent_text(r.pgd_acc), "data-field=\"pgd20_acc\"")
@@ -150,8 +159,10 @@ std::string report_html(const std::vector<RunRecord>& runs, const std::string& v
     epoch_table(o, r);
     o << "<h3>Configuration (" << kConfigFile << ")</h3>\n";
     fields_table(o, r.config);
-    o << "<h3>More of " << kSummaryFile << "</h3>\n";
-    fields_table(o, r.summary, kShownSummaryFields);
+    if (r.finished) {
+      o << "<h3>More of " << kSummaryFile << "</h3>\n";
+      fields_table(o, r.summary, kShownSummaryFields);
+    }
     o << "</section>\n";
   }
   o << kImagesLoadedScript << "</body>\n</html>\n";

@@ -96,8 +96,16 @@ RunRecord read_run_dir(const std::string& dir) {
     TrainConfig::from_json(run.config.dump(), config_path);  // types and ranges, as a resume checks them
     run.history = read_metrics(dir + "/" + kMetricsFile);
     const std::string summary_path = dir + "/" + kSummaryFile;
-    run.summary = read_json_object(summary_path);
-    read_summary_fields(run, summary_path);
+    if (path_kind(summary_path) == PathKind::Missing) {  // stopped early or still training: no final evaluation
+      const nlohmann::json c = run.config;
+      run.model = jf::get_string(c, "model", config_path);
+      run.method = jf::get_string(c, "method", config_path);
+      run.eps = jf::get_number(c, "eps", 0, kAnyPositive, config_path);
+    } else {
+      run.summary = read_json_object(summary_path);
+      read_summary_fields(run, summary_path);
+      run.finished = true;
+    }
     read_png(run, dir + "/" + kAdversarialFile);
   } catch (const Error& e) {
     throw CLI::ValidationError(e.what());  // a bad RUN_DIR argument: exit status 2, the message names the file

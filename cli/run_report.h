@@ -17,7 +17,8 @@ struct RunRecord {
   std::string label;  // what headings and legends call it (the directory; made unique by the caller)
   nlohmann::ordered_json config;   // config.json as written: every field, in the file's order
   std::vector<EpochMetrics> history;  // metrics.jsonl, one entry per epoch
-  nlohmann::ordered_json summary;  // summary.json as written
+  nlohmann::ordered_json summary;  // summary.json as written (empty for an unfinished run)
+  bool finished = false;           // summary.json exists: the run made its final evaluation
   // The summary fields the evaluation tables show, checked.
   std::string model, method;
   double eps = 0;
@@ -37,7 +38,9 @@ constexpr const char* kAdversarialFile = "adversarial.png";
 // Reads and checks one run directory. A missing directory, a missing, oversized or malformed config.json,
 // metrics.jsonl or summary.json (not JSON, not an object, a field missing, mistyped or out of range), or
 // an adversarial.png that is not a decodable PNG: a usage error (CLI::ValidationError, exit status 2)
-// whose one-line message names the file. A missing adversarial.png is not an error (png stays empty).
+// whose one-line message names the file. A missing adversarial.png is not an error (png stays empty),
+// nor is a missing summary.json: a run stopped early (--stop-after) or still training is reported as
+// unfinished (finished false; model, method and eps then come from config.json).
 RunRecord read_run_dir(const std::string& dir);
 
 }  // namespace advgrad::cli

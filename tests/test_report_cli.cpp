@@ -223,6 +223,27 @@ TEST_CASE("report: a run without adversarial.png is reported without it and says
   CHECK(html.find("data-field=\"clean_acc\">81.25%<") != std::string::npos);
 }
 
+TEST_CASE("report: a run without summary.json (stopped early, still training) is reported as not finished") {
+  TempDir tmp("advgrad_report");
+  const std::string done = write_run(tmp / "done");
+  const std::string open_run = tmp / "open";
+  fs::copy(done, open_run);
+  fs::remove(open_run + "/summary.json");
+  const auto r = run_cli({"report", done, open_run, "--out", tmp / "report.html"});
+  INFO("stderr: ", r.err);
+  REQUIRE(r.status == 0);
+  const std::string html = slurp(tmp / "report.html");
+  CHECK(html.find("not finished: no final evaluation") != std::string::npos);  // the comparison row
+  CHECK(html.find("Not finished: no summary.json") != std::string::npos);     // its own section
+  // The finished run's final table is there once, the open one has none; both have their epoch tables.
+  CHECK(html.find("<table class=\"final\" data-run=\"1\"") != std::string::npos);
+  CHECK(html.find("<table class=\"final\" data-run=\"2\"") == std::string::npos);
+  size_t epoch_tables = 0;
+  for (size_t at = html.find("(metrics.jsonl)"); at != std::string::npos; at = html.find("(metrics.jsonl)", at + 1))
+    ++epoch_tables;
+  CHECK(epoch_tables == 2);
+}
+
 TEST_CASE("report: a missing directory or a missing, malformed or mistyped run file is one error line, exit 2") {
   TempDir tmp("advgrad_report");
   const std::string good = write_run(tmp / "good");
@@ -237,7 +258,6 @@ TEST_CASE("report: a missing directory or a missing, malformed or mistyped run f
     std::string message;
   };
   const std::vector<Case> cases = {
-      {"summary.json", "", "summary.json: no such file"},
       {"summary.json", "{\"clean_acc\": 0.5,", "summary.json: not valid JSON (parse error at line 1"},
       {"summary.json", "[1, 2]", "summary.json: not a JSON object"},
       {"summary.json", "", ""},  // placeholder replaced below: a field of the wrong type
