@@ -154,6 +154,12 @@ void run_transfer(const EvalArgs& args) {
   const int64_t n = set.x.size(0);
   std::optional<Samples> originals;
   if (!set.indices.empty()) {
+    // Indices are rows of the split the file was made on: another split would pair them with other samples.
+    const auto made_on = set.metadata.find("split");
+    if (made_on != set.metadata.end() && !made_on->second.empty() && made_on->second != args.md.split)
+      throw CLI::ValidationError("--adv-from", args.adv_from + ": its examples were made on the " +
+                                                   printable_text(made_on->second) + " split, not " + args.md.split +
+                                                   " (pass --split " + printable_text(made_on->second) + ")");
     originals = load_samples(args.md, model, [&](const Dataset& split) {
       for (size_t k = 0; k < set.indices.size(); ++k)
         if (set.indices[k] >= split.size())
@@ -178,7 +184,7 @@ void run_transfer(const EvalArgs& args) {
   if (originals) clean_acc = double(correct_count(*model.module, originals->x, originals->y, args.batch)) / double(n);
   auto meta = [&](const std::string& key) {
     auto it = set.metadata.find(key);
-    return it == set.metadata.end() ? std::string() : it->second;
+    return it == set.metadata.end() ? std::string() : printable_text(it->second);  // the file's text, made safe
   };
   if (args.json) {
     nlohmann::ordered_json j;
@@ -286,6 +292,10 @@ void register_eval(CLI::App& app) {
   for (CLI::Option* other : {cmd->get_option("--attack"), cmd->get_option("--eps"), cmd->get_option("--limit"),
                              per_sample, save_adv, checks})
     adv_from->excludes(other);
+  // No attack runs, so its options would be ignored silently: refused instead.
+  for (const char* name : {"--steps", "--step-size", "--restarts", "--no-random-start", "--targeted", "--queries",
+                           "--effort", "--allow-large-eps"})
+    if (CLI::Option* other = cmd->get_option_no_throw(name)) adv_from->excludes(other);
   cmd->footer(attacks_help(/*with_ensemble=*/true) + "\n" + models_help());
   cmd->callback([args, cmd] { run(*args, *cmd); });
 }

@@ -597,4 +597,10 @@ std::string fixed(double value, int decimals) {
   return buf;
 }
 
+std::string printable_text(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (c >= 0x20 && c < 0x7F) ? c : '?';
+  return out;
+}
+
 }  // namespace advgrad::cli

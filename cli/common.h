@@ -169,4 +169,7 @@ std::string one_line(const std::string& message);
 // "%.4f"-style fixed formatting.
 std::string fixed(double value, int decimals);
 
+// Text from a hostile file, fit for a terminal or a message: printable ASCII kept, every other byte '?'.
+std::string printable_text(const std::string& s);
+
 }  // namespace advgrad::cli

@@ -1,4 +1,5 @@
 #include "advgrad/cli/run_report.h"
+#include "advgrad/cli/common.h"
 
 #include <CLI/CLI.hpp>
 #include <sstream>
@@ -22,13 +23,6 @@ constexpr uint64_t kMaxJsonBytes = uint64_t(16) << 20;
 constexpr uint64_t kMaxMetricsBytes = uint64_t(64) << 20;
 constexpr uint64_t kMaxPngBytes = uint64_t(64) << 20;
 
-// A parser message may quote bytes of the file: keep only printable ASCII of them.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (char c : s) out += (c >= 0x20 && c < 0x7F) ? c : '?';
-  return out;
-}
-
 // The text of `path` parsed as one JSON object; IOError naming the path for anything else.
 nlohmann::ordered_json read_json_object(const std::string& path) {
   const std::string text = read_text(path, kMaxJsonBytes);
@@ -39,9 +33,9 @@ nlohmann::ordered_json read_json_object(const std::string& path) {
     std::string what = e.what();  // "[json.exception.parse_error.101] parse error at line 1, column 2: ..."
     const size_t tag_end = what.find("] ");
     if (tag_end != std::string::npos) what = what.substr(tag_end + 2);
-    throw IOError(path + ": not valid JSON (" + printable(what) + ")");
+    throw IOError(path + ": not valid JSON (" + printable_text(what) + ")");
   }
-  if (!j.is_object()) throw IOError(path + ": not a JSON object (" + printable(jf::shown(j)) + ")");
+  if (!j.is_object()) throw IOError(path + ": not a JSON object (" + printable_text(jf::shown(j)) + ")");
   return j;
 }
 

@@ -1108,6 +1108,14 @@ TEST_CASE("eval --save-adv / --adv-from: the saved examples give the robust accu
   Run both = run_cli("eval --model small_cnn --weights '" + w + "' --adv-from '" + adv + "' --attack pgd --eps 0.1");
   check_one_error_line(both, "--adv-from");
   CHECK(both.status == 2);
+  // So are the attack's own options, which would be ignored.
+  Run steps = run_cli("eval --model small_cnn --weights '" + w + "' --adv-from '" + adv + "' --steps 40");
+  check_one_error_line(steps, "--adv-from");
+  CHECK(steps.status == 2);
+  // The file's indices are rows of the test split it was made on: the train split is refused, named.
+  Run split = run_cli("eval --model small_cnn --weights '" + w + "' --adv-from '" + adv + "' --split train");
+  check_one_error_line(split, "made on the test split, not train");
+  CHECK(split.status == 2);
 }
 
 TEST_CASE("attack --indices / --random: which test samples are attacked and pictured; bad choices exit 2") {
