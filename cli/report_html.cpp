@@ -7,6 +7,7 @@
 #include "advgrad/cli/curves_overlay.h"
 #include "advgrad/data/base64.h"
 #include "advgrad/data/html_text.h"
+#include "advgrad/train/run_files.h"
 
 namespace advgrad::cli {
 
@@ -67,7 +68,7 @@ void comparison_table(std::ostringstream& o, const std::vector<RunRecord>& runs)
                 std::to_string(i + 1) + "\">" + html_escape(r.label) + "</a>",
             "class=\"text\"")
       << td(html_escape(r.model), "class=\"text\"") << td(html_escape(r.method), "class=\"text\"")
-      << td(number_text(r.eps)) << td(std::to_string(r.history.size()));
+      << td(html_escape(eps_text(r.eps))) << td(std::to_string(r.history.size()));
     if (r.finished)
       o << td(percent_text(r.clean_acc)) << td(percent_text(r.fgsm_acc))
         << td(percent_text(r.pgd_acc) + " (" + pgd_name(r) + ")") << td(std::to_string(r.test_samples));
@@ -88,7 +89,7 @@ void final_table(std::ostringstream& o, const RunRecord& r, size_t k) {
     << "</th><th>test samples</th></tr>\n<tr>" << td(percent_text(r.clean_acc), "data-field=\"clean_acc\"")
     << td(percent_text(r.fgsm_acc), "data-field=\"fgsm_acc\"") << td(percent_text(r.pgd_acc), "data-field=\"pgd20_acc\"")
     << td(std::to_string(r.test_samples), "data-field=\"test_samples\"") << "</tr>\n</table>\n";
-  o << "<p class=\"note\">On the test split, at eps " << number_text(r.eps) << " (from " << kSummaryFile << ").</p>\n";
+  o << "<p class=\"note\">On the test split, at eps " << html_escape(eps_text(r.eps)) << " (from " << kSummaryFile << ").</p>\n";
 }
 
 void epoch_table(std::ostringstream& o, const RunRecord& r) {
@@ -108,7 +109,7 @@ void epoch_table(std::ostringstream& o, const RunRecord& r) {
     if (ema)
       o << td(m.ema_val_pgd_acc >= 0 ? percent_text(m.ema_val_clean_acc) : "")
         << td(m.ema_val_pgd_acc >= 0 ? percent_text(m.ema_val_pgd_acc) : "");
-    o << td(number_text(m.lr)) << td(number_text(m.eps)) << td(fixed(m.seconds, 1))
+    o << td(number_text(m.lr)) << td(html_escape(eps_text(m.eps))) << td(fixed(m.seconds, 1))
       << td(m.best_from.empty() ? "" : "best (" + html_escape(m.best_from) + ")", "class=\"text\"")
       << td(html_escape(m.note), "class=\"text\"") << "</tr>\n";
   }

@@ -18,9 +18,10 @@ namespace {
 namespace jf = json_fields;
 
 // Caps far above what a run writes (config and summary: a few hundred bytes; metrics: ~400 bytes an
-// epoch; the grid of 8 samples: tens of KB), low enough that a hostile file cannot exhaust memory.
+// epoch, plus ~10 a step for runs of at most 3 epochs
+// (step_losses); the grid of 8 samples: tens of KB), low enough that a hostile file cannot exhaust memory.
 constexpr uint64_t kMaxJsonBytes = uint64_t(16) << 20;
-constexpr uint64_t kMaxMetricsBytes = uint64_t(64) << 20;
+constexpr uint64_t kMaxMetricsBytes = uint64_t(16) << 20;  // parsed line by line into JSON trees several times larger
 constexpr uint64_t kMaxPngBytes = uint64_t(64) << 20;
 
 // The text of `path` parsed as one JSON object; IOError naming the path for anything else.
