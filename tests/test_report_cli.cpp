@@ -59,7 +59,7 @@ std::string write_run(const std::string& dir, const RunSpec& spec = {}) {
   fs::create_directories(dir);
   TrainConfig config;
   config.epochs = 2, config.data = spec.data, config.out = "runs/fixture";  // (JSON needs UTF-8; dir may not be)
-  write(dir + "/config.json", config.to_json() + "\n");
+  write(dir + "/config.json", config_json(config));
   write(dir + "/metrics.jsonl", metrics_json(epoch(1, 1.875, 0.625, 0.375)) + "\n" +
                                     metrics_json(epoch(2, 1.4375, 0.6875, 0.421875, spec.note)) + "\n");
   TrainSummary summary;
