@@ -206,6 +206,18 @@ void FABTargeted::validate(const Tensor& x) const {
   validate_fab_options(opt_, name());
 }
 
+namespace {
+// The model's logits on x (one counted forward pass), refusing a model of fewer than 2 classes.
+Tensor checked_logits(Module& model, const Tensor& x, AttackResult& counters, const std::string& attack) {
+  Tensor logits = predict(model, x);
+  counters.forward_samples += x.size(0);
+  if (logits.size(1) < 2)
+    throw ValueError(attack + ": needs at least 2 classes, the model has " + std::to_string(logits.size(1)));
+  return logits;
+}
+
+}  // namespace
+
 FABTargeted::Run FABTargeted::fab(Module& model, const Tensor& x, const Tensor& labels, const Tensor& targets,
                                   bool random_start, Generator& gen, AttackResult& counters) const {
   return run_fab(opt_, model, x, labels, boundary_toward(model, labels, targets, counters), random_start, gen, counters);
@@ -214,10 +226,8 @@ FABTargeted::Run FABTargeted::fab(Module& model, const Tensor& x, const Tensor& 
 Tensor FABTargeted::attack_once(Module& model, const Tensor& x, const Tensor& labels, const Tensor&, Generator& gen,
                                 AttackResult& counters) {
   const int64_t N = x.size(0);
-  Tensor logits = predict(model, x);
-  counters.forward_samples += N;
+  Tensor logits = checked_logits(model, x, counters, name());
   const int64_t C = logits.size(1);
-  if (C < 2) throw ValueError(name() + ": needs at least 2 classes, the model has " + std::to_string(C));
   const int ranks = int(std::min<int64_t>(opt_.target_classes, C - 1));
   const std::vector<Tensor> by_rank = classes_by_rank(logits, ranks + 1);
   // Run() forks one generator per restart (stream = restart index): restart 0 starts at the clean point.
@@ -246,10 +256,8 @@ void FAB::validate(const Tensor& x) const {
 Tensor FAB::attack_once(Module& model, const Tensor& x, const Tensor& labels, const Tensor&, Generator& gen,
                         AttackResult& counters) {
   const int64_t N = x.size(0);
-  Tensor logits = predict(model, x);
-  counters.forward_samples += N;
+  Tensor logits = checked_logits(model, x, counters, name());
   const int64_t C = logits.size(1);
-  if (C < 2) throw ValueError(name() + ": needs at least 2 classes, the model has " + std::to_string(C));
   const bool random_start = gen.stream() > 0;  // restart 0 starts at the clean point, as FAB-T
   NoGradGuard no_grad;
   Tensor out = x.dense().clone();
