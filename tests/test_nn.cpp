@@ -496,5 +496,5 @@ TEST_CASE("InputNormalized: inner((x - mean) / std) per channel, the inner model
   wrapped.zero_grad();
   Tensor loss = sum(wrapped.forward(rand({1, 2, 3, 3}, g2, DType::F64)));
   backward(loss);
-  for (const auto& [name, p] : cnn->named_parameters()) CHECK_MESSAGE(p.grad().defined(), name);
+  for (const auto& kv : cnn->named_parameters()) CHECK_MESSAGE(kv.second.grad().defined(), kv.first);
 }
