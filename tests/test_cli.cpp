@@ -1085,7 +1085,9 @@ TEST_CASE("eval --save-adv / --adv-from: the saved examples give the robust accu
                                      {"indices", from_vector(std::vector<int64_t>{0, 1})}}),
        "made on another dataset or split"},
   };
-  for (const auto& [path, problem] : cases) {
+  for (const auto& item : cases) {  // plain names: clang cannot capture a structured binding in INFO's lambda
+    const std::string& path = item.first;
+    const std::string& problem = item.second;
     INFO(path);
     Run r = run_cli("eval --model small_cnn --weights '" + w + "' --adv-from '" + path + "'");
     check_one_error_line(r, path);
@@ -1181,7 +1183,9 @@ TEST_CASE("attack --indices / --random: which test samples are attacked and pict
       {"--indices 3 --random 2", "excludes"},
       {"--indices 3 --limit 4", "excludes"},
   };
-  for (const auto& [options, message] : bad) {
+  for (const auto& item : bad) {  // plain names: clang cannot capture a structured binding in INFO's lambda
+    const std::string& options = item.first;
+    const std::string& message = item.second;
     INFO(options);
     Run r = run_cli(attack + options);
     check_one_error_line(r, message);
@@ -1251,7 +1255,9 @@ TEST_CASE("--mean/--std: a model with normalisation folded into its weights pred
       {"--mean 0.1 --std x", "--std"},
       {"--mean 0.1, --std 0.2", "comma-separated list"},
   };
-  for (const auto& [options, message] : bad) {
+  for (const auto& item : bad) {  // plain names: clang cannot capture a structured binding in INFO's lambda
+    const std::string& options = item.first;
+    const std::string& message = item.second;
     INFO(options);
     Run r = run_cli(eval + options);
     check_one_error_line(r, message);
