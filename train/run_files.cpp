@@ -19,6 +19,7 @@
 
 #include "advgrad/core/cpu_features.h"
 #include "advgrad/data/file_io.h"
+#include "advgrad/data/html_text.h"
 #include "advgrad/nn/models.h"
 #include "advgrad/nn/serialize.h"
 #include "advgrad/train/build_info.h"
@@ -264,15 +265,6 @@ std::string create_new_run_directory(const std::string& parent, const std::strin
   throw IOError((fs::path(parent) / name).string() + ": 10000 run directories of this name exist already");
 }
 
-namespace {
-// Text for an SVG element's content: &, < and > escaped.
-std::string xml_text(const std::string& s) {
-  std::string out;
-  for (char ch : s) out += ch == '&' ? "&amp;" : ch == '<' ? "&lt;" : ch == '>' ? "&gt;" : std::string(1, ch);
-  return out;
-}
-}  // namespace
-
 std::string eps_text(double eps) {
   char buf[48];
   std::snprintf(buf, sizeof buf, "%.4g", eps);
@@ -309,7 +301,7 @@ std::string curves_svg(const std::vector<EpochMetrics>& h, const std::string& ti
   o << std::fixed << std::setprecision(1);
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
     << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  o << "<text x=\"" << W / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">" << xml_text(title) << "</text>\n";
+  o << "<text x=\"" << W / 2 << "\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">" << html_escape(title) << "</text>\n";
   o << "<rect x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
     << "\" fill=\"none\" stroke=\"#888\"/>\n";
   for (int k = 0; k <= 4; ++k) {  // accuracy grid on the right axis, loss labels on the left
