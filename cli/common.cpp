@@ -290,13 +290,7 @@ Samples load_samples(const ModelDataArgs& args, LoadedModel& model, const RowPic
     batch.insert(batch.end(), model.sample_shape.begin(), model.sample_shape.end());
     s.x = reshape(s.x, batch);
   }
-  if (model.num_classes == 0 && n > 0) {
-    const Tensor logits = predict(*model.module, slice(s.x, 0, 0, 1));
-    if (logits.dim() != 2)
-      throw ValueError("model '" + model.name + "' gives " + shape_str(logits.shape()) +
-                       " outputs for one sample, not [1, classes] logits");
-    model.num_classes = logits.size(1);
-  }
+  if (n > 0) learn_num_classes(model, s.x);
   if (model.num_classes != s.data.num_classes)
     throw CLI::ValidationError("--data", "model '" + model.name + "' has " + std::to_string(model.num_classes) +
                                              " classes, but " + s.data.source + " (" + s.data.kind + ") has " +
@@ -601,6 +595,15 @@ std::string printable_text(const std::string& s) {
   std::string out;
   for (char c : s) out += (c >= 0x20 && c < 0x7F) ? c : '?';
   return out;
+}
+
+void learn_num_classes(LoadedModel& model, const Tensor& x) {
+  if (model.num_classes != 0) return;
+  const Tensor logits = predict(*model.module, slice(x, 0, 0, 1));
+  if (logits.dim() != 2)
+    throw ValueError("model '" + model.name + "' gives " + shape_str(logits.shape()) +
+                     " outputs for one sample, not [1, classes] logits");
+  model.num_classes = logits.size(1);
 }
 
 }  // namespace advgrad::cli

@@ -79,6 +79,9 @@ struct LoadedModel {
   int64_t num_classes = 0;  // 0 until known (an ONNX model's: from its output on the first sample)
 };
 LoadedModel load_model(const ModelDataArgs& args);
+// An ONNX model's class count, from its output on the first sample of x [N, ...] (N >= 1), when not yet
+// known; ValueError when that output is not [1, classes] logits.
+void learn_num_classes(LoadedModel& model, const Tensor& x);
 
 // Nothing when `data`'s samples have the model's sample shape. Otherwise one usage error
 // (CLI::ValidationError, exit status 2) naming both shapes and the dims that differ, except that with

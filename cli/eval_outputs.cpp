@@ -169,13 +169,7 @@ AdversarialSet load_adversarial(const std::string& path, LoadedModel& model, con
     batch.insert(batch.end(), want.begin(), want.end());
     set.x = reshape(set.x, batch);
   }
-  if (model.num_classes == 0) {
-    const Tensor logits = predict(*model.module, slice(set.x, 0, 0, 1));
-    if (logits.dim() != 2)
-      throw ValueError("model '" + model.name + "' gives " + shape_str(logits.shape()) +
-                       " outputs for one sample, not [1, classes] logits");
-    model.num_classes = logits.size(1);
-  }
+  learn_num_classes(model, set.x);
   const std::vector<int64_t> labels = set.labels.to_vector<int64_t>();
   for (size_t k = 0; k < labels.size(); ++k)
     if (labels[k] < 0 || labels[k] >= model.num_classes)
