@@ -225,7 +225,8 @@ std::string jpeg_dht_error(const uint8_t* d, size_t n) {
 // sig").
 std::string jpeg_structure_error(const uint8_t* data, size_t size) {
   size_t p = 2;
-  bool scanned = false;
+  bool scanned = false, progressive = false;
+  bool defined[2][4] = {};  // Huffman tables seen so far, [class: 0 DC, 1 AC][id]
   while (p + 1 < size) {
     if (data[p] != 0xFF) return "corrupt marker at byte " + std::to_string(p);
     const uint8_t m = data[p + 1];
@@ -245,6 +246,30 @@ std::string jpeg_structure_error(const uint8_t* data, size_t size) {
     if (m == 0xC4) {
       std::string bad = jpeg_dht_error(data + p + 4, len - 2);
       if (!bad.empty()) return "Huffman table at byte " + std::to_string(p) + ": " + bad;
+      for (size_t q = 0; q + 17 <= len - 2;) {  // jpeg_dht_error checked the layout
+        const uint8_t* t = data + p + 4 + q;
+        defined[t[0] >> 4][t[0] & 15] = true;
+        size_t count = 0;
+        for (int j = 1; j <= 16; ++j) count += t[j];
+        q += 17 + count;
+      }
+    }
+    if (m == 0xC2) progressive = true;
+    if (m == 0xDA) {
+      // Every table a scan decodes with must have been defined: stb 2.27 allocates its tables without
+      // clearing them and decodes with whatever the memory holds (an index far outside a table; found by
+      // fuzz_image). A progressive scan uses only its DC table (first DC pass) or only its AC table.
+      const uint8_t* sos = data + p + 4;
+      const size_t ns = len >= 3 ? sos[0] : 0;
+      if (ns < 1 || ns > 4 || len - 2 < 1 + 2 * ns + 3)
+        return "scan header at byte " + std::to_string(p) + " is malformed";
+      const int ss = sos[1 + 2 * ns], ah = sos[3 + 2 * ns] >> 4;
+      for (size_t i = 0; i < ns; ++i) {
+        const int dc = sos[2 + 2 * i] >> 4, ac = sos[2 + 2 * i] & 15;
+        const bool needs_dc = progressive ? ss == 0 && ah == 0 : true, needs_ac = progressive ? ss > 0 : true;
+        if ((needs_dc && (dc > 3 || !defined[0][dc])) || (needs_ac && (ac > 3 || !defined[1][ac])))
+          return "scan at byte " + std::to_string(p) + " uses a Huffman table no DHT segment defined";
+      }
     }
     p += 2 + len;
     if (m != 0xDA) continue;
