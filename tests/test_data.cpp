@@ -719,6 +719,15 @@ TEST_CASE("image decoding: files cut short or with chunks beyond the end are ref
   dc[dht + 4 + 17] = 0;
   dc[dht + 4 + 1] = 3;  // three 1-bit codes
   CHECK_IO_ERROR(decode_image(dc.data(), dc.size(), "kraft.jpg", 3), "kraft.jpg", "overflow the code space");
+  // Found by fuzz_image (regression-jpeg-scan-uses-undefined-huffman-table.jpg): a scan naming an AC table
+  // no DHT defined made stb 2.27 decode with uncleared memory (index 994 of a 256-entry table).
+  Bytes undefined_table = jpg;
+  size_t sos = 2;
+  while (sos + 1 < undefined_table.size() && !(undefined_table[sos] == 0xFF && undefined_table[sos + 1] == 0xDA)) ++sos;
+  REQUIRE(sos + 6 < undefined_table.size());
+  undefined_table[sos + 6] = 0x02;  // the first component: DC table 0, AC table 2 (never defined)
+  CHECK_IO_ERROR(decode_image(undefined_table.data(), undefined_table.size(), "scan.jpg", 3), "scan.jpg",
+                 "uses a Huffman table no DHT segment defined");
   // The intact files still decode, with trailing bytes after the end allowed as before.
   for (Bytes* b : {&bmp, &jpg, &png}) {
     b->insert(b->end(), {1, 2, 3});
