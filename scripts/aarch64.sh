@@ -20,5 +20,8 @@ file -L "$build/advgrad" | grep -q 'ARM aarch64' || { echo "error: $build/advgra
 #                         example_custom_model, and the atomic-write and kill logic is not machine-specific.
 #   test_train            many small training runs end to end: it hit CTest's 1500 s limit under qemu (over
 #                         11 min of CPU); the same trainer code runs under qemu in test_methods and the example.
-excluded='^(test_attacks_fashion|test_kill_resume|test_train)$'
+#   report_browser        a Python script that runs build/advgrad itself (an aarch64 binary it cannot start
+#                         without qemu) and an amd64 Chromium; the report's own code runs under qemu in
+#                         test_report_cli.
+excluded='^(test_attacks_fashion|test_kill_resume|test_train|report_browser)$'
 cd "$build" && ctest --output-on-failure -j "$(nproc)" -E "$excluded"
