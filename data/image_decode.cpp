@@ -190,10 +190,11 @@ std::string bmp_structure_error(const uint8_t* data, size_t size, int64_t height
   return "";
 }
 
-// A DHT segment's tables must form valid prefix codes of at most 256 symbols, and DC symbols (bit counts of
+// A DHT segment's tables must form valid prefix codes of at most 256 symbols (each one it accepts is marked
+// in `defined`), and DC symbols (bit counts of
 // a coefficient difference) must be at most 15: Debian's stb_image 2.27 checks neither fully, and a DC table
 // with larger symbols made it read far outside its buffers (found by fuzz_image; stb 2.28 adds the check).
-std::string jpeg_dht_error(const uint8_t* d, size_t n) {
+std::string jpeg_dht_error(const uint8_t* d, size_t n, bool (&defined)[2][4]) {
   size_t q = 0;
   while (q < n) {
     if (q + 17 > n) return "truncated";
@@ -211,6 +212,7 @@ std::string jpeg_dht_error(const uint8_t* d, size_t n) {
     if (tc == 0)
       for (size_t i = 0; i < count; ++i)
         if (d[q + 17 + i] > 15) return "DC symbol " + std::to_string(d[q + 17 + i]) + " is above 15";
+    defined[tc][th] = true;
     q += 17 + count;
   }
   return "";
@@ -244,15 +246,8 @@ std::string jpeg_structure_error(const uint8_t* data, size_t size) {
     if (len < 2) return "marker segment at byte " + std::to_string(p) + " has length " + std::to_string(len);
     if (len > size - p - 2) break;  // runs past the end
     if (m == 0xC4) {
-      std::string bad = jpeg_dht_error(data + p + 4, len - 2);
+      std::string bad = jpeg_dht_error(data + p + 4, len - 2, defined);
       if (!bad.empty()) return "Huffman table at byte " + std::to_string(p) + ": " + bad;
-      for (size_t q = 0; q + 17 <= len - 2;) {  // jpeg_dht_error checked the layout
-        const uint8_t* t = data + p + 4 + q;
-        defined[t[0] >> 4][t[0] & 15] = true;
-        size_t count = 0;
-        for (int j = 1; j <= 16; ++j) count += t[j];
-        q += 17 + count;
-      }
     }
     if (m == 0xC2) progressive = true;
     if (m == 0xDA) {
